@@ -1,0 +1,68 @@
+"""tinygrad through tinygrad.llm: the model and its JIT exactly as `python -m tinygrad.llm` runs them.
+
+Device, threads and BEAM are environment variables read when tinygrad is imported, so the worker sets them
+(see `environment`) before this module imports tinygrad. Sampling stays inside tinygrad's jitted graph (its own
+Gumbel-max argmax), as in tinygrad's own generate loop; at temperature 0 that is the greedy argmax.
+"""
+from __future__ import annotations
+import time
+from typing import Iterator
+from .base import BackendConfig, Step
+
+PREFILL_CHUNK = 32  # tinygrad.llm's generate() feeds the prompt in chunks of this many tokens
+
+def environment(cfg: BackendConfig) -> dict[str, str]:
+  env = {"DEV": "CUDA" if cfg.device == "cuda" else "CPU", "CPU_COUNT": str(cfg.threads)}
+  if cfg.beam: env["JITBEAM"] = str(cfg.beam)  # BEAM-search the kernels the JIT captures
+  return env
+
+class TinygradEngine:
+  def __init__(self, cfg: BackendConfig):
+    from tinygrad import Device, Tensor
+    from tinygrad.llm.model import Transformer
+    from importlib.metadata import version
+    self.version = version("tinygrad")
+    Tensor.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    self.model, _ = Transformer.from_gguf(cfg.model, max_context=cfg.ctx)
+    self.device_name = Device.DEFAULT
+    self.temperature = cfg.temperature
+    load_s = time.perf_counter() - t0
+    # TinyJit runs a function plainly on its first call, captures it on the second and replays from the third:
+    # three short runs leave both the prefill and the decode JIT captured (and BEAM-searched, with --beam).
+    t0 = time.perf_counter()
+    for _ in range(3): list(self.generate([0, 0], 3))
+    self.info = {"load_seconds": round(load_s, 3), "compile_seconds": round(time.perf_counter() - t0, 3),
+                 "tinygrad.beam": cfg.beam, "tinygrad.prefill_chunk": PREFILL_CHUNK}
+
+  def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
+    from tinygrad import Tensor, UOp, GlobalCounters
+    if len(prompt_ids) + n_decode > self.model.max_context:
+      raise ValueError(f"prompt ({len(prompt_ids)}) + {n_decode} tokens exceed the context of {self.model.max_context}: raise --ctx")
+    # the same symbolic variables as tinygrad.llm's generate(), so its JIT is reused across positions and runs
+    v_pos, v_toks = UOp.variable("start_pos", 0, self.model.max_context - 1), UOp.variable("toks", 1, PREFILL_CHUNK)
+    temp = Tensor(self.temperature).contiguous()
+    toks = Tensor(prompt_ids + [0] * (self.model.max_context - len(prompt_ids)), dtype="int32").reshape(1, -1).realize()
+    GlobalCounters.reset()
+    t0 = time.perf_counter()
+    pos = 0
+    while pos < len(prompt_ids):
+      n = min(PREFILL_CHUNK, len(prompt_ids) - pos)
+      sp = v_pos.bind(pos)
+      out = self.model(toks[:, sp:sp + v_toks.bind(n)], sp, temp).realize()
+      pos += n
+    t1 = time.perf_counter()
+    token = int(out.item())
+    yield Step(token, len(prompt_ids), t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem)
+    for _ in range(n_decode):
+      GlobalCounters.reset()
+      t0 = time.perf_counter()
+      out = self.model(out, v_pos.bind(pos), temp).realize()
+      t1 = time.perf_counter()
+      token = int(out.item())
+      yield Step(token, 1, t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem)
+      pos += 1
+
+  def run_totals(self) -> dict: return {}
+
+def load(cfg: BackendConfig) -> TinygradEngine: return TinygradEngine(cfg)

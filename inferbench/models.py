@@ -1,0 +1,163 @@
+"""Where a benchmark's GGUF comes from: the embedded model, the Hugging Face Hub or a local path,
+then quantized with llama.cpp's own quantizer so every backend reads the very same file."""
+from __future__ import annotations
+import hashlib, importlib.util, os, tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+import defaults
+from defaults import MODELS, QUANT_ALIASES
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("INFERBENCH_MODELS", ROOT / "models"))
+
+# GGUF file types (llama.h's LLAMA_FTYPE_*) that llama.cpp's quantizer writes without an importance matrix.
+FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12,
+          "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32}
+# Most precise first: a quantization is made from the most precise file at hand.
+PRECISION = ["F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_1", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_1", "Q4_K_S", "Q4_0",
+             "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K"]
+
+class ModelError(Exception):
+  """A model that cannot be found, fetched, read or quantized. The message says what to do."""
+
+def quant_type(quantize: str) -> str | None:
+  """Maps a --quantize name to a GGUF type; None means the source file's own type."""
+  if quantize in QUANT_ALIASES: return QUANT_ALIASES[quantize]
+  if quantize.upper() in FTYPES: return quantize.upper()
+  raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}")
+
+def check_size(size: str) -> defaults.ModelSource:
+  if size not in MODELS: raise ModelError(f"unknown size {size!r}: use one of {', '.join(MODELS)}, or --model PATH for a local GGUF")
+  return MODELS[size]
+
+def source_path(size: str | None, model: str | None = None) -> Path:
+  """The GGUF that a size (or --model) names, downloading it if needed."""
+  if model:
+    path = Path(model).expanduser()
+    if not path.is_file(): raise ModelError(f"model file {path} does not exist: pass the path of a local .gguf file")
+    return path
+  src = check_size(size)
+  if src.embedded and (spec := importlib.util.find_spec(src.embedded)) and spec.submodule_search_locations:
+    # find the file without importing the package (its __init__ pulls in the `llm` CLI)
+    for folder in spec.submodule_search_locations:
+      if found := sorted(Path(folder).glob("*.gguf")): return found[0]
+  return hub_download(src.repo, src.filename)
+
+def hub_download(repo: str, filename: str) -> Path:
+  from huggingface_hub import hf_hub_download
+  from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+  try: return Path(hf_hub_download(repo, filename, cache_dir=CACHE / "hub"))
+  except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
+    raise ModelError(f"cannot fetch {filename} from Hugging Face Hub repo {repo} ({type(e).__name__}): "
+                     f"download it on a connected machine and pass --model PATH") from e
+
+@dataclass(frozen=True)
+class GGUFInfo:
+  """What a GGUF holds, read from its header: enough to count the bytes a decode step must read."""
+  path: Path
+  name: str
+  arch: str
+  file_type: str
+  n_layers: int
+  n_heads: int
+  n_kv_heads: int
+  head_dim: int
+  vocab_size: int
+  context_length: int
+  n_params: int
+  weight_bytes: int       # all tensors as stored
+  embedding_bytes: int
+  tied_embeddings: bool
+  synthetic: bool
+
+  @property
+  def bits_per_weight(self) -> float: return 8 * self.weight_bytes / self.n_params
+
+  def kv_bytes(self, n_positions: int, bytes_per_value: int = 2) -> int:
+    """K and V for n_positions, as llama.cpp and tinygrad keep them (16-bit)."""
+    return 2 * self.n_layers * self.n_kv_heads * self.head_dim * n_positions * bytes_per_value
+
+  def decode_bytes(self, position: int) -> int:
+    """Bytes one decode step at `position` must read at least: every weight once (an untied embedding table only
+    for the one row looked up) plus the KV cache of all positions up to and including this one."""
+    weights = self.weight_bytes if self.tied_embeddings else self.weight_bytes - self.embedding_bytes + self.embedding_bytes // self.vocab_size
+    return weights + self.kv_bytes(position + 1)
+
+  @cached_property
+  def sha256(self) -> str: return file_sha256(self.path)
+
+def describe(path: Path) -> GGUFInfo:
+  from gguf import GGUFReader
+  try: r = GGUFReader(path)
+  except Exception as e: raise ModelError(f"{path} is not a readable GGUF file ({e}): re-download or re-create it") from e
+  def field(key: str, default=None):
+    f = r.get_field(key)
+    return default if f is None else f.contents()
+  arch = field("general.architecture")
+  if arch is None: raise ModelError(f"{path} has no general.architecture: not a model GGUF")
+  tensors = {t.name: t for t in r.tensors}
+  if "token_embd.weight" not in tensors: raise ModelError(f"{path} has no token_embd.weight tensor: not a model GGUF")
+  n_heads = field(f"{arch}.attention.head_count")
+  ftype = field("general.file_type", 0)
+  return GGUFInfo(
+    path=Path(path), name=field("general.name", Path(path).stem), arch=arch,
+    file_type=next((k for k, v in FTYPES.items() if v == ftype), f"ftype{ftype}"),
+    n_layers=field(f"{arch}.block_count"), n_heads=n_heads, n_kv_heads=field(f"{arch}.attention.head_count_kv", n_heads),
+    head_dim=field(f"{arch}.attention.key_length", field(f"{arch}.embedding_length") // n_heads),
+    vocab_size=len(r.get_field("tokenizer.ggml.tokens").data), context_length=field(f"{arch}.context_length"),
+    n_params=sum(int(t.n_elements) for t in r.tensors), weight_bytes=sum(int(t.n_bytes) for t in r.tensors),
+    embedding_bytes=int(tensors["token_embd.weight"].n_bytes), tied_embeddings="output.weight" not in tensors,
+    synthetic=bool(field("inferbench.synthetic", False)))
+
+def file_sha256(path: Path) -> str:
+  """sha256 of a file, cached by path, size and mtime (hashing an 8B model takes tens of seconds)."""
+  st = Path(path).stat()
+  key = hashlib.sha256(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+  memo = CACHE / "sha256" / key
+  if memo.is_file(): return memo.read_text().strip()
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    while chunk := f.read(1 << 24): h.update(chunk)
+  atomic_write(memo, h.hexdigest())
+  return h.hexdigest()
+
+def atomic_write(path: Path, data: str | bytes):
+  """Writes a file so that readers see the old content or the new, never half of it."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data.encode() if isinstance(data, str) else data)
+      f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    Path(tmp).unlink(missing_ok=True)
+    raise
+
+def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
+  """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models.
+  A quantized source is first dequantized to F16, so every other type comes from the most precise weights at hand."""
+  want = quant_type(quantize)
+  have = describe(source).file_type
+  if want is None or want == have: return source
+  out = CACHE / "quantized" / f"{source.stem.split('.')[0]}.{want}.gguf"
+  if out.is_file(): return out
+  base = source
+  if PRECISION.index(have) > PRECISION.index("F16") and want != "F16": base = quantized(source, "F16", threads, log)
+  log(f"quantizing {base.name} -> {out.name} with llama.cpp")
+  llama_quantize(base, out, want, threads)
+  return out
+
+def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None):
+  import ctypes, llama_cpp
+  dst.parent.mkdir(parents=True, exist_ok=True)
+  tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+  params = llama_cpp.llama_model_quantize_default_params()
+  params.ftype, params.nthread, params.allow_requantize = FTYPES[ftype], threads or os.cpu_count() or 1, True
+  try:
+    if rc := llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)):
+      raise ModelError(f"llama.cpp could not quantize {src} to {ftype} (code {rc}): check that the file is a complete GGUF")
+    os.replace(tmp, dst)
+  finally: tmp.unlink(missing_ok=True)
