@@ -37,6 +37,16 @@ def collect_all() -> dict:
   for collect in (collect_system, collect_python, collect_git, collect_time): collect(md)
   return md
 
+def device_name(device: str) -> str:
+  """The hardware a run used: the CPU's model, or the GPU's name as nvidia-smi reports it."""
+  if device == "cuda":
+    try:
+      out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+      if out.returncode == 0 and out.stdout.strip(): return out.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired): pass
+    return "CUDA GPU"
+  return cpu_model()
+
 def cpu_model() -> str:
   try:
     for line in Path("/proc/cpuinfo").read_text().splitlines():

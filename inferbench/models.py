@@ -84,6 +84,10 @@ class GGUFInfo:
     weights = self.weight_bytes if self.tied_embeddings else self.weight_bytes - self.embedding_bytes + self.embedding_bytes // self.vocab_size
     return weights + self.kv_bytes(position + 1)
 
+  def prefill_bytes(self, n_prompt: int) -> int:
+    """A prefill reads every weight once (at best) and writes the prompt's KV cache."""
+    return self.weight_bytes + self.kv_bytes(n_prompt)
+
   @cached_property
   def sha256(self) -> str: return file_sha256(self.path)
 

@@ -1,0 +1,142 @@
+"""The benchmark command every backend script shares: plan the configurations, run each in a fresh worker
+process, record a failure as a failed log and go on, then print a summary table."""
+from __future__ import annotations
+import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sys, time, uuid
+from collections import deque
+from pathlib import Path
+import defaults
+from . import backends, models, stats
+from .collate import rows
+from .rawlog import LogError, LogWriter, append_status, parse
+from .worker import RunConfig
+
+def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE], help=f"model sizes: {', '.join(defaults.MODELS)}")
+  p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
+                 help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
+  p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
+  p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
+  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
+  p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
+  p.add_argument("--n-tokens", type=int, default=defaults.DEFAULT_N_TOKENS, help="decode steps after the prefill")
+  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured runs, at least")
+  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
+  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
+  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads")
+  p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size)")
+  p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
+  if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=int, default=[0], help="tinygrad BEAM search width (JITBEAM)")
+  if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
+  p.add_argument("--timeout", type=float, help="seconds before a configuration is stopped and recorded as failed")
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
+  return p
+
+def cuda_available() -> bool:
+  return shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+
+def prompt_ids(source: Path, text: str, n: int | None) -> list[int]:
+  """Tokenized once, here, so every backend and configuration gets the very same ids."""
+  from .backends.llamacpp import Tokenizer
+  ids = Tokenizer(source).encode(text)
+  if not ids: raise ValueError("the prompt is empty: pass --prompt TEXT")
+  return ids if n is None else (ids * (n // len(ids) + 1))[:n]
+
+def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
+  """Every combination of the flags given several values. Bad names fail here, before anything runs."""
+  for q in args.quantize: models.quant_type(q)
+  if not args.model:
+    for s in args.size: models.check_size(s)
+  if args.n_tokens < 1 or args.runs < 1 or args.warmup < 0: raise ValueError("--n-tokens and --runs must be >= 1, --warmup >= 0")
+  device = ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
+  if device == "cuda" and not cuda_available(): raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi): use --device cpu")
+  sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
+  ids = {s: prompt_ids(models.source_path(s, args.model), args.prompt, args.prompt_tokens) for s in sizes}
+  variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
+             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
+  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size],
+                    model=args.model, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
+                    threads=args.threads, device=device, ctx=args.ctx, temperature=args.temperature, **v)
+          for size, q, seed, v in itertools.product(sizes, args.quantize, args.seed, variants)]
+
+def log_name(cfg: RunConfig) -> str:
+  clean = lambda s: re.sub(r"[^A-Za-z0-9.-]+", "-", str(s))
+  return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(cfg.size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
+
+def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
+  """Runs one configuration in a worker process and makes sure its log ends with a status. Returns that status."""
+  env = {**os.environ, **getattr(backends.get(cfg.backend), "environment", lambda c: {})(cfg)}
+  cmd = [sys.executable, "-m", "inferbench.worker", json.dumps(cfg.__dict__), str(path)]
+  tail: deque[str] = deque(maxlen=5)
+  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", env=env, cwd=Path(__file__).parent.parent)
+  deadline = time.monotonic() + timeout if timeout else None
+  try:
+    for line in proc.stderr:  # pass the worker's progress through, keep the last lines to explain a crash
+      sys.stderr.write(line)
+      tail.append(line.strip())
+      if deadline and time.monotonic() > deadline: proc.kill()
+    rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()) if deadline else None)
+  except subprocess.TimeoutExpired:
+    proc.kill(); rc = proc.wait()
+  except KeyboardInterrupt:
+    proc.kill(); proc.wait()
+    _end(cfg, path, "failed: interrupted (Ctrl-C)")
+    raise
+  timed_out = deadline is not None and time.monotonic() > deadline
+  why = (f"timed out after {timeout:g} s" if timed_out else
+         f"killed by {signal.Signals(-rc).name}" + (" (out of memory?)" if rc == -signal.SIGKILL else "") if rc < 0 else
+         f"worker exited with code {rc}") + (f": {tail[-1]}" if tail and rc != 1 else "")
+  return _end(cfg, path, f"failed: {why}")
+
+def _end(cfg: RunConfig, path: Path, status: str) -> str:
+  """Ends a log the worker could not end itself; returns the log's status."""
+  if not path.exists():
+    w = LogWriter(path)
+    w.header({"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "seed": cfg.seed, "uuid": cfg.uuid})
+    w.close(status)
+    return status
+  try: return parse(path).status
+  except LogError:
+    append_status(path, status)
+    return status
+
+def summarize(path: Path) -> dict:
+  log = parse(path)
+  h = log.header
+  row = {"backend": h.get("backend"), "size": h.get("size"), "quantize": h.get("quantize"), "seed": h.get("seed"),
+         "device": h.get("device"), "status": log.status[:40]}
+  steps = [r for r in rows(log) if r.get("phase")] if log.ok else []
+  dec = [r["total_latency_ms"] for r in steps if r["phase"] == "decode"]
+  pre = [r["tokens_per_sec"] for r in steps if r["phase"] == "prefill"]
+  if dec:
+    d = stats.describe(dec)
+    row.update({"decode tok/s": 1e3 / d["median"], "prefill tok/s": stats.describe(pre)["median"],
+                "p50 ms": d["median"], "p99 ms": d["p99"], "cv": d["cv"], "runs": len(pre)})
+    internal = sum(r.get("internal_decode_ms") or 0 for r in log.runs)
+    if internal: row["harness/internal"] = sum(dec) / internal
+  return row
+
+SUMMARY_COLUMNS = ["backend", "size", "quantize", "seed", "device", "runs", "decode tok/s", "prefill tok/s", "p50 ms", "p99 ms",
+                   "cv", "harness/internal", "status"]
+
+def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
+  args = parser(backend, doc).parse_args(argv)
+  try: configs = plan(backend, args)
+  except (models.ModelError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  args.output_dir.mkdir(parents=True, exist_ok=True)
+  paths = []
+  for i, cfg in enumerate(configs, 1):
+    path = args.output_dir / log_name(cfg)
+    print(f"[{i}/{len(configs)}] {cfg.label} -> {path}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    status = run_one(cfg, path, args.timeout)
+    print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    paths.append(path)
+  summary = [summarize(p) for p in paths]
+  print(stats.format_table(summary, [c for c in SUMMARY_COLUMNS if any(c in r for r in summary)]))
+  noisy = [r for r in summary if r.get("cv", 0) >= stats.NOISY_CV]
+  if noisy: print(f"warning: {len(noisy)} configuration(s) noisy (decode latency stdev >= {stats.NOISY_CV:.0%} of mean)", file=sys.stderr)
+  return 0 if all(r["status"] == "ok" for r in summary) else 1
