@@ -74,7 +74,7 @@ def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   try:
     for line in proc.stderr:  # pass the worker's progress through, keep the last lines to explain a crash
       sys.stderr.write(line)
-      tail.append(line.strip())
+      if not line.lstrip().startswith("["): tail.append(line.strip())  # not a progress line: may explain a crash
       if deadline and time.monotonic() > deadline: proc.kill()
     rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()) if deadline else None)
   except subprocess.TimeoutExpired:
@@ -86,7 +86,7 @@ def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   timed_out = deadline is not None and time.monotonic() > deadline
   why = (f"timed out after {timeout:g} s" if timed_out else
          f"killed by {signal.Signals(-rc).name}" + (" (out of memory?)" if rc == -signal.SIGKILL else "") if rc < 0 else
-         f"worker exited with code {rc}") + (f": {tail[-1]}" if tail and rc != 1 else "")
+         f"worker exited with code {rc}") + (f": {tail[-1]}" if tail else "")
   return _end(cfg, path, f"failed: {why}")
 
 def _end(cfg: RunConfig, path: Path, status: str) -> str:

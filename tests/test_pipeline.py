@@ -1,0 +1,156 @@
+"""The core pipeline on real backends and tiny real models: benchmark -> raw logs -> collate -> CSV."""
+import csv, os, shutil, signal, subprocess, sys, threading, time
+from pathlib import Path
+import pytest
+from inferbench import collate, models, rawlog, runner
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
+
+def bench(backend: str, out: Path, *args: str) -> int:
+  return runner.main(backend, ["--size", "tiny", "-o", str(out), *FAST, *args])
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory, tiny_model):
+  """One real run of each backend on the tiny F16 model, into one folder."""
+  out = tmp_path_factory.mktemp("both")
+  for backend in ("llamacpp", "tinygrad"): assert bench(backend, out, "--model", str(tiny_model)) == 0
+  return out
+
+def only_log(out: Path, backend: str) -> rawlog.Log:
+  (path,) = out.glob(f"{backend}_*.txt")
+  return rawlog.parse(path)
+
+def test_both_backends_get_identical_prompt_ids(both):
+  a, b = only_log(both, "llamacpp"), only_log(both, "tinygrad")
+  assert a.header["prompt_token_ids"] == b.header["prompt_token_ids"]
+  assert int(a.header["n_prompt_tokens"]) > 10
+  assert a.header["model_sha256"] == b.header["model_sha256"]  # the very same GGUF file
+
+def test_greedy_tokens_agree_between_backends(both):
+  tokens = lambda log: [s["token_id"] for s in log.steps if s["run"] == 0]
+  a, b = tokens(only_log(both, "llamacpp")), tokens(only_log(both, "tinygrad"))
+  assert len(a) == len(b) == 17
+  assert len(set(a)) > 4, "degenerate sequence: the agreement would prove little"
+  assert a[:16] == b[:16]
+
+def test_log_has_header_steps_and_status(both):
+  log = only_log(both, "llamacpp")
+  assert log.ok
+  for key in ("platform", "release", "device", "username", "hostname", "backend_version", "model_file", "model_sha256",
+              "n_params", "model_bytes", "threads", "python", "git_commit", "started_at", "version.llama_cpp_python"):
+    assert log.header.get(key), key
+  assert [s["phase"] for s in log.steps] == ["prefill"] + ["decode"] * 16
+  n_prompt = int(log.header["n_prompt_tokens"])
+  assert [s["position"] for s in log.steps] == [0, *range(n_prompt, n_prompt + 16)]  # decode step 1 writes position n_prompt
+  assert log.runs[0]["internal_decode_steps"] == 16  # llama.cpp's own counters saw the same steps
+
+def test_collate_round_trips_the_log(both, tmp_path):
+  shutil.copytree(both, tmp_path, dirs_exist_ok=True)
+  path, n, problems = collate.collate("llamacpp", tmp_path)
+  assert not problems and n == 17
+  rows = list(csv.DictReader(open(path, newline="")))
+  assert list(rows[0])[:16] == collate.SEED_COLUMNS
+  log = only_log(tmp_path, "llamacpp")
+  for row, step in zip(rows, log.steps):
+    assert float(row["total_latency_ms"]) == pytest.approx(step["total_latency_ms"])
+    assert float(row["tokens_per_sec"]) == pytest.approx(step["n_tokens"] * 1e3 / step["total_latency_ms"], rel=1e-5)
+    assert row["generated_text"] == step["text"] and int(row["token_id"]) == step["token_id"]
+    assert row["uuid"] == log.header["uuid"] and row["status"] == "ok"
+
+def test_collate_is_idempotent_and_keeps_rows_of_removed_logs(both, tmp_path):
+  shutil.copytree(both, tmp_path, dirs_exist_ok=True)
+  path, _, _ = collate.collate("tinygrad", tmp_path)
+  first = path.read_bytes()
+  collate.collate("tinygrad", tmp_path)
+  assert path.read_bytes() == first
+  next(tmp_path.glob("tinygrad_*.txt")).unlink()  # the log is gone; what was collated from it stays
+  collate.collate("tinygrad", tmp_path)
+  assert path.read_bytes() == first
+
+def test_malformed_truncated_and_foreign_logs_are_reported_and_skipped(both, tmp_path, capsys):
+  shutil.copytree(both, tmp_path, dirs_exist_ok=True)
+  good = next(tmp_path.glob("llamacpp_*.txt"))
+  lines = good.read_text().splitlines(keepends=True)
+  (tmp_path / "llamacpp_truncated.txt").write_text("".join(lines[:-3]))            # cut mid-run: no status line
+  (tmp_path / "llamacpp_badjson.txt").write_text("".join(lines[:-2] + ["step {oops\n", lines[-1]]))
+  (tmp_path / "llamacpp_foreign.txt").write_text("hello, not a log\n")
+  assert collate.main("llamacpp", ["-d", str(tmp_path)]) == 1
+  err = capsys.readouterr().err
+  assert "llamacpp_truncated.txt" in err and "no final status line" in err
+  assert f"llamacpp_badjson.txt:{len(lines) - 1}: step line is not valid JSON" in err
+  assert "llamacpp_foreign.txt:1: " in err and "not an inferbench log" in err
+  rows = list(csv.DictReader(open(tmp_path / "llamacpp.csv", newline="")))
+  assert len(rows) == 17 and {r["log_file"] for r in rows} == {good.name}
+
+def test_killed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_model):
+  """SIGKILL the first worker mid-run, as the out-of-memory killer would: its log says so, the second seed runs."""
+  def kill_first_worker():
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+      logs = list(tmp_path.glob("*.txt"))
+      if logs and '"phase": "decode"' in logs[0].read_text():
+        for pid in os.listdir("/proc"):
+          try: cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+          except OSError: continue
+          if b"inferbench.worker" in cmd and str(tmp_path).encode() in cmd: os.kill(int(pid), signal.SIGKILL); return
+      time.sleep(0.02)
+  killer = threading.Thread(target=kill_first_worker)
+  killer.start()
+  rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--seed", "1", "2", "-o", str(tmp_path),
+                                "--n-tokens", "200", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "256"])
+  killer.join()
+  assert rc == 1
+  logs = sorted((rawlog.parse(p) for p in tmp_path.glob("*.txt")), key=lambda l: l.header["seed"])
+  assert [l.header["seed"] for l in logs] == ["1", "2"]
+  assert logs[0].status == "failed: killed by SIGKILL (out of memory?)" and logs[0].steps
+  assert logs[1].ok
+  path, n, problems = collate.collate("llamacpp", tmp_path)
+  statuses = {r["status"] for r in csv.DictReader(open(path, newline=""))}
+  assert not problems and statuses == {"ok", "failed: killed by SIGKILL (out of memory?)"}
+
+def test_failure_inside_the_worker_is_recorded_with_its_reason(tmp_path, tiny_model):
+  rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), "--n-tokens", "200",
+                                "--ctx", "64", "--runs", "1", "--warmup", "0"])
+  (log,) = [rawlog.parse(p) for p in tmp_path.glob("*.txt")]
+  assert rc == 1 and log.status.startswith("failed: ValueError: prompt") and "raise --ctx" in log.status
+
+@pytest.mark.parametrize("args, message", [
+  (["--size", "999B"], "error: unknown size '999B': use one of 135M"),
+  (["--quantize", "q17"], "error: unknown quantization 'q17': use one of default, int8, nf4, float16, F32"),
+  (["--model", "/nonexistent/model.gguf"], "error: model file /nonexistent/model.gguf does not exist"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, args, message):
+  out = subprocess.run([sys.executable, "llamacpp_benchmark.py", *args, "-o", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+  assert out.returncode == 2
+  assert out.stderr.startswith(message) and out.stderr.count("\n") == 1
+  assert not list(tmp_path.iterdir())
+
+def test_corrupt_model_file_gives_a_clear_error(tmp_path):
+  bad = tmp_path / "corrupt.gguf"
+  bad.write_bytes(b"GGUF" + os.urandom(64))
+  with pytest.raises(models.ModelError, match="not a readable GGUF file"): models.describe(bad)
+
+def test_offline_hub_download_says_what_to_do(monkeypatch, tmp_path):
+  monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+  monkeypatch.setattr(models, "CACHE", tmp_path)
+  with pytest.raises(models.ModelError, match=r"Hub repo bartowski/Llama-3.2-1B-Instruct-GGUF.*--model PATH"):
+    models.source_path("1B")
+
+def test_quantize_aliases_map_to_gguf_types(embedded_model):
+  import llama_cpp
+  for name, value in models.FTYPES.items():  # our table agrees with llama.h
+    const = "LLAMA_FTYPE_ALL_F32" if name == "F32" else f"LLAMA_FTYPE_MOSTLY_{name}"
+    assert getattr(llama_cpp, const) == value, name
+  assert models.quant_type("nf4") == "Q4_K_M" and models.quant_type("int8") == "Q8_0" and models.quant_type("q6_k") == "Q6_K"
+  assert models.quantized(embedded_model, "default") == embedded_model  # the source's own type: Q4_1
+
+def test_embedded_model_end_to_end(tmp_path):
+  """The README's main job in miniature: both backends on the embedded 135M model, a few tokens, then collate."""
+  for backend in ("llamacpp", "tinygrad"):
+    assert runner.main(backend, ["--quantize", "int8", "-o", str(tmp_path), "--n-tokens", "3", "--runs", "1",
+                                 "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]) == 0
+    path, n, problems = collate.collate(backend, tmp_path)
+    rows = list(csv.DictReader(open(path, newline="")))
+    assert not problems and n == 4 and rows[0]["size"] == "135M" and rows[0]["quantize"] == "int8"
+    assert rows[0]["model_type"] == "Q8_0" and rows[0]["weights"] == "real" and rows[-1]["generated_text"].strip()
