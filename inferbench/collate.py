@@ -17,7 +17,10 @@ EXTRA_COLUMNS = ["backend", "backend_version", "phase", "run", "position", "n_st
                  "bytes_read", "min_bytes_read", "memory_bytes_source", "device_name", "backend_device", "model_name",
                  "model_type", "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature",
                  "internal_run_prefill_ms", "internal_run_decode_ms", "load_seconds", "compile_seconds", "settings",
-                 "model_sha256", "cpu_model", "python", "git_commit", "started_at", "status", "log_file"]
+                 "model_sha256", "cpu_model", "python", "git_commit", "started_at", "status", "log_file",
+                 # serving logs (serving.py): per request, and the whole batch's throughput
+                 "mode", "concurrency", "request_start_ms", "e2e_latency_ms", "n_token_chunks", "usage_completion_tokens",
+                 "tokens_match", "finish_reason", "aggregate_tokens_per_sec"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 
@@ -33,6 +36,8 @@ def rows(log: Log) -> list[dict]:
                                       "cpu_model", "python", "git_commit", "started_at")}
   common["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith("version.")}, sort_keys=True)
   common["status"], common["log_file"] = log.status, log.path.name
+  common["mode"], common["concurrency"] = h.get("mode", ""), h.get("concurrency", "")
+  common["aggregate_tokens_per_sec"] = aggregate_tokens_per_sec(log)
   if not log.steps: return [dict(common)]
   runs = {r["run"]: r for r in log.runs}
   model_bytes = int(h.get("model_bytes") or 0)
@@ -49,8 +54,20 @@ def rows(log: Log) -> list[dict]:
                 "n_step_tokens": s["n_tokens"], "token_id": s["token_id"], "bytes_read": s.get("bytes_read"),
                 "min_bytes_read": s.get("min_bytes_read"),
                 "memory_bytes_source": "backend counter" if s.get("bytes_read") is not None else "model geometry",
-                "internal_run_prefill_ms": r.get("internal_prefill_ms"), "internal_run_decode_ms": r.get("internal_decode_ms")})
+                "internal_run_prefill_ms": r.get("internal_prefill_ms"), "internal_run_decode_ms": r.get("internal_decode_ms"),
+                "request_start_ms": r.get("start_ms"), "e2e_latency_ms": r.get("e2e_latency_ms"), "n_token_chunks": r.get("n_token_chunks"),
+                "usage_completion_tokens": r.get("usage_completion_tokens"), "tokens_match": r.get("tokens_match"),
+                "finish_reason": r.get("finish_reason")})
   return out
+
+def aggregate_tokens_per_sec(log: Log) -> float | None:
+  """A serving batch's throughput: every request's tokens (the server's count where it gave one) over the time from
+  the first request's start to the last one's end. None for logs without per-request starts and ends."""
+  done = [r for r in log.runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None]
+  if not done: return None
+  wall_ms = max(r["start_ms"] + r["e2e_latency_ms"] for r in done) - min(r["start_ms"] for r in done)
+  tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks", 0) for r in done)
+  return tokens / wall_ms * 1e3 if wall_ms > 0 else None
 
 def _text(v) -> str:
   if v is None: return ""
@@ -66,6 +83,7 @@ def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Pat
     try:
       log = parse(path)
       if log.header.get("backend") != backend:
+        if path.name.startswith(f"{log.header.get('backend')}_"): continue  # another backend whose name starts with this one's
         raise LogError(path, 1, f"a log of backend {log.header.get('backend')!r}, not {backend!r}")
       by_uuid[log.header.get("uuid") or path.name] = [{c: _text(row.get(c)) for c in COLUMNS} for row in rows(log)]
     except LogError as e: problems.append(e)

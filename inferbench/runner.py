@@ -110,15 +110,19 @@ def summarize(path: Path) -> dict:
   dec = [r["total_latency_ms"] for r in steps if r["phase"] == "decode"]
   pre = [r["tokens_per_sec"] for r in steps if r["phase"] == "prefill"]
   if dec:
-    d = stats.describe(dec)
+    d, ttft = stats.describe(dec), stats.describe(r["total_latency_ms"] for r in steps if r["phase"] == "prefill")
     row.update({"decode tok/s": 1e3 / d["median"], "prefill tok/s": stats.describe(pre)["median"],
-                "p50 ms": d["median"], "p99 ms": d["p99"], "cv": d["cv"], "runs": len(pre)})
+                "p50 ms": d["median"], "p99 ms": d["p99"], "TTFT p50 ms": ttft["median"], "TTFT p99 ms": ttft["p99"],
+                "cv": d["cv"], "runs": len(pre)})
+    if h.get("concurrency"):  # a serving log: requests in flight, batch throughput, stream checked against usage
+      row.update({"conc": int(h["concurrency"]), "agg tok/s": steps[0]["aggregate_tokens_per_sec"],
+                  "tokens match": "yes" if all(r.get("tokens_match") for r in log.runs) else "no"})
     internal = sum(r.get("internal_decode_ms") or 0 for r in log.runs)
     if internal: row["harness/internal"] = sum(dec) / internal
   return row
 
-SUMMARY_COLUMNS = ["backend", "size", "quantize", "seed", "device", "runs", "decode tok/s", "prefill tok/s", "p50 ms", "p99 ms",
-                   "cv", "harness/internal", "status"]
+SUMMARY_COLUMNS = ["backend", "size", "quantize", "seed", "device", "conc", "runs", "decode tok/s", "prefill tok/s", "p50 ms", "p99 ms",
+                   "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s", "tokens match", "harness/internal", "status"]
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)

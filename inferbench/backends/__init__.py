@@ -5,6 +5,8 @@ from types import ModuleType
 BACKENDS = {
   "llamacpp": "inferbench.backends.llamacpp",
   "tinygrad": "inferbench.backends.tinygrad",
+  "mlc": "inferbench.backends.mlc",            # streaming engines (serving.py), not the step contract of base.py
+  "endpoint": "inferbench.backends.endpoint",
 }
 
 def get(name: str) -> ModuleType:

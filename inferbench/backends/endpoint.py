@@ -1,0 +1,116 @@
+"""Any OpenAI-compatible server (mlc_llm serve, llama.cpp's servers, tinygrad.llm --serve, vLLM), over plain HTTP.
+
+A streaming engine (this module and mlc.py) takes an OpenAI completion request body and yields `None` once the
+request is accepted (HTTP headers arrived), then one dict per event: the server's JSON chunks as they arrive.
+serving.py times them; this module only talks HTTP and turns every way a server can fail into one EndpointError
+whose message says what happened. Every socket read has a stall timeout and every request a deadline, so
+nothing hangs. The API key comes from an environment variable and is scrubbed from every message.
+"""
+from __future__ import annotations
+import http.client, json, os, socket, time
+from dataclasses import dataclass, field
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+class EndpointError(Exception):
+  """A request that did not complete: refused, HTTP error, malformed chunk, stalled, cut off. One-line message."""
+  def __init__(self, msg: str, status: int | None = None):
+    super().__init__(msg)
+    self.status = status
+
+@dataclass(frozen=True)
+class EndpointConfig:
+  url: str                             # the API base, e.g. http://127.0.0.1:8000/v1
+  api_key_env: str = "OPENAI_API_KEY"  # the variable holding the key; the key itself is never stored in a config
+  stall_s: float = 60.0                # no byte for this long: the stream stalled
+  request_s: float = 600.0             # a whole request, at most
+
+def public_url(url: str) -> str:
+  """The URL as it may be written down: no user:password@, no query string (either can carry a key)."""
+  u = urlsplit(url)
+  return urlunsplit((u.scheme, u.hostname + (f":{u.port}" if u.port else "") if u.hostname else "", u.path.rstrip("/"), "", ""))
+
+# owned_by in /v1/models -> the server's name, which names its logs and CSV (mlc -> mlc_llm.csv, the seed's name)
+KNOWN_OWNERS = {"mlc-llm": "mlc", "vllm": "vllm", "sglang": "sglang"}
+
+@dataclass
+class EndpointEngine:
+  cfg: EndpointConfig
+  secret: str = field(default="", repr=False)
+  server_name: str = "endpoint"
+  models: list[str] = field(default_factory=list)
+  version: str = "unknown"     # OpenAI-compatible servers do not report their version
+  device_name: str = "unknown"  # nor what runs them
+  info: dict = field(default_factory=dict)
+
+  def redact(self, text: str) -> str: return text.replace(self.secret, "***") if self.secret else text
+
+  def _connect(self, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    u = urlsplit(self.cfg.url)
+    if u.scheme not in ("http", "https") or not u.hostname: raise EndpointError(f"bad endpoint URL {public_url(self.cfg.url)!r}: use http://HOST:PORT/v1")
+    cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    return cls(u.hostname, u.port, timeout=timeout), u.path.rstrip("/")
+
+  def _headers(self) -> dict[str, str]:
+    h = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
+    if self.secret: h["Authorization"] = f"Bearer {self.secret}"
+    return h
+
+  def request(self, method: str, path: str, body: dict | None, timeout: float) -> Iterator[dict | None]:
+    """Sends one request; yields None when the response starts, then each JSON object of the body or stream."""
+    where = f"{public_url(self.cfg.url)}{path}"
+    deadline = time.monotonic() + min(timeout, self.cfg.request_s)
+    conn, base = self._connect(min(timeout, self.cfg.stall_s))
+    n, done, finished = 0, False, False
+    try:
+      try:
+        conn.request(method, base + path, body=None if body is None else json.dumps(body), headers=self._headers())
+        resp = conn.getresponse()
+      except ConnectionRefusedError: raise EndpointError(f"connection refused by {where}: is the server running there?")
+      if resp.status >= 400:
+        raise EndpointError(f"HTTP {resp.status} {resp.reason} from {where}: {self.redact(resp.read(300).decode(errors='replace'))!r}", resp.status)
+      yield None
+      if "text/event-stream" not in resp.getheader("Content-Type", ""):
+        yield self._json(resp.read().decode(errors="replace"), where)
+        return
+      while not done:
+        if time.monotonic() > deadline: raise EndpointError(f"request to {where} took longer than {min(timeout, self.cfg.request_s):g} s")
+        line = resp.readline()
+        if not line:  # the server closed the stream: fine after the last chunk, not before
+          if finished: return
+          raise EndpointError(f"{where} closed the stream after {n} chunks, before it finished (no [DONE]): did the server die?")
+        line = line.decode(errors="replace").strip()
+        if not line.startswith("data:"): continue  # blank separators, ': ping' comments, 'event:' names
+        data = line[5:].strip()
+        if data == "[DONE]": done = True; continue
+        obj = self._json(data, where)
+        finished = finished or any(c.get("finish_reason") for c in obj.get("choices") or [] if isinstance(c, dict))
+        n += 1
+        yield obj
+    except (TimeoutError, socket.timeout): raise EndpointError(f"{where} stalled: no data for {self.cfg.stall_s:g} s (after {n} chunks)")
+    except (http.client.IncompleteRead, http.client.RemoteDisconnected, ConnectionError) as e:
+      raise EndpointError(f"{where} cut the connection after {n} chunks ({type(e).__name__}): did the server die?")
+    except (OSError, http.client.HTTPException) as e: raise EndpointError(self.redact(f"{where}: {type(e).__name__}: {e}"))
+    finally: conn.close()
+
+  def _json(self, data: str, where: str) -> dict:
+    try: obj = json.loads(data)
+    except json.JSONDecodeError: raise EndpointError(f"malformed chunk from {where}, not JSON: {self.redact(data[:80])!r}")
+    if not isinstance(obj, dict): raise EndpointError(f"malformed chunk from {where}, not a JSON object: {self.redact(data[:80])!r}")
+    if "error" in obj: raise EndpointError(f"{where} reported an error: {self.redact(json.dumps(obj['error'])[:200])}")
+    return obj
+
+  def stream(self, body: dict) -> Iterator[dict | None]: return self.request("POST", "/completions", body, self.cfg.request_s)
+
+def load(cfg: EndpointConfig, server_name: str | None = None) -> EndpointEngine:
+  """Connects and asks /models what is served: its owner names the server (mlc where it is MLC-LLM)."""
+  engine = EndpointEngine(cfg, secret=os.environ.get(cfg.api_key_env, ""))
+  listing = next(o for o in engine.request("GET", "/models", None, min(30.0, cfg.request_s)) if o is not None)
+  data = listing.get("data") if isinstance(listing.get("data"), list) else []
+  engine.models = [str(m.get("id")) for m in data if isinstance(m, dict)]
+  owners = sorted({str(m.get("owned_by", "")) for m in data if isinstance(m, dict)})
+  engine.server_name = server_name or next((KNOWN_OWNERS[o.lower()] for o in owners if o.lower() in KNOWN_OWNERS), "endpoint")
+  engine.info = {"endpoint.url": public_url(cfg.url), "endpoint.owned_by": ",".join(owners) or "unknown",
+                 "endpoint.api_key": f"from ${cfg.api_key_env}" if engine.secret else "none",
+                 "endpoint.stall_timeout_s": cfg.stall_s, "endpoint.request_timeout_s": cfg.request_s}
+  return engine

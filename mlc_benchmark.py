@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""Benchmark MLC-LLM in-process (--size --quantize, where MLC's wheels are installed), or any OpenAI-compatible
+server (--endpoint URL: mlc_llm serve, llama.cpp's servers, tinygrad.llm --serve, vLLM): time to first token,
+every inter-token gap and batch throughput at each --concurrency, one raw log per configuration in benchmark_output/."""
+import sys
+from inferbench.serving import main
+
+if __name__ == "__main__": sys.exit(main(doc=__doc__))

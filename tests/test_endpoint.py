@@ -1,0 +1,142 @@
+"""Endpoint mode against a real OpenAI-compatible server (llama-cpp-python's, on the tiny model) and against a
+small misbehaving one; every request bounded in count and time, every server stopped."""
+import contextlib, csv, json, os, socket, subprocess, sys, threading, time, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+import pytest
+from inferbench import serving
+from inferbench.collate import COLUMNS
+from inferbench.rawlog import parse
+
+KEY = "sk-inferbench-test-7f3a9c"  # must never reach a log, a CSV or a message
+N_TOKENS, TIMEOUTS = 8, ["--stall-timeout", "2", "--request-timeout", "20"]
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+@pytest.fixture(scope="module")
+def llama_server(tiny_model):
+  port = free_port()
+  cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
+         "--n_threads", "1", "--n_ctx", "512", "--api_key", KEY, "--interrupt_requests", "false"]
+  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.monotonic() + 60
+    while True:
+      try:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {KEY}"}), timeout=2)
+        break
+      except OSError:
+        if proc.poll() is not None or time.monotonic() > deadline: pytest.fail("llama-cpp-python's server did not start")
+        time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}/v1"
+  finally:
+    proc.terminate()
+    try: proc.wait(10)
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+def bench(out: Path, *args, key: str | None = KEY) -> int:
+  env = {"INFERBENCH_TEST_KEY": key} if key else {}
+  with pytest.MonkeyPatch.context() as mp:
+    for k, v in env.items(): mp.setenv(k, v)
+    return serving.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", str(N_TOKENS), "-o", str(out), *TIMEOUTS, *args])
+
+def no_key_in(folder: Path):
+  for f in folder.iterdir(): assert KEY not in f.read_text(encoding="utf-8", errors="replace"), f"API key written to {f.name}"
+
+def test_server_concurrency_1_and_4(llama_server, tmp_path):
+  t0 = time.monotonic()
+  assert bench(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--concurrency", "1", "4", "--requests", "4") == 0
+  assert time.monotonic() - t0 < 120
+  logs = sorted((parse(p) for p in tmp_path.glob("llamacpp_server_*.txt")), key=lambda l: int(l.header["concurrency"]))
+  assert [l.header["concurrency"] for l in logs] == ["1", "4"] and all(l.ok for l in logs)
+  for log in logs:
+    assert log.header["endpoint.prompt_format"].startswith("text")  # llama-cpp-python's server takes no token ids
+    assert len(log.runs) == 4
+    for run in log.runs:
+      steps = sorted((s for s in log.steps if s["run"] == run["run"]), key=lambda s: s["step"])
+      assert [s["step"] for s in steps] == list(range(N_TOKENS + 1)) and steps[0]["phase"] == "prefill"
+      assert all(s["total_latency_ms"] >= 0 for s in steps)
+      arrivals = [sum(s["total_latency_ms"] for s in steps[:i + 1]) for i in range(len(steps))]  # monotonic by construction; bounded by e2e
+      assert arrivals == sorted(arrivals) and arrivals[-1] <= run["e2e_latency_ms"] + 1e-3
+      assert run["headers_ms"] <= steps[0]["total_latency_ms"] + 1e-3
+      assert run["usage_completion_tokens"] == N_TOKENS + 1 == run["n_token_chunks"] and run["tokens_match"] is True
+  ends = lambda l: [(r["start_ms"], r["start_ms"] + r["e2e_latency_ms"]) for r in l.runs]
+  c4 = ends(logs[1])
+  assert sum(s < min(e for _, e in c4) for s, _ in c4) >= 2, "at concurrency 4, requests should overlap"
+  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  with open(tmp_path / "llamacpp_server.csv", newline="") as f: rows = list(csv.DictReader(f))
+  assert list(rows[0]) == COLUMNS and len(rows) == 2 * 4 * (N_TOKENS + 1)
+  assert {r["concurrency"] for r in rows} == {"1", "4"} and all(float(r["aggregate_tokens_per_sec"]) > 0 for r in rows)
+  no_key_in(tmp_path)
+
+def test_wrong_key_is_a_failed_run(llama_server, tmp_path):
+  assert bench(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--requests", "1", key="wrong-key") == 1
+  (log,) = [parse(p) for p in tmp_path.glob("*.txt")]
+  assert log.status.startswith("failed:") and "HTTP 401" in log.status and "wrong-key" not in log.status
+
+# a misbehaving server: the first path segment picks how it fails; /models and the non-streamed reference request work
+class Misbehaving(BaseHTTPRequestHandler):
+  def log_message(self, *a): pass
+  def send(self, code: int, ctype: str, data: bytes = b""):
+    self.send_response(code)
+    self.send_header("Content-Type", ctype)
+    self.end_headers()
+    self.wfile.write(data); self.wfile.flush()
+  def do_GET(self): self.send(200, "application/json", json.dumps({"data": [{"id": "fake", "owned_by": "test"}]}).encode())
+  def do_POST(self):
+    mode, req = self.path.split("/")[1], json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    if mode == "http500": return self.send(500, "application/json", json.dumps({"detail": f"echoing {self.headers['Authorization']}"}).encode())
+    if not req["stream"]:
+      return self.send(200, "application/json", json.dumps({"choices": [{"text": "x" * 9, "finish_reason": "length"}],
+                                                            "usage": {"prompt_tokens": 5, "completion_tokens": N_TOKENS + 1}}).encode())
+    chunk = lambda text: f"data: {json.dumps({'choices': [{'text': text, 'finish_reason': None}]})}\n\n".encode()
+    self.send(200, "text/event-stream", chunk("a") + chunk("b"))
+    if mode == "malformed": self.wfile.write(b"data: {\"choices\": [{\"text\": \n\n")
+    elif mode == "stall": time.sleep(5)
+    elif mode == "die": self.connection.shutdown(socket.SHUT_RDWR)
+
+@contextlib.contextmanager
+def misbehaving():
+  srv = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+  srv.daemon_threads = True
+  t = threading.Thread(target=srv.serve_forever, daemon=True)
+  t.start()
+  try: yield srv.server_address[1]
+  finally: srv.shutdown(); srv.server_close()
+
+@pytest.mark.parametrize("mode, why", [("malformed", "malformed chunk"), ("stall", "stalled: no data for 2 s"),
+                                       ("die", "did the server die"), ("http500", "HTTP 500")])
+def test_failures_are_recorded(tmp_path, mode, why):
+  with misbehaving() as port:
+    t0 = time.monotonic()
+    # the key also rides in the URL: neither may be written anywhere
+    rc = bench(tmp_path, "--endpoint", f"http://u:{KEY}@127.0.0.1:{port}/{mode}/v1?key={KEY}", "--requests", "2", "--warmup", "0",
+               "--concurrency", "1", "2")
+    assert time.monotonic() - t0 < 30, "a failure must not hang"
+  assert rc == 1
+  logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
+  assert len(logs) == 2, "the second configuration runs after the first failed"
+  for log in logs: assert log.status.startswith("failed:") and why in log.status, log.status
+  assert "***" in logs[0].status if mode == "http500" else True  # the echoed key is redacted
+  no_key_in(tmp_path)
+
+def test_refused_connection(tmp_path):
+  assert bench(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--concurrency", "1", "2") == 1
+  logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
+  assert len(logs) == 2 and all("connection refused" in l.status for l in logs)
+  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  assert (tmp_path / "endpoint.csv").is_file()
+
+def test_mlc_missing_says_how_to_install(capsys):
+  if _has_mlc(): pytest.skip("mlc_llm is installed here")
+  assert serving.main(["--size", "135M", "--quantize", "q4f16_1"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and "mlc.ai/wheels" in err and "--endpoint" in err
+
+def _has_mlc() -> bool:
+  try: import mlc_llm  # noqa: F401
+  except ImportError: return False
+  return True
