@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sys, time, uuid
 from collections import deque
 from pathlib import Path
+from typing import Any, Callable
 import defaults
 from . import backends, models, stats
 from .collate import rows
@@ -124,23 +125,28 @@ def summarize(path: Path) -> dict:
 SUMMARY_COLUMNS = ["backend", "size", "quantize", "seed", "device", "conc", "runs", "decode tok/s", "prefill tok/s", "p50 ms", "p99 ms",
                    "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s", "tokens match", "harness/internal", "status"]
 
-def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
-  args = parser(backend, doc).parse_args(argv)
-  try: configs = plan(backend, args)
-  except (models.ModelError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  args.output_dir.mkdir(parents=True, exist_ok=True)
+def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) -> list[dict]:
+  """Runs each configuration with progress lines, then prints the summary table. Returns its rows."""
+  output_dir.mkdir(parents=True, exist_ok=True)
   paths = []
   for i, cfg in enumerate(configs, 1):
-    path = args.output_dir / log_name(cfg)
+    path = output_dir / log_name(cfg)
     print(f"[{i}/{len(configs)}] {cfg.label} -> {path}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    status = run_one(cfg, path, args.timeout)
+    status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     paths.append(path)
   summary = [summarize(p) for p in paths]
   print(stats.format_table(summary, [c for c in SUMMARY_COLUMNS if any(c in r for r in summary)]))
   noisy = [r for r in summary if r.get("cv", 0) >= stats.NOISY_CV]
   if noisy: print(f"warning: {len(noisy)} configuration(s) noisy (decode latency stdev >= {stats.NOISY_CV:.0%} of mean)", file=sys.stderr)
+  return summary
+
+def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
+  args = parser(backend, doc).parse_args(argv)
+  try: configs = plan(backend, args)
+  except (models.ModelError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, args.timeout))
   return 0 if all(r["status"] == "ok" for r in summary) else 1

@@ -12,12 +12,12 @@ import argparse, itertools, json, sys, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import defaults
-from . import metadata, models, stats
+from . import metadata, models
 from .backends import endpoint, mlc
 from .backends.endpoint import EndpointError
 from .collate import collate
-from .rawlog import MAGIC, LogWriter
-from .runner import SUMMARY_COLUMNS, log_name, prompt_ids, summarize
+from .rawlog import LogError, LogWriter, parse
+from .runner import prompt_ids, run_all
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -244,16 +244,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  args.output_dir.mkdir(parents=True, exist_ok=True)
-  paths = []
-  for i, cfg in enumerate(configs, 1):
-    path = args.output_dir / log_name(cfg)
-    print(f"[{i}/{len(configs)}] {cfg.label} -> {path}", file=sys.stderr, flush=True)
-    status = run_one(cfg, path, engine, load_error)
-    print(f"[{i}/{len(configs)}] {cfg.label}: {status}", file=sys.stderr, flush=True)
-    paths.append(path)
-  summary = [summarize(p) for p in paths]
-  print(stats.format_table(summary, [c for c in SUMMARY_COLUMNS if any(c in r for r in summary)]))
+  summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, engine, load_error))
   if mismatched := [r for r in summary if r.get("tokens match") == "no"]:
     print(f"warning: {len(mismatched)} configuration(s) streamed a different number of token chunks than the server's usage counts: "
           "their inter-token gaps are gaps between chunks", file=sys.stderr)
@@ -264,11 +255,8 @@ def serving_backends(out_dir: Path) -> list[str]:
   """The backends of the serving logs in out_dir, read from their headers (mlc first: the seed's CSV)."""
   found = set()
   for path in out_dir.glob("*_*.txt"):
-    try:
-      with open(path, encoding="utf-8") as f:
-        if f.readline().rstrip("\n") != MAGIC: continue
-        h = dict(line.rstrip("\n").split(": ", 1) for line in itertools.takewhile(lambda l: ": " in l and not l.startswith(("step ", "run ")), f))
-    except (OSError, UnicodeDecodeError, ValueError): continue
+    try: h = parse(path).header
+    except LogError: continue  # collate reports it, under its own backend
     if h.get("mode") in ("endpoint", "in-process") and h.get("backend"): found.add(h["backend"])
   return sorted(found, key=lambda b: (b != "mlc", b))
 

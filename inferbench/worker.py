@@ -5,7 +5,7 @@ loses only this configuration. The log is written as the run goes; its last line
 """
 from __future__ import annotations
 import json, sys, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from . import backends, metadata, models
 from .backends.base import BackendConfig

@@ -1,6 +1,6 @@
 """Endpoint mode against a real OpenAI-compatible server (llama-cpp-python's, on the tiny model) and against a
 small misbehaving one; every request bounded in count and time, every server stopped."""
-import contextlib, csv, json, os, socket, subprocess, sys, threading, time, urllib.request
+import contextlib, csv, json, socket, subprocess, sys, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import pytest
