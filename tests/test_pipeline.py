@@ -137,6 +137,20 @@ def test_offline_hub_download_says_what_to_do(monkeypatch, tmp_path):
   with pytest.raises(models.ModelError, match=r"Hub repo bartowski/Llama-3.2-1B-Instruct-GGUF.*--model PATH"):
     models.source_path("1B")
 
+def test_hub_model_already_in_the_cache_resolves_offline(monkeypatch, tmp_path, tiny_model):
+  """huggingface_hub's real lookup, on a cache laid out as it writes one (refs/main -> snapshots/<commit>/file)."""
+  monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+  monkeypatch.setattr(models, "CACHE", tmp_path)
+  src = models.check_size("1B")
+  repo = tmp_path / "hub" / f"models--{src.repo.replace('/', '--')}"
+  commit = "0123456789abcdef0123456789abcdef01234567"
+  (repo / "refs").mkdir(parents=True)
+  (repo / "refs" / "main").write_text(commit)
+  (repo / "snapshots" / commit).mkdir(parents=True)
+  shutil.copy(tiny_model, repo / "snapshots" / commit / src.filename)
+  path = models.source_path("1B")
+  assert path.name == src.filename and models.describe(path).n_params == models.describe(tiny_model).n_params
+
 def test_quantize_aliases_map_to_gguf_types(embedded_model):
   import llama_cpp
   for name, value in models.FTYPES.items():  # our table agrees with llama.h
