@@ -175,6 +175,22 @@ def summarize(data: Data, split_seeds: bool = False) -> list[dict]:
   order = lambda k: (*k[:-1], PHASES.index(k[-1]))
   return [summarize_group(groups[k]) for k in sorted(groups, key=order)]
 
+def speedups(summary: list[dict], baseline: str) -> list[dict]:
+  """Each other backend's row divided by the baseline's of the same device, host, size, quantize, seed and phase."""
+  key = lambda r: (r["device"], r["hostname"], r["size"], r["quantize"], r["seed"], r["phase"])
+  base = {}
+  for r in summary:  # several baseline variants (e.g. BEAM): compare with its fastest, the fair baseline
+    if r["backend"] == baseline and (key(r) not in base or r["tok_s_median"] > base[key(r)]["tok_s_median"]): base[key(r)] = r
+  out = []
+  for r in summary:
+    if r["backend"] == baseline or key(r) not in base: continue
+    b = base[key(r)]
+    out.append({**r, "speedup_mean": r["tok_s_mean"] / b["tok_s_mean"], "speedup_median": r["tok_s_median"] / b["tok_s_median"],
+                # conservative: the ratio's interval from the two intervals' far ends
+                "speedup_ci95_low": max(r["tok_s_ci95_low"], 0) / b["tok_s_ci95_high"],
+                "speedup_ci95_high": r["tok_s_ci95_high"] / b["tok_s_ci95_low"] if b["tok_s_ci95_low"] > 0 else math.nan})
+  return out
+
 def cell(v) -> str:
   if v is None or (isinstance(v, float) and math.isnan(v)): return ""
   if isinstance(v, bool): return str(v).lower()

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
-from .analysis import DISPLAY, PHASES, AnalysisError, Data, load, summarize  # noqa: E402
+from .analysis import DISPLAY, PHASES, AnalysisError, Data, load, speedups, summarize  # noqa: E402
 from .collate import csv_path  # noqa: E402
 
 MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
@@ -144,22 +144,6 @@ def backend_comparison(data: Data, summary: list[dict], **_) -> plt.Figure:
     bars(ax, rows, lambda r: x_label(r, many), lambda r: name(r["backend"]), "tok_s", f"{phase} tok/s")
     ax.set_title(phase_title(phase))
   return fig
-
-def speedups(summary: list[dict], baseline: str) -> list[dict]:
-  """Each other backend's row divided by the baseline's of the same device, host, size, quantize, seed and phase."""
-  key = lambda r: (r["device"], r["hostname"], r["size"], r["quantize"], r["seed"], r["phase"])
-  base = {}
-  for r in summary:  # several baseline variants (e.g. BEAM): compare with its fastest, the fair baseline
-    if r["backend"] == baseline and (key(r) not in base or r["tok_s_median"] > base[key(r)]["tok_s_median"]): base[key(r)] = r
-  out = []
-  for r in summary:
-    if r["backend"] == baseline or key(r) not in base: continue
-    b = base[key(r)]
-    out.append({**r, "speedup_mean": r["tok_s_mean"] / b["tok_s_mean"], "speedup_median": r["tok_s_median"] / b["tok_s_median"],
-                # conservative: the ratio's interval from the two intervals' far ends
-                "speedup_ci95_low": max(r["tok_s_ci95_low"], 0) / b["tok_s_ci95_high"],
-                "speedup_ci95_high": r["tok_s_ci95_high"] / b["tok_s_ci95_low"] if b["tok_s_ci95_low"] > 0 else math.nan})
-  return out
 
 def speedup_comparison(data: Data, summary: list[dict], baseline: str = "tinygrad", **_) -> plt.Figure:
   pairs = speedups(summary, baseline)
