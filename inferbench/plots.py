@@ -257,19 +257,19 @@ def latency_distribution(data: Data, summary: list[dict], **_) -> plt.Figure:
 
 def memory_throughput(data: Data, summary: list[dict], **_) -> plt.Figure:
   rooflines = sorted({(where(r), r["roofline_gb_s"]) for r in summary if r["roofline_gb_s"] > 0})
-  extra = ["Bytes per step: tinygrad = bytes its kernels read (GlobalCounters); others = model geometry, a lower bound "
+  extra = ["Bytes per step: tinygrad = bytes its kernels access (GlobalCounters.global_mem); others = model geometry, a lower bound "
            "(every weight once + KV cache up to the position)"]
   extra.append("Roofline: the host's measured memory bandwidth, " + "; ".join(f"{p}: {v:.1f} GB/s" for p, v in rooflines)
                if rooflines else "No measured memory bandwidth in these CSVs (roofline_gb_s): no roofline drawn")
-  fig, axes = figure("Memory throughput (GB/s = bytes read per step / step time, higher is better)", caption(data, summary, MEAN_CI, extra))
+  fig, axes = figure("Memory throughput (GB/s = bytes moved per step / step time, higher is better)", caption(data, summary, MEAN_CI, extra))
   many = places_vary(summary)
   for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
+    for p, v in rooflines:  # drawn first, so bars() puts them in the legend
+      ax.axhline(v, color="#a00", linestyle=":", linewidth=1.2, label=f"measured bandwidth {p}: {v:.1f} GB/s")
     bars(ax, rows, lambda r: x_label(r, many), lambda r: f"{name(r['backend'])} ({r['memory_bytes_source']} bytes)", "mem_gb_s",
          f"{phase} memory throughput (GB/s)")
     ax.set_title(phase_title(phase))
-    for p, v in rooflines:
-      ax.axhline(v, color="#a00", linestyle=":", linewidth=1)
-      ax.annotate(f"measured bandwidth {p}: {v:.1f} GB/s", (0, v), xycoords=("axes fraction", "data"), va="bottom", fontsize=7, color="#a00")
+    if rooflines and rows: ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v in rooflines)))
   return fig
 
 def param_throughput(data: Data, summary: list[dict], **_) -> plt.Figure:

@@ -102,3 +102,15 @@ def test_real_csvs_both_backends(tmp_path_factory, tiny_model):
     assert (r["memory_bytes_source"] == "backend counter") == (r["backend"] == "tinygrad")
     # llama.cpp's own timer agrees with the harness's within 25% even on a loaded machine; tinygrad has none
     assert (0.75 < r["harness_internal_ratio"] < 1.25) if r["backend"] == "llamacpp" else math.isnan(r["harness_internal_ratio"])
+
+def test_roofline_columns_when_present(tmp_path):
+  write(tmp_path / "llamacpp.csv", [step(0, "decode", 10, memory_throughput_gb_s="5", roofline_gb_s="20")],
+        columns=[*COLUMNS, "roofline_gb_s"])
+  (dec,) = analysis.summarize(analysis.load(tmp_path))
+  assert dec["roofline_gb_s"] == 20 and dec["pct_of_roofline"] == pytest.approx(25)
+  write(tmp_path / "llamacpp.csv", [step(0, "decode", 10, memory_throughput_gb_s="5", roofline_gb_s="20", pct_of_roofline="31")],
+        columns=[*COLUMNS, "roofline_gb_s", "pct_of_roofline"])
+  (dec,) = analysis.summarize(analysis.load(tmp_path))
+  assert dec["pct_of_roofline"] == pytest.approx(31)  # the measurement's own figure wins
+  (plain,) = analysis.summarize(analysis.load(known(tmp_path / "none").parent))[:1]
+  assert math.isnan(plain["roofline_gb_s"]) and math.isnan(plain["pct_of_roofline"])
