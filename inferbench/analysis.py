@@ -91,7 +91,6 @@ def read_csv(path: Path) -> list[dict]:
 
 def is_benchmark_csv(path: Path) -> bool:
   """A backend's CSV by name, or any CSV with the seed's columns first (another server's, issue 5)."""
-  if path.name in ("summary.csv",) or path.name.startswith("sweep_"): return False
   if path.stem in EXPECTED or path.name in CSV_NAMES.values(): return True
   try:
     with open(path, newline="", encoding="utf-8") as f: header = next(csv.reader(f), [])
@@ -112,8 +111,9 @@ def load(folder: Path = Path("benchmark_output")) -> Data:
   if not folder.is_dir(): raise AnalysisError(f"no folder {folder}: run a benchmark and its collate script first, or pass -d DIR")
   files, skipped, rows = [], [], []
   for path in sorted(folder.glob("*.csv")):
+    if path.name == "summary.csv" or path.name.startswith("sweep_"): continue  # this module's output, the sweep's own table
     if not is_benchmark_csv(path):
-      if path.name != "summary.csv" and not path.name.startswith("sweep_"): skipped.append(f"{path.name}: not a collated benchmark CSV")
+      skipped.append(f"{path.name}: not a collated benchmark CSV")
       continue
     files.append(path)
     rows += read_csv(path)

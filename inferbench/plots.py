@@ -216,7 +216,7 @@ def quantization_impact(data: Data, summary: list[dict], **_) -> plt.Figure:
                   linestyle="--" if synth else "-", linewidth=1.2)
       ax.scatter(x, [r["tok_s_median"] for r in rs], marker="D", s=14, color="white", edgecolor="#111", zorder=3)
       for xi, yi, r in zip(x, y, rs):
-        ax.annotate(f"{r['model_type']}\n{r['tok_s_median']:.3g}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        ax.annotate(f"{r['model_type']}\n{fmt(r['tok_s_median'])}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
     log_axis(ax)
     ax.set_xlabel("bits per weight (GGUF file bytes × 8 / parameters)")
     ax.set_ylabel(f"{phase} tok/s (log scale)")
