@@ -17,7 +17,7 @@ EXTRA_COLUMNS = ["backend", "backend_version", "phase", "run", "position", "n_st
                  "bytes_read", "min_bytes_read", "memory_bytes_source", "device_name", "backend_device", "model_name",
                  "model_type", "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature",
                  "internal_run_prefill_ms", "internal_run_decode_ms", "load_seconds", "compile_seconds", "settings",
-                 "model_sha256", "cpu_model", "python", "git_commit", "started_at", "status", "log_file",
+                 "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
                  # serving logs (serving.py): per request, and the whole batch's throughput
                  "mode", "concurrency", "request_start_ms", "e2e_latency_ms", "n_token_chunks", "usage_completion_tokens",
                  "tokens_match", "finish_reason", "aggregate_tokens_per_sec"]
@@ -35,6 +35,8 @@ def rows(log: Log) -> list[dict]:
                                       "threads", "temperature", "load_seconds", "compile_seconds", "model_sha256",
                                       "cpu_model", "python", "git_commit", "started_at")}
   common["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith("version.")}, sort_keys=True)
+  # package versions travel into the CSV so the deck's setup slide can name them without reading raw logs
+  common["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
   common["status"], common["log_file"] = log.status, log.path.name
   common["mode"], common["concurrency"] = h.get("mode", ""), h.get("concurrency", "")
   common["aggregate_tokens_per_sec"] = aggregate_tokens_per_sec(log)

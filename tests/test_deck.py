@@ -1,0 +1,76 @@
+"""build_presentation.py: presentation.typ compiles offline into a 16:9 PDF with the eight plots, from full or
+partial data; its findings are computed from the summary."""
+import re, shutil, subprocess
+import pytest
+from benchdata import only, real_csvs, script
+from inferbench import deck, plots
+
+# title, setup, 2 methodology, findings, caveats, decode and prefill tables, one per plot
+PAGES = 8 + len(plots.FIGURES)
+
+def pdf_pages(pdf) -> int: return int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout)[1])
+def pdf_images(pdf) -> list[str]:
+  out = subprocess.run(["pdfimages", "-list", pdf], capture_output=True, text=True).stdout.splitlines()[2:]
+  return [l for l in out if l.split()[2] == "image"]  # not the PNGs' alpha masks
+def pdf_text(pdf) -> str: return subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True).stdout
+
+pytestmark = pytest.mark.skipif(not shutil.which("pdfimages"), reason="needs poppler-utils (pdfinfo, pdfimages, pdftotext)")
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory, tiny_model): return real_csvs(tmp_path_factory.getbasetemp(), tiny_model)
+
+def pipeline(data, tmp, *extra):
+  """analysis, both plot scripts, then the deck, as the README runs them."""
+  assert script("benchmark_analysis.py", "-d", str(data)).returncode == 0
+  for s in ("generate_plots.py", "generate_additional_plots.py"): assert script(s, "-d", str(data), "-o", str(tmp / "plots")).returncode == 0
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp / "plots"), "--docs", str(tmp / "docs"), "-o", str(tmp / "deck.pdf"), *extra)
+  assert r.returncode == 0, r.stderr
+  return tmp / "deck.pdf"
+
+def test_deck_from_both_backends(real, tmp_path):
+  data = only(real, tmp_path / "data", "llamacpp.csv", "tinygrad.csv")
+  pdf = pipeline(data, tmp_path)
+  assert pdf_pages(pdf) == PAGES
+  assert len(pdf_images(pdf)) == 8 and sorted(p.name for p in (tmp_path / "docs/images").glob("*.png")) == sorted(f"{n}.png" for n in plots.FIGURES)
+  text = pdf_text(pdf)
+  summary = deck.read_summary(data / "summary.csv")
+  best = max((r for r in summary if r["phase"] == "decode" and r["quantize"] == "default"), key=lambda r: r["tok_s_median"])
+  assert f"{deck.name(best['backend'])} fastest, {deck.fmt(best['tok_s_median'])} tok/s median" in text  # findings from data
+  assert "Speedups over tinygrad" in text and "× (median)" in text
+  assert "0.3.36" in text and "0.13.0" in text  # backend versions on the setup slide, from the CSVs
+  assert "synthetic" in text and "Results: decode" in text and "Results: prefill" in text
+
+def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
+  data = only(real, tmp_path / "data", "llamacpp.csv")
+  (data / "sweep_tiny.csv").write_text("quant,bits_per_weight,decode_tok_s,prefill_tok_s,perplexity,kl_mean,kl_p99,top1_agreement,"
+                                       "task_accuracy,status\nQ8_0,8.5,640.5,12000,12.25,0.01,0.05,0.98,0.5,ok\nQ2_K,2.9,,,nan,,,,,failed: oom\n")
+  pipeline(data, tmp_path)  # no pareto plot yet: a sweep slide with the table only
+  pdf = tmp_path / "deck.pdf"
+  assert pdf_pages(pdf) == PAGES + 1 and len(pdf_images(pdf)) == 8
+  text = pdf_text(pdf)
+  assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
+  assert "no data for tinygrad, MLC-LLM" in text and "no GPU runs: CPU only" in text
+  shutil.copyfile(tmp_path / "plots" / "backend_comparison.png", tmp_path / "plots" / "quantization_pareto.png")
+  pipeline(data, tmp_path)  # and with it, a slide of its own
+  assert pdf_pages(pdf) == PAGES + 2 and len(pdf_images(pdf)) == 9
+
+def test_missing_plots_or_summary_is_a_clear_error(real, tmp_path):
+  data = only(real, tmp_path / "data", "llamacpp.csv")
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
+  assert r.returncode == 2 and "run `python benchmark_analysis.py` first" in r.stderr
+  assert script("benchmark_analysis.py", "-d", str(data)).returncode == 0
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
+  assert r.returncode == 2 and "run generate_plots.py" in r.stderr and not (tmp_path / "x.pdf").exists()
+
+def row(backend, tok_s, quantize="default", bpw="16.0", model_type="F16", phase="decode"):
+  return {"backend": backend, "phase": phase, "size": "1B", "quantize": quantize, "variant": "", "weights": "real", "hostname": "h",
+          "device": "cpu", "seed": "42", "bits_per_weight": bpw, "model_type": model_type, "tok_s_median": tok_s, "tok_s_mean": tok_s,
+          "tok_s_ci95_low": tok_s * 0.9, "tok_s_ci95_high": tok_s * 1.1, "flags": ""}
+
+def test_findings_are_computed():
+  f = deck.findings([row("tinygrad", 50.0), row("llamacpp", 100.0), row("llamacpp", 150.0, "nf4", "4.8", "Q4_K_M")], "tinygrad")
+  assert "decode, 1B default on h cpu: llama.cpp fastest, 100 tok/s median, 2.00× tinygrad (50)" in f["fastest"]
+  assert "decode, 1B nf4 on h cpu: only llama.cpp measured, 150 tok/s median" in f["fastest"]
+  assert f["speedups"] == ["llama.cpp over tinygrad, decode, 1B default on h cpu: 2.00× (median), 2.00× (mean, 95% CI 1.64–2.44×)"]
+  assert f["quantization"] == ["llama.cpp decode, 1B on h cpu: against F16 (16.00 b/w, 100 tok/s): Q4_K_M (4.80 b/w) 1.50×"]
+  assert "no data for MLC-LLM" in f["caveats"] and "no GPU runs: CPU only" in f["caveats"]

@@ -1,0 +1,63 @@
+"""generate_plots.py and generate_additional_plots.py: eight PNGs from real CSVs, byte-identical when redrawn, and
+what a plot must say (decode and prefill apart, missing backends, synthetic weights, the roofline when known)."""
+import csv
+import pytest
+from matplotlib.text import Text
+from benchdata import only, real_csvs, script
+from inferbench import plots
+from inferbench.analysis import load, summarize
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory, tiny_model): return real_csvs(tmp_path_factory.getbasetemp(), tiny_model)
+
+def draw_all(data, out):
+  for s in ("generate_plots.py", "generate_additional_plots.py"):
+    r = script(s, "-d", str(data), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+  return {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
+
+def texts(fig) -> str: return " ".join(" ".join(t.get_text() for t in fig.findobj(Text)).split())  # caption lines wrap
+
+def test_scripts_write_eight_pngs_deterministically(real, tmp_path):
+  first = draw_all(real, tmp_path / "a")
+  assert sorted(first) == sorted(f"{n}.png" for n in plots.FIGURES)
+  for name, png in first.items(): assert png.startswith(PNG) and len(png) > 20_000, name
+  assert draw_all(real, tmp_path / "b") == first  # same CSVs, same bytes
+
+def test_scripts_with_a_backend_missing(real, tmp_path):
+  pngs = draw_all(only(real, tmp_path / "data", "llamacpp.csv"), tmp_path / "out")
+  assert len(pngs) == 8
+  data = load(tmp_path / "data")
+  fig = plots.speedup_comparison(data, summarize(data), baseline="tinygrad")
+  assert "baseline tinygrad has no data" in texts(fig) and "No data: tinygrad (no rows in tinygrad.csv), MLC-LLM" in texts(fig)
+  r = script("generate_plots.py", "-d", str(tmp_path / "empty"), "-o", str(tmp_path / "x"))
+  assert r.returncode == 2 and "run a benchmark" in r.stderr
+
+def test_every_figure_says_what_it_shows(real):
+  data = load(real)
+  summary = summarize(data)
+  for name, figure in plots.FIGURES.items():
+    t = texts(figure(data, summary, baseline="tinygrad"))
+    assert "decode" in t and "prefill" in t, name
+    assert "tiny-llama (size tiny, synthetic weights" in t, name  # model, size, weights
+    assert f"Hosts and devices: {summary[0]['hostname']}: cpu = {summary[0]['device_name']}" in t, name
+    assert "Runs per configuration: 2–2" in t and "No data: MLC-LLM" in t, name
+    assert any(w in t for w in ("mean", "median")), name
+  assert "(synthetic)" in texts(plots.backend_comparison(data, summary))
+  speed = texts(plots.speedup_comparison(data, summary, baseline="tinygrad"))
+  assert "llama.cpp vs tinygrad" in speed and "No tinygrad baseline for: tiny int8" in speed
+
+def test_roofline_drawn_only_when_measured(real, tmp_path):
+  data = load(real)
+  assert "no roofline drawn" in texts(plots.memory_throughput(data, summarize(data)))
+  with open(real / "tinygrad.csv", newline="") as f: rows = list(csv.DictReader(f))
+  with open(tmp_path / "tinygrad.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=[*rows[0], "roofline_gb_s"])
+    w.writeheader()
+    w.writerows({**r, "roofline_gb_s": "12.5"} for r in rows)
+  data = load(tmp_path)
+  fig = plots.memory_throughput(data, summarize(data))
+  assert f"measured bandwidth {data.rows[0]['hostname']} cpu: 12.5 GB/s" in texts(fig)
+  assert any(list(l.get_ydata()) == [12.5, 12.5] for ax in fig.axes for l in ax.get_lines())
