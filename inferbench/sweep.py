@@ -188,7 +188,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
     sp = load(f"speed-{backend}")
     journals = {"quantize": q, "speed": sp, "quality": qual, **({"tasks": tsk} if job.task_examples else {})}
     failed = [f"{k}: {j['status'].removeprefix('failed: ')}" for k, j in journals.items() if j and j.get("status") != "ok"]
-    if missing := [k for k, j in journals.items() if not j]: failed.append(f"{crash or 'stopped'}, before {', '.join(missing)}")
+    if missing := [k for k, j in journals.items() if not j]: failed.append(f"{crash or 'stopped'}; no result for {', '.join(missing)}")
     qs = qual.get("settings", {})
     out.append({
       "size": job.size, "model_name": q.get("model_name"), "quant": job.quant, "backend": backend,
