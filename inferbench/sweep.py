@@ -65,7 +65,6 @@ class Job:
   force: bool
   run_id: str               # stamped on every journal this sweep wrote or checked: the rows use no other
 
-
 def say(quant: str, msg: str): print(f"  [{quant}] {msg}", file=sys.stderr, flush=True)
 
 def _version(pkg: str) -> str:
@@ -133,10 +132,8 @@ def run_job(job: Job):
   if job.task_examples:
     settings = {"model_sha256": info.sha256, "seed": job.seed, "examples": job.task_examples, "max_tokens": job.task_max_tokens,
                 "version": _version("llama_cpp_python")}
-    def score_tasks() -> dict:
-      r = tasks.run(path, Path(job.journal) / f"{job.quant}.server.log", job.task_examples, job.task_max_tokens, job.seed, job.task_threads)
-      return asdict(r)
-    phase(job, "tasks", settings, score_tasks)
+    log = Path(job.journal) / f"{job.quant}.server.log"
+    phase(job, "tasks", settings, lambda: asdict(tasks.run(path, log, job.task_examples, job.task_max_tokens, job.seed, job.task_threads)))
 
 def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   """The regular benchmark path: a worker writes a raw log, the runner summarizes it, collate updates the backend's CSV."""
