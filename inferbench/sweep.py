@@ -152,7 +152,7 @@ def child(job: Job, timeout: float | None) -> str:
   tail: deque[str] = deque(maxlen=3)
   # its own process group (the worker in it too), and SIGTERM if this process dies
   proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                          preexec_fn=tasks._die_with_parent, cwd=models.ROOT)
+                          preexec_fn=tasks.die_with_parent, cwd=models.ROOT)
   timed_out = threading.Event()
   term = lambda: _killpg(proc.pid, signal.SIGTERM)  # the child's handler stops its server and worker before it exits
   timer = threading.Timer(timeout, lambda: (timed_out.set(), term())) if timeout else None

@@ -45,7 +45,7 @@ def free_port() -> int:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
 
-def _die_with_parent():
+def die_with_parent():
   """In the server's process: get SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
   try:
     import ctypes
@@ -67,7 +67,7 @@ def serve(model: Path, log_path: Path, threads: int, ctx: int, seed: int, ready_
   log_path.parent.mkdir(parents=True, exist_ok=True)
   with open(log_path, "w") as log:
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=die_with_parent)
   try:
     url = f"http://127.0.0.1:{port}"
     _wait_ready(proc, url, log_path, ready_s)
