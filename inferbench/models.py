@@ -155,7 +155,9 @@ def quantized(source: Path, quantize: str, threads: int | None = None, log=print
   return out
 
 def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None):
-  import ctypes, llama_cpp
+  import ctypes
+  from .backends.llamacpp import llama_lib
+  llama_cpp = llama_lib()  # quiet: the quantizer otherwise logs every tensor; bits_per_weight shows fallbacks
   dst.parent.mkdir(parents=True, exist_ok=True)
   tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
   params = llama_cpp.llama_model_quantize_default_params()

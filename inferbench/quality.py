@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 import numpy as np
 from . import models
-from .backends.llamacpp import Tokenizer, _lib, load_model
+from .backends.llamacpp import Tokenizer, llama_lib, load_model
 
 # CPython's LICENSE.txt (its history and licenses), shipped in the standard library's folder of every CPython:
 # offline, and lawful to use. Its sha256 goes into every result, since another Python may ship another revision.
@@ -41,7 +41,7 @@ def text(model: Path, n_tokens: int, ctx: int, path: Path = TEXT_PATH) -> Text:
 
 def logits(model: Path, txt: Text, ctx: int, threads: int) -> np.ndarray:
   """(windows * (ctx-1), vocab) float32: the logits of every position that has a next token inside its window."""
-  lib = _lib()
+  lib = llama_lib()
   m = load_model(model)
   params = lib.llama_context_default_params()
   params.n_ctx = params.n_batch = params.n_ubatch = ctx

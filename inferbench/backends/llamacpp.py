@@ -5,14 +5,16 @@ reading the last logits row in place keeps the harness within a few percent of l
 run_totals() reports so each run can be checked against them.
 """
 from __future__ import annotations
-import ctypes, time
+import ctypes, functools, time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Iterator
 import numpy as np
 from .base import BackendConfig, Step
 
-def _lib():
+@functools.cache
+def llama_lib():
+  """llama-cpp-python's C API, initialized once, with llama.cpp's own logging reduced to errors."""
   import llama_cpp
   from llama_cpp._logger import set_verbose
   set_verbose(False)  # llama.cpp logs every tensor at load; keep errors only
@@ -20,7 +22,7 @@ def _lib():
   return llama_cpp
 
 def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False):
-  lib = _lib()
+  lib = llama_lib()
   params = lib.llama_model_default_params()
   params.n_gpu_layers, params.vocab_only = n_gpu_layers, vocab_only
   model = lib.llama_model_load_from_file(str(path).encode(), params)
@@ -31,7 +33,7 @@ class Tokenizer:
   """The model's own tokenizer, as llama.cpp implements it (tinygrad's rejects some pre-tokenizers, e.g. SmolLM2's).
   Both backends are given the token ids this produces."""
   def __init__(self, path: Path):
-    self.lib = _lib()
+    self.lib = llama_lib()
     self.model = load_model(path, vocab_only=True)
     self.vocab = self.lib.llama_model_get_vocab(self.model)
 
@@ -56,7 +58,7 @@ class Tokenizer:
 
 class LlamaCppEngine:
   def __init__(self, cfg: BackendConfig):
-    lib = self.lib = _lib()
+    lib = self.lib = llama_lib()
     if cfg.device == "cuda" and not lib.llama_supports_gpu_offload():
       raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
     self.version = version("llama_cpp_python")
