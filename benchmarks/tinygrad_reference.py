@@ -21,12 +21,22 @@ sys.argv = ["tinygrad.llm", "--model", sys.argv[1], "--max_context", sys.argv[2]
 cli.main()
 """
 
+OURS = """
+import sys
+from pathlib import Path
+from inferbench.backends import tinygrad as tg
+from inferbench.backends.base import BackendConfig
+engine = tg.load(BackendConfig(model=Path(sys.argv[1]), ctx=int(sys.argv[2]), threads=int(sys.argv[4])))
+print(*(1 / s.total_s for s in list(engine.generate([0], int(sys.argv[3])))[1:]))
+"""
+
 def main():
   p = argparse.ArgumentParser(description=__doc__)
   p.add_argument("--model", help="GGUF path (default: the embedded 135M model)")
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--ctx", type=int, default=256)
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  p.add_argument("--rounds", type=int, default=1, help="alternate the two this many times")
   args = p.parse_args()
   from inferbench import models
   from inferbench.backends import tinygrad as tg
@@ -34,15 +44,24 @@ def main():
   model = Path(args.model) if args.model else models.source_path("135M")
   cfg = BackendConfig(model=model, threads=args.threads, ctx=args.ctx)
   env = {**os.environ, **tg.environment(cfg)}
-  out = subprocess.run([sys.executable, "-c", REFERENCE, str(model), str(args.ctx), str(args.steps)],
-                       env=env, capture_output=True, text=True)
-  if out.returncode: sys.exit(f"tinygrad's benchmark failed: {out.stderr.strip().splitlines()[-1:]}")
-  # its lines read "... ms, 12.34 tok/s, ..."; the first steps compile the JIT, so compare the second half
-  theirs = [float(x) for x in re.findall(r"([\d.]+) tok/s", out.stdout)][args.steps // 2:]
-  os.environ.update(tg.environment(cfg))
-  engine = tg.load(cfg)
-  ours = [1 / s.total_s for s in list(engine.generate([0], args.steps))[1:]][args.steps // 2:]
-  print(f"model {model.name}, {args.threads} threads, median decode tok/s over the last {len(ours)} steps:")
+  def theirs() -> list[float]:
+    out = subprocess.run([sys.executable, "-c", REFERENCE, str(model), str(args.ctx), str(args.steps)],
+                         env=env, capture_output=True, text=True)
+    if out.returncode: sys.exit(f"tinygrad's benchmark failed: {out.stderr.strip().splitlines()[-1:]}")
+    # its lines read "... ms, 12.34 tok/s, ..."; the first steps compile the JIT, so compare the second half
+    return [float(x) for x in re.findall(r"([\d.]+) tok/s", out.stdout)][args.steps // 2:]
+  def ours() -> list[float]:
+    out = subprocess.run([sys.executable, "-c", OURS, str(model), str(args.ctx), str(args.steps), str(args.threads)],
+                         env=env, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if out.returncode: sys.exit(f"inferbench's harness failed: {out.stderr.strip().splitlines()[-1:]}")
+    return [float(x) for x in out.stdout.split()][args.steps // 2:]
+  # each in a fresh process, alternating, so neither gets a warmer machine
+  runs = {"tinygrad --benchmark": [], "inferbench harness": []}
+  for _ in range(args.rounds):
+    runs["inferbench harness"] += ours()
+    runs["tinygrad --benchmark"] += theirs()
+  theirs, ours = runs["tinygrad --benchmark"], runs["inferbench harness"]
+  print(f"model {model.name}, {args.threads} threads, median decode tok/s over the last {args.steps // 2} steps of {args.rounds} round(s):")
   print(f"  tinygrad --benchmark  {statistics.median(theirs):8.2f}")
   print(f"  inferbench harness    {statistics.median(ours):8.2f}  ({statistics.median(ours) / statistics.median(theirs):.3f}x)")
 
