@@ -38,7 +38,10 @@ def name(backend: str) -> str: return DISPLAY.get(backend, backend)
 def synthetic(r: dict) -> bool: return "synthetic" in r.get("weights", "")
 def config(r: dict) -> str:
   return " ".join(x for x in (r["size"], r["quantize"], r.get("variant", ""), "(synthetic)" if synthetic(r) else "") if x)
-def bpw(r: dict) -> float: return float(r["bits_per_weight"].split(";")[0])  # one model file per configuration
+def bpw(r: dict) -> float:
+  """The model file's bits per weight; NaN where unknown (a remote server does not say which file it serves)."""
+  try: return float(r["bits_per_weight"].split(";")[0])  # one model file per configuration
+  except ValueError: return math.nan
 def where(r: dict) -> str: return f"{r['hostname']} {r['device']}"
 
 def x_label(r: dict, many_places: bool) -> str: return config(r) + (f"\n{where(r)}" if many_places else "")
@@ -196,8 +199,11 @@ def summary_stats(data: Data, summary: list[dict], **_) -> plt.Figure:
   return fig
 
 def quantization_impact(data: Data, summary: list[dict], **_) -> plt.Figure:
+  unknown = sorted({name(r["backend"]) for r in summary if math.isnan(bpw(r))})
+  summary = [r for r in summary if not math.isnan(bpw(r))]
   cap = caption(data, summary, "Points: mean tok/s with 95% CI, ◆ median; x = the GGUF file's bits per weight (all tensors); "
-                "one line per backend, size, host and device")
+                "one line per backend, size, host and device" +
+                (f"\nNot drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
   fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap)
   for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
     ax.set_title(phase_title(phase))

@@ -61,3 +61,16 @@ def test_roofline_drawn_only_when_measured(real, tmp_path):
   fig = plots.memory_throughput(data, summarize(data))
   assert f"measured bandwidth {data.rows[0]['hostname']} cpu: 12.5 GB/s" in texts(fig)
   assert any(list(l.get_ydata()) == [12.5, 12.5] for ax in fig.axes for l in ax.get_lines())
+
+def test_a_server_csv_without_model_file_is_plotted(real, tmp_path):
+  """An OpenAI-compatible server does not say which GGUF it serves: no bits per weight, yet every plot draws."""
+  data = only(real, tmp_path / "data", "llamacpp.csv")
+  rows = list(csv.DictReader(open(data / "llamacpp.csv", newline="")))
+  with open(data / "llamacpp_server.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows({**r, "backend": "llamacpp_server", "bits_per_weight": "", "model_type": ""} for r in rows)
+  assert len(draw_all(data, tmp_path / "out")) == 8
+  loaded = load(data)
+  fig = plots.quantization_impact(loaded, summarize(loaded))
+  assert "Not drawn (model file unknown, so no bits per weight): llamacpp_server" in texts(fig)
