@@ -6,6 +6,7 @@ whose log is gone, sorts deterministically and replaces the CSV atomically.
 from __future__ import annotations
 import csv, io, json, sys
 from pathlib import Path
+from . import roofline
 from .models import atomic_write
 from .rawlog import Log, LogError, parse
 
@@ -17,7 +18,8 @@ EXTRA_COLUMNS = ["backend", "backend_version", "phase", "run", "position", "n_st
                  "bytes_read", "min_bytes_read", "memory_bytes_source", "device_name", "backend_device", "model_name",
                  "model_type", "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature",
                  "internal_run_prefill_ms", "internal_run_decode_ms", "load_seconds", "compile_seconds", "settings",
-                 "model_sha256", "cpu_model", "python", "git_commit", "started_at", "status", "log_file"]
+                 "model_sha256", "cpu_model", "python", "git_commit", "started_at", "status", "log_file",
+                 "roofline_gb_s", "roofline_tok_s", "pct_of_roofline"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 
@@ -36,20 +38,26 @@ def rows(log: Log) -> list[dict]:
   if not log.steps: return [dict(common)]
   runs = {r["run"]: r for r in log.runs}
   model_bytes = int(h.get("model_bytes") or 0)
+  bandwidth_gb_s = float(h.get("roofline_gb_s") or 0)  # measured on the host, in the log's header (roofline.py)
   out = []
   for s in log.steps:
     seconds = s["total_latency_ms"] / 1e3
     nbytes = s.get("bytes_read") if s.get("bytes_read") is not None else s.get("min_bytes_read")
     r = runs.get(s["run"], {})
+    tps = s["n_tokens"] / seconds if seconds > 0 else None
+    ceiling = roofline.ceiling_tok_s(bandwidth_gb_s, s["min_bytes_read"]) \
+      if bandwidth_gb_s and s["phase"] == "decode" and s.get("min_bytes_read") else None  # decode only: prefill is compute-bound
     out.append({**common, "step": s["step"], "enqueue_latency_ms": s["enqueue_latency_ms"], "total_latency_ms": s["total_latency_ms"],
-                "tokens_per_sec": s["n_tokens"] / seconds if seconds > 0 else "",
+                "tokens_per_sec": tps if tps is not None else "",
                 "memory_throughput_gb_s": nbytes / seconds / 1e9 if nbytes and seconds > 0 else "",
                 "param_throughput_gb_s": model_bytes / seconds / 1e9 if model_bytes and seconds > 0 else "",
                 "generated_text": s["text"], "phase": s["phase"], "run": s["run"], "position": s["position"],
                 "n_step_tokens": s["n_tokens"], "token_id": s["token_id"], "bytes_read": s.get("bytes_read"),
                 "min_bytes_read": s.get("min_bytes_read"),
                 "memory_bytes_source": "backend counter" if s.get("bytes_read") is not None else "model geometry",
-                "internal_run_prefill_ms": r.get("internal_prefill_ms"), "internal_run_decode_ms": r.get("internal_decode_ms")})
+                "internal_run_prefill_ms": r.get("internal_prefill_ms"), "internal_run_decode_ms": r.get("internal_decode_ms"),
+                "roofline_gb_s": bandwidth_gb_s or None, "roofline_tok_s": ceiling,
+                "pct_of_roofline": roofline.pct_of_ceiling(tps, ceiling) if ceiling and tps else None})
   return out
 
 def _text(v) -> str:
