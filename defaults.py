@@ -51,7 +51,13 @@ MODELS: dict[str, ModelSource] = {
 # The seed's quantization names, as GGUF types. "default" means the source file's own type.
 QUANT_ALIASES = {"default": None, "int8": "Q8_0", "nf4": "Q4_K_M", "float16": "F16"}
 
+# --weights synthetic: random weights of a registry architecture, seeded by this (not by --seed, which seeds
+# sampling), with the tokenizer of the embedded model padded to the architecture's vocabulary.
+SYNTHETIC_SEED = 0
+SYNTHETIC_TOKENIZER_FROM = "135M"
+
 DEFAULT_SIZE = "135M"
+DEFAULT_WEIGHTS = "real"
 DEFAULT_QUANTIZE = "default"
 DEFAULT_SEED = 42
 DEFAULT_N_TOKENS = 128

@@ -6,6 +6,7 @@ whose log is gone, sorts deterministically and replaces the CSV atomically.
 from __future__ import annotations
 import csv, io, json, sys
 from pathlib import Path
+from . import roofline
 from .models import atomic_write
 from .rawlog import Log, LogError, parse
 
@@ -20,7 +21,9 @@ EXTRA_COLUMNS = ["backend", "backend_version", "phase", "run", "position", "n_st
                  "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
                  # serving logs (serving.py): per request, and the whole batch's throughput
                  "mode", "concurrency", "request_start_ms", "e2e_latency_ms", "n_token_chunks", "usage_completion_tokens",
-                 "tokens_match", "finish_reason", "aggregate_tokens_per_sec"]
+                 "tokens_match", "finish_reason", "aggregate_tokens_per_sec",
+                 # roofline (roofline.py): decode rows only
+                 "roofline_gb_s", "roofline_tok_s", "pct_of_roofline"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 
@@ -43,13 +46,17 @@ def rows(log: Log) -> list[dict]:
   if not log.steps: return [dict(common)]
   runs = {r["run"]: r for r in log.runs}
   model_bytes = int(h.get("model_bytes") or 0)
+  bandwidth_gb_s = float(h.get("roofline_gb_s") or 0)  # measured on the host, in the log's header (roofline.py)
   out = []
   for s in log.steps:
     seconds = s["total_latency_ms"] / 1e3
     nbytes = s.get("bytes_read") if s.get("bytes_read") is not None else s.get("min_bytes_read")
     r = runs.get(s["run"], {})
+    tps = s["n_tokens"] / seconds if seconds > 0 else None
+    ceiling = roofline.ceiling_tok_s(bandwidth_gb_s, s["min_bytes_read"]) \
+      if bandwidth_gb_s and s["phase"] == "decode" and s.get("min_bytes_read") else None  # decode only: prefill is compute-bound
     out.append({**common, "step": s["step"], "enqueue_latency_ms": s["enqueue_latency_ms"], "total_latency_ms": s["total_latency_ms"],
-                "tokens_per_sec": s["n_tokens"] / seconds if seconds > 0 else "",
+                "tokens_per_sec": tps if tps is not None else "",
                 "memory_throughput_gb_s": nbytes / seconds / 1e9 if nbytes and seconds > 0 else "",
                 "param_throughput_gb_s": model_bytes / seconds / 1e9 if model_bytes and seconds > 0 else "",
                 "generated_text": s["text"], "phase": s["phase"], "run": s["run"], "position": s["position"],
@@ -59,7 +66,9 @@ def rows(log: Log) -> list[dict]:
                 "internal_run_prefill_ms": r.get("internal_prefill_ms"), "internal_run_decode_ms": r.get("internal_decode_ms"),
                 "request_start_ms": r.get("start_ms"), "e2e_latency_ms": r.get("e2e_latency_ms"), "n_token_chunks": r.get("n_token_chunks"),
                 "usage_completion_tokens": r.get("usage_completion_tokens"), "tokens_match": r.get("tokens_match"),
-                "finish_reason": r.get("finish_reason")})
+                "finish_reason": r.get("finish_reason"),
+                "roofline_gb_s": bandwidth_gb_s or None, "roofline_tok_s": ceiling,
+                "pct_of_roofline": roofline.pct_of_ceiling(tps, ceiling) if ceiling and tps else None})
   return out
 
 def aggregate_tokens_per_sec(log: Log) -> float | None:

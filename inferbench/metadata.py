@@ -32,9 +32,17 @@ def collect_git(md: dict):
 def collect_time(md: dict):
   md["started_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
+def collect_gpu(md: dict):
+  """The NVIDIA driver and GPUs, where nvidia-smi answers (nothing on a machine without one)."""
+  try:
+    out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem",
+                          "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+  except (OSError, subprocess.TimeoutExpired): return
+  if out.returncode == 0 and out.stdout.strip(): md["gpus"] = "; ".join(l.strip() for l in out.stdout.strip().splitlines())
+
 def collect_all() -> dict:
   md: dict = {}
-  for collect in (collect_system, collect_python, collect_git, collect_time): collect(md)
+  for collect in (collect_system, collect_python, collect_gpu, collect_git, collect_time): collect(md)
   return md
 
 def device_name(device: str) -> str:

@@ -31,8 +31,15 @@ def check_size(size: str) -> defaults.ModelSource:
   if size not in MODELS: raise ModelError(f"unknown size {size!r}: use one of {', '.join(MODELS)}, or --model PATH for a local GGUF")
   return MODELS[size]
 
-def source_path(size: str | None, model: str | None = None) -> Path:
-  """The GGUF that a size (or --model) names, downloading it if needed."""
+WEIGHTS = ("real", "synthetic")
+
+def source_path(size: str | None, model: str | None = None, weights: str = "real") -> Path:
+  """The GGUF that a size (or --model) names, downloading it if needed; with weights="synthetic", a GGUF of that
+  model's exact architecture with random seeded weights (see synthetic_path)."""
+  if weights not in WEIGHTS: raise ModelError(f"unknown weights {weights!r}: use one of {', '.join(WEIGHTS)}")
+  if weights == "synthetic":
+    if model: raise ModelError("--weights synthetic writes a registry architecture: pass --size, not --model")
+    return synthetic_path(size)
   if model:
     path = Path(model).expanduser()
     if not path.is_file(): raise ModelError(f"model file {path} does not exist: pass the path of a local .gguf file")
@@ -43,6 +50,17 @@ def source_path(size: str | None, model: str | None = None) -> Path:
     for folder in spec.submodule_search_locations:
       if found := sorted(Path(folder).glob("*.gguf")): return found[0]
   return hub_download(src.repo, src.filename)
+
+def synthetic_path(size: str, seed: int = defaults.SYNTHETIC_SEED) -> Path:
+  """An F16 GGUF with the exact tensor shapes of the model `size` names and random weights, written once and cached.
+  Its tokenizer is the embedded SmolLM2's, padded with unused tokens to the architecture's vocabulary."""
+  from . import synthetic
+  src = check_size(size)
+  path = CACHE / "synthetic" / f"{src.name}-synthetic-seed{seed}.F16.gguf"
+  if not path.is_file():
+    tokenizer_from = source_path(defaults.SYNTHETIC_TOKENIZER_FROM)
+    synthetic.write_model(path, src.arch, tokenizer_from, name=f"{src.name} (synthetic weights)", seed=seed)
+  return path
 
 def hub_download(repo: str, filename: str) -> Path:
   from huggingface_hub import hf_hub_download
@@ -146,13 +164,19 @@ def quantized(source: Path, quantize: str, threads: int | None = None, log=print
   want = quant_type(quantize)
   have = describe(source).file_type
   if want is None or want == have: return source
-  out = CACHE / "quantized" / f"{source.stem.split('.')[0]}.{want}.gguf"
+  out = CACHE / "quantized" / f"{model_stem(source)}.{want}.gguf"
   if out.is_file(): return out
   base = source
   if PRECISION.index(have) > PRECISION.index("F16") and want != "F16": base = quantized(source, "F16", threads, log)
   log(f"quantizing {base.name} -> {out.name} with llama.cpp")
   llama_quantize(base, out, want, threads)
   return out
+
+def model_stem(path: Path) -> str:
+  """A GGUF's name without its type suffix: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct", and
+  "Llama-3.2-1B-Instruct-synthetic-seed0.F16.gguf" -> "Llama-3.2-1B-Instruct-synthetic-seed0" (dots in names stay)."""
+  head, _, tail = Path(path).stem.rpartition(".")
+  return head if head and tail.upper() in FTYPES else Path(path).stem
 
 def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None):
   import ctypes

@@ -1,12 +1,14 @@
 """The benchmark command every backend script shares: plan the configurations, run each in a fresh worker
 process, record a failure as a failed log and go on, then print a summary table."""
 from __future__ import annotations
+import importlib.util
+if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
 import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sys, time, uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 import defaults
-from . import backends, models, stats
+from . import backends, models, roofline, stats
 from .collate import rows
 from .rawlog import LogError, LogWriter, append_status, parse
 from .worker import RunConfig
@@ -17,6 +19,9 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
                  help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
   p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
+  p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[defaults.DEFAULT_WEIGHTS],
+                 help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
+                      "(for speed only: its text is meaningless, every log and CSV row says so)")
   p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
   p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
   p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
@@ -25,7 +30,7 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
   p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads")
-  p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+  p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
   p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size)")
   p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=int, default=[0], help="tinygrad BEAM search width (JITBEAM)")
@@ -51,19 +56,22 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
     for s in args.size: models.check_size(s)
   if args.n_tokens < 1 or args.runs < 1 or args.warmup < 0: raise ValueError("--n-tokens and --runs must be >= 1, --warmup >= 0")
   device = ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
-  if device == "cuda" and not cuda_available(): raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi): use --device cpu")
+  if device == "cuda" and not cuda_available():
+    raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
+  if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
   sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
-  ids = {s: prompt_ids(models.source_path(s, args.model), args.prompt, args.prompt_tokens) for s in sizes}
+  ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
              [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
-  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size],
-                    model=args.model, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
+  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w],
+                    model=args.model, weights=w, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                     threads=args.threads, device=device, ctx=args.ctx, temperature=args.temperature, **v)
-          for size, q, seed, v in itertools.product(sizes, args.quantize, args.seed, variants)]
+          for size, w, q, seed, v in itertools.product(sizes, args.weights, args.quantize, args.seed, variants)]
 
 def log_name(cfg: RunConfig) -> str:
   clean = lambda s: re.sub(r"[^A-Za-z0-9.-]+", "-", str(s))
-  return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(cfg.size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
+  size = cfg.size + ("-synthetic" if cfg.weights == "synthetic" else "")
+  return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
 
 def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   """Runs one configuration in a worker process and makes sure its log ends with a status. Returns that status."""
@@ -105,8 +113,8 @@ def _end(cfg: RunConfig, path: Path, status: str) -> str:
 def summarize(path: Path) -> dict:
   log = parse(path)
   h = log.header
-  row = {"backend": h.get("backend"), "size": h.get("size"), "quantize": h.get("quantize"), "seed": h.get("seed"),
-         "device": h.get("device"), "status": log.status[:40]}
+  row = {"backend": h.get("backend"), "size": h.get("size"), "weights": h.get("weights"), "quantize": h.get("quantize"),
+         "seed": h.get("seed"), "device": h.get("device"), "variant": variant(h), "status": log.status[:40]}
   steps = [r for r in rows(log) if r.get("phase")] if log.ok else []
   dec = [r["total_latency_ms"] for r in steps if r["phase"] == "decode"]
   pre = [r["tokens_per_sec"] for r in steps if r["phase"] == "prefill"]
@@ -115,6 +123,8 @@ def summarize(path: Path) -> dict:
     row.update({"decode tok/s": 1e3 / d["median"], "prefill tok/s": stats.describe(pre)["median"],
                 "p50 ms": d["median"], "p99 ms": d["p99"], "TTFT p50 ms": ttft["median"], "TTFT p99 ms": ttft["p99"],
                 "cv": d["cv"], "runs": len(pre)})
+    pct = [r["pct_of_roofline"] for r in steps if r["phase"] == "decode" and r.get("pct_of_roofline")]
+    if pct: row["% roofline"] = stats.describe(pct)["median"]
     if h.get("concurrency"):  # a serving log: requests in flight, batch throughput, stream checked against usage
       row.update({"conc": int(h["concurrency"]), "agg tok/s": steps[0]["aggregate_tokens_per_sec"],
                   "tokens match": "yes" if all(r.get("tokens_match") for r in log.runs) else "no"})
@@ -122,8 +132,15 @@ def summarize(path: Path) -> dict:
     if internal: row["harness/internal"] = sum(dec) / internal
   return row
 
-SUMMARY_COLUMNS = ["backend", "size", "quantize", "seed", "device", "conc", "runs", "decode tok/s", "prefill tok/s", "p50 ms", "p99 ms",
-                   "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s", "tokens match", "harness/internal", "status"]
+def variant(h: dict) -> str:
+  """The backend setting a configuration varies: tinygrad's BEAM width, llama.cpp's flash attention."""
+  if "tinygrad.beam" in h: return f"beam={h['tinygrad.beam']}"
+  if "llamacpp.flash_attn" in h: return f"fa={'on' if h['llamacpp.flash_attn'] == '1' else 'off'}"
+  return ""
+
+SUMMARY_COLUMNS = ["backend", "size", "weights", "quantize", "seed", "device", "variant", "conc", "runs", "decode tok/s",
+                   "% roofline", "prefill tok/s", "p50 ms", "p99 ms", "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s",
+                   "tokens match", "harness/internal", "status"]
 
 def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) -> list[dict]:
   """Runs each configuration with progress lines, then prints the summary table. Returns its rows."""
@@ -148,5 +165,12 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  args.output_dir.mkdir(parents=True, exist_ok=True)
+  try:
+    bw = roofline.host_bandwidth(configs[0].device)
+    print(f"roofline: {configs[0].device} copy bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {roofline.cache_path(configs[0].device)})",
+          file=sys.stderr, flush=True)
+  except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
+    print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)
   summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, args.timeout))
   return 0 if all(r["status"] == "ok" for r in summary) else 1

@@ -4,10 +4,12 @@ Run by the runner as `python -m inferbench.worker CONFIG_JSON LOG_PATH`, so a cr
 loses only this configuration. The log is written as the run goes; its last line says how it ended.
 """
 from __future__ import annotations
-import json, sys, time
+import importlib.util
+if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
+import json, sys, time, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from . import backends, metadata, models
+from . import backends, metadata, models, roofline
 from .backends.base import BackendConfig
 from .backends.llamacpp import Tokenizer
 from .rawlog import LogWriter
@@ -29,11 +31,13 @@ class RunConfig:
   device: str = "cpu"
   ctx: int = 1024
   temperature: float = 0.0
+  weights: str = "real"     # or "synthetic": random weights of the size's architecture (models.synthetic_path)
   beam: int = 0
   flash_attn: bool = False
 
   @property
-  def label(self) -> str: return f"{self.backend} {self.size} {self.quantize} seed={self.seed}"
+  def label(self) -> str:
+    return f"{self.backend} {self.size}{' (synthetic)' if self.weights == 'synthetic' else ''} {self.quantize} seed={self.seed}"
 
 def say(cfg: RunConfig, msg: str): print(f"  [{cfg.label}] {msg}", file=sys.stderr, flush=True)
 
@@ -43,10 +47,11 @@ def run(cfg: RunConfig, log: LogWriter):
             threads=cfg.threads, n_prompt_tokens=len(cfg.prompt_ids), prompt_token_ids=json.dumps(cfg.prompt_ids),
             n_decode_steps=cfg.n_tokens, runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds, ctx=cfg.ctx,
             temperature=cfg.temperature, sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded")
+  md.update(roofline.header(cfg.device))  # measured once per host and cached; the first run measures it
   log.header(md)
 
   t0 = time.perf_counter()
-  source = models.source_path(cfg.size, cfg.model)
+  source = models.source_path(cfg.size, cfg.model, cfg.weights)
   path = models.quantized(source, cfg.quantize, cfg.threads, log=lambda m: say(cfg, m))
   info = models.describe(path)
   log.header({"model_name": info.name, "model_file": path, "model_source_file": source, "model_sha256": info.sha256,
@@ -93,6 +98,7 @@ def main(argv: list[str]) -> int:
     reason = f"{type(e).__name__}: {e}".replace("\n", " ")
     log.close(f"failed: {reason}")
     say(cfg, f"FAILED: {reason}")
+    traceback.print_exc()  # the runner passes it on, so a failure on a remote machine can be read
     return 1
   log.close("ok")
   return 0

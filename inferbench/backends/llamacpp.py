@@ -3,6 +3,11 @@
 The bindings' high-level `Llama` class copies every logit row into Python on each step; calling llama_decode and
 reading the last logits row in place keeps the harness within a few percent of llama.cpp's own timers, which
 run_totals() reports so each run can be checked against them.
+
+libllama must be loaded before numpy: on the H100 machine (Python 3.12, numpy 2.5.2) llama.cpp's BPE tokenizer
+segfaulted inside std::regex whenever numpy had been imported first (seen 2026-11-22, cause not established), so
+the runner and the worker import llama_cpp.llama_cpp before anything imports numpy. The same process must not
+import torch after it ("free(): invalid pointer"), so the bandwidth measurement runs in its own process.
 """
 from __future__ import annotations
 import ctypes, functools, time
@@ -77,7 +82,8 @@ class LlamaCppEngine:
     self.temperature, self.rng = cfg.temperature, np.random.default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
-                 "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)"}
+                 "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)",
+                 "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip()}
 
   def _decode(self, ids: list[int], pos: int) -> tuple[int, float, float]:
     """Runs ids at positions pos.., returns (next token, seconds until llama_decode returned, seconds until sampled)."""

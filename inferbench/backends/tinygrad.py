@@ -5,7 +5,7 @@ Device, threads and BEAM are environment variables read when tinygrad is importe
 Gumbel-max argmax), as in tinygrad's own generate loop; at temperature 0 that is the greedy argmax.
 """
 from __future__ import annotations
-import time
+import os, time
 from typing import Iterator
 from .base import BackendConfig, Step
 
@@ -14,11 +14,16 @@ PREFILL_CHUNK = 32  # tinygrad.llm's generate() feeds the prompt in chunks of th
 def environment(cfg: BackendConfig) -> dict[str, str]:
   env = {"DEV": "CUDA" if cfg.device == "cuda" else "CPU", "CPU_COUNT": str(cfg.threads)}
   if cfg.beam: env["JITBEAM"] = str(cfg.beam)  # BEAM-search the kernels the JIT captures
+  # tinygrad 0.13's CUDA graphs fail on the H100 machine's CUDA 13 driver (580.159.04): cuGraphAddKernelNode returns
+  # "invalid argument" for every model. JIT=2 replays the captured kernels one launch at a time instead, which costs
+  # launch overhead per kernel. Set JIT in the environment to override (JIT=1: graphs).
+  if cfg.device == "cuda" and "JIT" not in os.environ: env["JIT"] = "2"
   return env
 
 class TinygradEngine:
   def __init__(self, cfg: BackendConfig):
     from tinygrad import Device, Tensor
+    from tinygrad.helpers import CACHEDB, CACHELEVEL
     from tinygrad.llm.model import Transformer
     from importlib.metadata import version
     self.version = version("tinygrad")
@@ -32,8 +37,12 @@ class TinygradEngine:
     # three short runs leave both the prefill and the decode JIT captured (and BEAM-searched, with --beam).
     t0 = time.perf_counter()
     for _ in range(3): list(self.generate([0, 0], 3))
+    # compile_seconds holds the JIT captures, kernel compiles and, with --beam, the BEAM search of every kernel; a
+    # search's result is kept in tinygrad's cache db, so a second run with the same kernels and device skips it.
     self.info = {"load_seconds": round(load_s, 3), "compile_seconds": round(time.perf_counter() - t0, 3),
-                 "tinygrad.beam": cfg.beam, "tinygrad.prefill_chunk": PREFILL_CHUNK}
+                 "tinygrad.beam": cfg.beam, "tinygrad.jit": os.environ.get("JIT", "1"), "tinygrad.prefill_chunk": PREFILL_CHUNK,
+                 "tinygrad.cache_db": CACHEDB if CACHELEVEL.value >= 1 else "off (CACHELEVEL=0)",
+                 "tinygrad.weights_dtype": "float16 (tinygrad.llm dequantizes every GGUF type to float16 at load)"}
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     from tinygrad import Tensor, UOp, GlobalCounters

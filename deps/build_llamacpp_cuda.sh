@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# llama-cpp-python with CUDA, built from a trimmed copy of its PyPI sdist.
+#
+# The sdist (77 MB) vendors all of llama.cpp: model vocabularies, docs, tests, tools and a dozen GPU backends the
+# CUDA build never compiles. `trim` keeps only what `pip install` with GGML_CUDA=on compiles (llama.cpp's src,
+# common, vendor, ggml with its cpu and cuda backends), so it fits where at most 64 MiB may travel. `build` then
+# compiles it for one GPU architecture and installs it.
+#
+#   deps/build_llamacpp_cuda.sh trim  [OUT.tar.gz]           on a connected machine: pip download + trim
+#                                  (SDIST=llama_cpp_python-0.3.36.tar.gz uses an sdist already downloaded)
+#   deps/build_llamacpp_cuda.sh build TRIMMED.tar.gz [ARCH]  on the GPU machine: build a wheel and pip install it
+#
+# build needs nvcc, cmake, ninja, and scikit-build-core in the Python that runs it (pip install scikit-build-core);
+# ARCH is CMAKE_CUDA_ARCHITECTURES (default 90, the H100/H200). About 6 minutes on 16 cores for one architecture.
+set -euo pipefail
+VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+PY=${PYTHON:-python3}
+
+trim() {
+  local out=${1:-llama_cpp_python-$VERSION-cuda-trimmed.tar.gz} work
+  out=$(realpath -m "$out"); work=$(mktemp -d)
+  if [ -n "${SDIST:-}" ]; then tar xzf "$SDIST" -C "$work"  # an sdist already at hand
+  else "$PY" -m pip download --no-deps --no-binary :all: -d "$work" "llama-cpp-python==$VERSION" >&2
+       tar xzf "$work/llama_cpp_python-$VERSION.tar.gz" -C "$work"; fi
+  local src=$work/llama_cpp_python-$VERSION lc=$work/llama_cpp_python-$VERSION/vendor/llama.cpp
+  # not compiled by the Python package: its examples, docs, tests, docker files
+  rm -rf "$src"/{examples,docs,tests,docker,.git}  # .git: the sdist carries the vendored repo's history (38 MB)
+  # llama.cpp's vocabularies for tests (75 MB), docs, media, tests, benches, examples, python converters, scripts
+  rm -rf "$lc"/{models,docs,media,tests,benches,examples,pocs,gguf-py,conversion,scripts,app,skills,.github,.devops,.git}
+  # tools: only mtmd is built by the package (we also turn it off, -DLLAVA_BUILD=OFF, but keep its sources small)
+  find "$lc/tools" -mindepth 1 -maxdepth 1 ! -name mtmd ! -name CMakeLists.txt -exec rm -rf {} +
+  # ggml backends other than cpu and cuda (each is only added to the build when its GGML_<NAME> option is on)
+  find "$lc/ggml/src" -mindepth 1 -maxdepth 1 -type d -name 'ggml-*' ! -name ggml-cpu ! -name ggml-cuda -exec rm -rf {} +
+  tar czf "$out" -C "$work" "llama_cpp_python-$VERSION"
+  echo "trimmed: $(du -sh "$work/llama_cpp_python-$VERSION" | cut -f1) unpacked, $(du -h "$out" | cut -f1) as $out" >&2
+  rm -rf "$work"
+}
+
+build() {
+  local tarball=$(realpath "$1") arch=${2:-90} work=${BUILD_DIR:-$(mktemp -d)}
+  tar xzf "$tarball" -C "$work"
+  cd "$work/llama_cpp_python-$VERSION"
+  export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$arch -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON ${CMAKE_ARGS:-}"
+  export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+  "$PY" -m pip wheel --no-deps --no-build-isolation -w "$work/wheel" . >&2
+  "$PY" -m pip install --no-deps --no-index ${PIP_TARGET:+--target "$PIP_TARGET"} "$work"/wheel/llama_cpp_python-*.whl >&2
+  ls "$work"/wheel/*.whl
+}
+
+case "${1:-}" in
+  trim) shift; trim "$@" ;;
+  build) shift; build "$@" ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
+esac

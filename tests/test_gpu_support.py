@@ -1,0 +1,147 @@
+"""GPU support that CI (no GPU) can check: synthetic models of real architectures, the roofline arithmetic, and a
+clear error for a CUDA request on a machine without CUDA."""
+import json
+from dataclasses import replace
+from pathlib import Path
+import numpy as np
+import pytest
+import defaults
+from inferbench import collate, models, roofline, runner, synthetic
+from inferbench.rawlog import LogWriter, parse
+
+# Published parameter counts (config.json arithmetic, as the model cards round them: 1.24B, 3.21B, 8.03B, 135M)
+KNOWN_PARAMS = {"1B": 1_235_814_400, "3B": 3_212_749_824, "8B": 8_030_261_248, "135M": 134_515_008}
+
+def arch_params(a: defaults.Arch) -> int:
+  """Parameter count from the architecture alone, independent of synthetic.tensor_shapes."""
+  hd = a.dim // a.n_heads
+  layer = a.dim * a.n_heads * hd * 2 + a.dim * a.n_kv_heads * hd * 2 + 3 * a.dim * a.ffn_dim + 2 * a.dim
+  return a.n_layers * layer + a.vocab_size * a.dim * (1 if a.tied_embeddings else 2) + a.dim
+
+@pytest.mark.parametrize("size", KNOWN_PARAMS)
+def test_real_architecture_shapes(size):
+  a = defaults.MODELS[size].arch
+  shapes = synthetic.tensor_shapes(a)
+  assert synthetic.n_params(a) == arch_params(a) == KNOWN_PARAMS[size]
+  assert len(shapes) == 2 + 9 * a.n_layers + (0 if a.tied_embeddings else 1)
+  assert ("output.weight" in shapes) == (not a.tied_embeddings)
+  assert shapes["token_embd.weight"] == (a.vocab_size, a.dim)
+  kv = a.n_kv_heads * a.dim // a.n_heads
+  assert shapes["blk.0.attn_k.weight"] == shapes["blk.0.attn_v.weight"] == (kv, a.dim)
+  assert shapes[f"blk.{a.n_layers - 1}.ffn_down.weight"] == (a.dim, a.ffn_dim)
+  norms = sum(int(np.prod(s)) for s in shapes.values() if len(s) == 1)
+  assert synthetic.file_bytes(a) == 2 * (KNOWN_PARAMS[size] - norms) + 4 * norms  # F16 matrices, F32 norms
+
+def test_llama_3_2_1b_f16_is_2_47_gb():
+  assert synthetic.file_bytes(defaults.LLAMA_3_2_1B) == 2_471_763_968
+
+@pytest.fixture(scope="module")
+def tiny_llama3(embedded_model) -> Path:
+  """A 2-layer model with Llama 3's 128256-token vocabulary: SmolLM2's tokenizer padded with filler tokens."""
+  path = models.CACHE / "test" / "tiny-llama3-vocab-F16.gguf"
+  if not path.is_file(): synthetic.write_model(path, replace(synthetic.TINY, vocab_size=128256), embedded_model, name="tiny-llama3", seed=1)
+  return path
+
+def test_synthetic_file_matches_architecture(tiny_llama3):
+  import gguf
+  a = replace(synthetic.TINY, vocab_size=128256)
+  info = models.describe(tiny_llama3)
+  assert info.synthetic and info.vocab_size == 128256 and info.n_layers == a.n_layers
+  assert info.n_params == synthetic.n_params(a) and info.weight_bytes == synthetic.file_bytes(a)
+  r = gguf.GGUFReader(tiny_llama3)
+  assert {t.name: tuple(int(d) for d in reversed(t.shape)) for t in r.tensors} == synthetic.tensor_shapes(a)
+  tokens = r.get_field("tokenizer.ggml.tokens").contents()
+  assert len(tokens) == len(set(tokens)) == 128256 and tokens[-1] == synthetic.filler_token(128256 - 49152 - 1)
+
+def test_synthetic_weights_are_seeded(tmp_path, embedded_model):
+  import gguf
+  a, b = (synthetic.write_model(tmp_path / f"{n}.gguf", synthetic.TINY, embedded_model, seed=7) for n in "ab")
+  ta, tb = gguf.GGUFReader(a).tensors, gguf.GGUFReader(b).tensors
+  assert all(np.array_equal(x.data, y.data) for x, y in zip(ta, tb))
+  assert np.std(ta[2].data.astype(np.float32)) > 0  # random, not zeros
+
+def test_llamacpp_loads_and_tokenizes_padded_vocab(tiny_llama3):
+  from inferbench.backends.base import BackendConfig
+  from inferbench.backends.llamacpp import Tokenizer, load
+  ids = Tokenizer(tiny_llama3).encode(defaults.DEFAULT_PROMPT)
+  assert ids and max(ids) < 49152  # SmolLM2's ids: fillers are never produced
+  engine = load(BackendConfig(model=tiny_llama3, threads=1, ctx=128))
+  assert engine.n_vocab == 128256
+  steps = list(engine.generate(ids[:8], 3))
+  assert len(steps) == 4 and all(0 <= s.token_id < 128256 for s in steps)
+
+def test_both_backends_through_the_runner(tiny_llama3, tmp_path, monkeypatch):
+  """The whole path, in worker processes: logs say synthetic, text is blank, decode rows get % of roofline."""
+  monkeypatch.setenv("INFERBENCH_CACHE", str(tmp_path / "cache"))
+  monkeypatch.setattr(roofline, "CACHE_DIR", tmp_path / "cache")
+  (tmp_path / "cache").mkdir()
+  roofline.cache_path("cpu").write_text(json.dumps({"gb_s": 10.0, "gb_s_min": 9.0, "gb_s_max": 11.0, "count": 20, "method": "test",
+                                                    "bytes_counted": "read + written", "measured_at": "now"}))
+  out = tmp_path / "out"
+  common = ["--model", str(tiny_llama3), "--n-tokens", "3", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--threads", "1", "-o", str(out)]
+  assert runner.main("llamacpp", common) == 0
+  assert runner.main("tinygrad", common) == 0
+  for backend in ("llamacpp", "tinygrad"):
+    path, n, problems = collate.collate(backend, out)
+    assert not problems and n == 4
+    rows = list(__import__("csv").DictReader(open(path)))
+    assert {r["weights"] for r in rows} == {"synthetic"} and {r["generated_text"] for r in rows} == {""}
+    for r in rows:
+      assert float(r["roofline_gb_s"]) == 10.0
+      if r["phase"] == "decode":
+        assert float(r["roofline_tok_s"]) == pytest.approx(10e9 / int(r["min_bytes_read"]), rel=1e-6)
+        assert float(r["pct_of_roofline"]) == pytest.approx(100 * float(r["tokens_per_sec"]) / float(r["roofline_tok_s"]), rel=1e-4)
+      else: assert r["pct_of_roofline"] == ""
+
+def test_roofline_arithmetic():
+  assert roofline.ceiling_tok_s(3000.0, 2.47e9) == pytest.approx(1214.57, abs=0.01)  # the issue's H100 number
+  assert roofline.ceiling_tok_s(3000.0, 2_471_763_968) == pytest.approx(1213.7, abs=0.1)
+  assert roofline.pct_of_ceiling(607.3, 1214.6) == pytest.approx(50.0, abs=0.01)
+  with pytest.raises(AssertionError): roofline.ceiling_tok_s(0, 1)
+
+def test_collate_derives_roofline_columns(tmp_path):
+  w = LogWriter(tmp_path / "llamacpp_x.txt")
+  w.header({"backend": "llamacpp", "uuid": "u1", "roofline_gb_s": 100.0, "model_bytes": 10**9})
+  step = dict(run=0, n_tokens=1, token_id=1, enqueue_latency_ms=1.0, text="", bytes_read=None)
+  w.step(**step, phase="prefill", step=0, position=0, total_latency_ms=50.0, min_bytes_read=10**9)
+  w.step(**step, phase="decode", step=1, position=5, total_latency_ms=20.0, min_bytes_read=10**9)  # 50 tok/s of 100
+  w.close()
+  pre, dec = collate.rows(parse(tmp_path / "llamacpp_x.txt"))
+  assert dec["roofline_tok_s"] == pytest.approx(100.0) and dec["pct_of_roofline"] == pytest.approx(50.0)
+  assert pre["roofline_tok_s"] is None and pre["pct_of_roofline"] is None
+  assert collate.COLUMNS[-3:] == ["roofline_gb_s", "roofline_tok_s", "pct_of_roofline"]
+
+def test_cpu_bandwidth_measurement_is_sane():
+  m = roofline.measure_cpu(nbytes=64 << 20, threads=1)
+  assert m["buffer_bytes"] == 64 << 20 and len(m["seconds"]) == roofline.REPEATS and min(m["seconds"]) > 0
+
+def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch, capsys, tiny_llama3):
+  monkeypatch.setattr(runner, "cuda_available", lambda: False)
+  assert runner.main("llamacpp", ["--model", str(tiny_llama3), "--device", "cuda"]) == 2
+  err = capsys.readouterr().err
+  assert "no CUDA device is visible" in err and "--device cpu" in err
+
+def test_cuda_on_cpu_only_llamacpp_build_is_a_clear_error(tiny_llama3):
+  import llama_cpp
+  if llama_cpp.llama_supports_gpu_offload(): pytest.skip("this llama-cpp-python was built with GPU offload")
+  from inferbench.backends.base import BackendConfig
+  from inferbench.backends.llamacpp import load
+  with pytest.raises(RuntimeError, match="build_llamacpp_cuda.sh"): load(BackendConfig(model=tiny_llama3, device="cuda"))
+
+def test_weights_flag(monkeypatch, tiny_llama3, capsys):
+  with pytest.raises(models.ModelError, match="unknown weights"): models.source_path("1B", weights="fake")
+  assert runner.main("llamacpp", ["--model", str(tiny_llama3), "--weights", "synthetic"]) == 2
+  assert "--weights synthetic" in capsys.readouterr().err
+  assert runner.parser("tinygrad").parse_args(["--weights", "real", "synthetic"]).weights == ["real", "synthetic"]
+
+def test_model_stem_keeps_dots_in_names():
+  assert models.model_stem(Path("SmolLM2-135M-Instruct.Q4_1.gguf")) == "SmolLM2-135M-Instruct"
+  assert models.model_stem(Path("Llama-3.2-1B-Instruct-synthetic-seed0.F16.gguf")) == "Llama-3.2-1B-Instruct-synthetic-seed0"
+  assert models.model_stem(Path("Llama-3.2-1B-Instruct-f16.gguf")) == "Llama-3.2-1B-Instruct-f16"
+
+def test_tinygrad_cuda_environment():
+  from inferbench.backends.base import BackendConfig
+  from inferbench.backends.tinygrad import environment
+  env = environment(BackendConfig(model=Path("x"), device="cuda", beam=2))
+  assert env["DEV"] == "CUDA" and env["JITBEAM"] == "2" and env.get("JIT") in ("2", None)
+  assert "JITBEAM" not in environment(BackendConfig(model=Path("x"), device="cpu"))
