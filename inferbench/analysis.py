@@ -97,12 +97,15 @@ def is_benchmark_csv(path: Path) -> bool:
   except (UnicodeDecodeError, csv.Error): return False
   return header[:len(SEED_COLUMNS)] == SEED_COLUMNS
 
+KNOBS = ("tinygrad.beam", "llamacpp.flash_attn")  # settings a user chooses; the other dotted header keys only describe
+
 def variants(rows: list[dict]) -> None:
-  """Adds row["variant"]: the settings (and thread count) that differ between a backend's rows, e.g. 'beam=2'."""
+  """Adds row["variant"]: the knobs (and thread count) that differ between a backend's rows, e.g. 'beam=2'."""
   by_backend = defaultdict(list)
   for r in rows: by_backend[r["backend"]].append(r)
   for rs in by_backend.values():
-    settings = [{**json.loads(r.get("settings") or "{}"), "threads": r.get("threads", "")} for r in rs]
+    settings = [{k: v for k, v in json.loads(r.get("settings") or "{}").items() if k in KNOBS} | {"threads": r.get("threads", "")}
+                for r in rs]
     varying = sorted(k for k in set().union(*settings) if len({s.get(k) for s in settings}) > 1)
     for r, s in zip(rs, settings): r["variant"] = " ".join(f"{k.split('.')[-1]}={s.get(k, '')}" for k in varying)
 
