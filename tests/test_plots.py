@@ -50,14 +50,17 @@ def test_every_figure_says_what_it_shows(real):
   assert "llama.cpp vs tinygrad" in speed and "No tinygrad baseline for: tiny int8" in speed
 
 def test_roofline_drawn_only_when_measured(real, tmp_path):
-  data = load(real)
-  assert "no roofline drawn" in texts(plots.memory_throughput(data, summarize(data)))
   with open(real / "tinygrad.csv", newline="") as f: rows = list(csv.DictReader(f))
-  with open(tmp_path / "tinygrad.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=[*rows[0], "roofline_gb_s"])
-    w.writeheader()
-    w.writerows({**r, "roofline_gb_s": "12.5"} for r in rows)
-  data = load(tmp_path)
+  def with_bandwidth(folder, gb_s: str):
+    folder.mkdir()
+    with open(folder / "tinygrad.csv", "w", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=list(dict.fromkeys([*rows[0], "roofline_gb_s"])))
+      w.writeheader()
+      w.writerows({**r, "roofline_gb_s": gb_s} for r in rows)
+    return load(folder)
+  data = with_bandwidth(tmp_path / "unmeasured", "")
+  assert "no roofline drawn" in texts(plots.memory_throughput(data, summarize(data)))
+  data = with_bandwidth(tmp_path / "measured", "12.5")
   fig = plots.memory_throughput(data, summarize(data))
   assert f"measured bandwidth {data.rows[0]['hostname']} cpu: 12.5 GB/s" in texts(fig)
   assert any(list(l.get_ydata()) == [12.5, 12.5] for ax in fig.axes for l in ax.get_lines())
