@@ -70,7 +70,7 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
 
 def log_name(cfg: RunConfig) -> str:
   clean = lambda s: re.sub(r"[^A-Za-z0-9.-]+", "-", str(s))
-  size = cfg.size + ("-synthetic" if getattr(cfg, "weights", "real") == "synthetic" else "")  # serving configs: real
+  size = cfg.size + ("-synthetic" if cfg.weights == "synthetic" else "")
   return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
 
 def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:

@@ -37,6 +37,7 @@ class ServeConfig:
   prompt_format: str = "auto"  # ids | text | auto: ids where the server takes them, else text
   ignore_eos: bool = True
   device: str = "unknown"
+  weights: str = "real"        # a server serves the files it has, never synthetic ones
 
   @property
   def label(self) -> str: return f"{self.backend} {self.size} {self.quantize} seed={self.seed} concurrency={self.concurrency}"
