@@ -203,7 +203,7 @@ def quantization_impact(data: Data, summary: list[dict], **_) -> plt.Figure:
   summary = [r for r in summary if not math.isnan(bpw(r))]
   cap = caption(data, summary, "Points: mean tok/s with 95% CI, ◆ median; x = the GGUF file's bits per weight (all tensors); "
                 "one line per backend, size, host and device" +
-                (f"\nNot drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
+                (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
   fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap)
   for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
     ax.set_title(phase_title(phase))
