@@ -168,7 +168,7 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
   args.output_dir.mkdir(parents=True, exist_ok=True)
   try:
     bw = roofline.host_bandwidth(configs[0].device)
-    print(f"roofline: {configs[0].device} copy bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {roofline.cache_path(configs[0].device)})",
+    print(f"roofline: {configs[0].device} bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {roofline.cache_path(configs[0].device)})",
           file=sys.stderr, flush=True)
   except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
     print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)

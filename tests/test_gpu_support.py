@@ -3,6 +3,7 @@ clear error for a CUDA request on a machine without CUDA."""
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 import pytest
 import defaults
@@ -76,7 +77,7 @@ def test_both_backends_through_the_runner(tiny_llama3, tmp_path, monkeypatch):
   monkeypatch.setattr(roofline, "CACHE_DIR", tmp_path / "cache")
   (tmp_path / "cache").mkdir()
   roofline.cache_path("cpu").write_text(json.dumps({"gb_s": 10.0, "gb_s_min": 9.0, "gb_s_max": 11.0, "count": 20, "method": "test",
-                                                    "bytes_counted": "read + written", "measured_at": "now"}))
+                                                    "bytes_counted": roofline.COUNTED["cpu"], "measured_at": "now"}))
   out = tmp_path / "out"
   common = ["--model", str(tiny_llama3), "--n-tokens", "3", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--threads", "1", "-o", str(out)]
   assert runner.main("llamacpp", common) == 0
@@ -112,8 +113,18 @@ def test_collate_derives_roofline_columns(tmp_path):
   assert collate.COLUMNS[-3:] == ["roofline_gb_s", "roofline_tok_s", "pct_of_roofline"]
 
 def test_cpu_bandwidth_measurement_is_sane():
-  m = roofline.measure_cpu(nbytes=64 << 20, threads=1)
-  assert m["buffer_bytes"] == 64 << 20 and len(m["seconds"]) == roofline.REPEATS and min(m["seconds"]) > 0
+  m = roofline.measure_cpu(nbytes=64 << 20, threads=2)
+  assert m["bytes_moved"] == 64 << 20 and m["bytes_counted"].startswith("read (")  # decode only reads
+  assert len(m["seconds"]) == roofline.REPEATS and min(m["seconds"]) > 0
+
+def test_cache_from_an_older_method_is_measured_again(tmp_path, monkeypatch):
+  monkeypatch.setattr(roofline, "CACHE_DIR", tmp_path)
+  old = {"gb_s": 10.8, "bytes_counted": "read + written (2 x buffer per copy)", "method": "numpy copyto"}
+  roofline.cache_path("cpu").write_text(json.dumps(old))
+  monkeypatch.setattr(roofline.subprocess, "run", lambda *a, **k: SimpleNamespace(
+    returncode=0, stdout=json.dumps({"gb_s": 15.0, "bytes_counted": roofline.COUNTED["cpu"], "method": "numpy max"})))
+  assert roofline.host_bandwidth("cpu")["gb_s"] == 15.0
+  assert json.loads(roofline.cache_path("cpu").read_text())["gb_s"] == 15.0  # and cached
 
 def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch, capsys, tiny_llama3):
   monkeypatch.setattr(runner, "cuda_available", lambda: False)
