@@ -42,7 +42,10 @@ class TinygradEngine:
     self.info = {"load_seconds": round(load_s, 3), "compile_seconds": round(time.perf_counter() - t0, 3),
                  "tinygrad.beam": cfg.beam, "tinygrad.jit": os.environ.get("JIT", "1"), "tinygrad.prefill_chunk": PREFILL_CHUNK,
                  "tinygrad.cache_db": CACHEDB if CACHELEVEL.value >= 1 else "off (CACHELEVEL=0)",
-                 "tinygrad.weights_dtype": "float16 (tinygrad.llm dequantizes every GGUF type to float16 at load)"}
+                 # tinygrad.llm keeps quantized weights packed and unpacks them inside every step's kernels, unless
+                 # REALIZE=1 unpacks them once at load: so its Q4_K_M reads Q4_K_M bytes, and pays the unpacking per token
+                 "tinygrad.weights": "unpacked once at load (REALIZE=1)" if os.environ.get("REALIZE", "0") not in ("", "0")
+                                     else "kept as stored in the GGUF, unpacked in every step's kernels"}
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     from tinygrad import Tensor, UOp, GlobalCounters
