@@ -77,3 +77,29 @@ def test_a_server_csv_without_model_file_is_plotted(real, tmp_path):
   loaded = load(data)
   fig = plots.quantization_impact(loaded, summarize(loaded))
   assert "Not drawn (model file unknown, so no bits per weight): llamacpp_server" in texts(fig)
+
+def test_device_comparison_groups_each_configuration_across_devices(real, tmp_path):
+  """A configuration run on the CPU and on a GPU is one group of bars, the threads (which follow the host) go to the
+  caption, and no legend covers a bar."""
+  data = only(real, tmp_path / "data", "llamacpp.csv", "tinygrad.csv")
+  for name in ("llamacpp.csv", "tinygrad.csv"):
+    rows = list(csv.DictReader(open(data / name, newline="")))
+    gpu = [{**r, "device": "cuda", "device_name": "Test GPU", "threads": "16",
+            "tokens_per_sec": str(10 * float(r["tokens_per_sec"])),
+            "total_latency_ms": str(float(r["total_latency_ms"]) / 10)} for r in rows]
+    with open(data / name, "w", newline="") as f:
+      w = csv.DictWriter(f, fieldnames=list(rows[0]))
+      w.writeheader()
+      w.writerows(rows + gpu)
+  loaded = load(data)
+  summary = summarize(loaded)
+  fig = plots.device_comparison(loaded, summary)
+  decode = fig.axes[0]
+  configs = {(r["backend"], r["size"], r["quantize"]) for r in summary if r["phase"] == "decode"}
+  assert len(decode.get_xticks()) == len(configs)  # one group per configuration, not per device
+  assert all("threads" not in t.get_text() for t in decode.get_xticklabels())
+  assert "Threads: " in texts(fig) and "threads=16" in texts(fig)
+  fig.canvas.draw()
+  for ax in fig.axes[:2]:
+    legend = ax.get_legend().get_window_extent()
+    assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches if bar.get_height() > 0)
