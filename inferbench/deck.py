@@ -26,15 +26,15 @@ def setup(summary: list[dict]) -> dict:
   hosts = defaultdict(lambda: defaultdict(set))
   backends, packages = defaultdict(set), defaultdict(set)
   for r in summary:
-    h = hosts[r["hostname"]]
-    for k in ("platform", "release", "cpu_model", "python"): h[k].add(r[k])
+    h = hosts[(r["hostname"], r["platform"], r["cpu_model"])]  # two machines may share a hostname (a VM's "vm")
+    for k in ("release", "python"): h[k].add(r[k])
     h["devices"].add(f"{r['device']}: {r['device_name']}")
     backends[name(r["backend"])].add(r["backend_version"])
     for k, v in json.loads(r["versions"] or "{}").items(): packages[k].add(v)
   models = {(r["model_name"], r["size"], r["model_type"], r["bits_per_weight"], r["n_params"], r["model_bytes"], r["weights"])
             for r in summary}
   join = lambda s: ", ".join(sorted(x for x in s if x))
-  return {"hosts": [{"hostname": k, **{f: join(v) for f, v in h.items()}} for k, h in sorted(hosts.items())],
+  return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}} for (n, p, c), h in sorted(hosts.items())],
           "backends": [{"backend": b, "version": join(v)} for b, v in sorted(backends.items())],
           "packages": [{"package": p, "version": join(v)} for p, v in sorted(packages.items())],
           "models": [{"model": m, "size": s, "type": t, "bits_per_weight": b, "n_params": f"{int(n.split(';')[0]) / 1e6:,.1f} M",

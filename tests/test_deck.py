@@ -74,3 +74,14 @@ def test_findings_are_computed():
   assert f["speedups"] == ["llama.cpp over tinygrad, decode, 1B default on h cpu: 2.00× (median), 2.00× (mean, 95% CI 1.64–2.44×)"]
   assert f["quantization"] == ["llama.cpp decode, 1B on h cpu: against F16 (16.00 b/w, 100 tok/s): Q4_K_M (4.80 b/w) 1.50×"]
   assert "no data for MLC-LLM" in f["caveats"] and "no GPU runs: CPU only" in f["caveats"]
+
+def test_setup_keeps_two_machines_with_one_hostname_apart():
+  """A lent GPU machine and this VM are both called "vm": the setup slide still shows one row per machine."""
+  cpu = {**row("llamacpp", 40.0), "hostname": "vm", "platform": "Linux-a", "release": "6.1", "cpu_model": "Xeon A", "python": "3.11.7",
+         "device_name": "Xeon A", "backend_version": "0.3.36", "versions": "{}", "model_name": "m", "n_params": "1", "model_bytes": "2",
+         "n_runs": 3, "count": 30, "n_prompt_tokens": "37", "threads": "2", "git_commit": "abc", "first_started_at": "2026-11-22T18:00",
+         "last_started_at": "2026-11-22T19:00"}
+  gpu = {**cpu, "platform": "Linux-b", "cpu_model": "Xeon B", "python": "3.12.3", "device": "cuda", "device_name": "H100"}
+  hosts = deck.setup([cpu, gpu])["hosts"]
+  assert [(h["hostname"], h["cpu_model"], h["devices"], h["python"]) for h in hosts] == [
+    ("vm", "Xeon A", "cpu: Xeon A", "3.11.7"), ("vm", "Xeon B", "cuda: H100", "3.12.3")]
