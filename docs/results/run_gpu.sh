@@ -42,6 +42,6 @@ $PY tinygrad_benchmark.py --size 1B --weights synthetic --quantize F16 Q4_K_M --
 $PY tinygrad_benchmark.py --size 135M --weights real --quantize F16 Q4_K_M --beam 2 $COMMON || true
 stamp "tinygrad untuned (beam 0), for the record"
 $PY tinygrad_benchmark.py --size 1B --weights synthetic --quantize F16 --beam 0 $COMMON || true
-$PY tinygrad_benchmark.py --size 135M --weights real --quantize F16 --beam 0 $COMMON || true
+$PY tinygrad_benchmark.py --size 135M --weights real --quantize F16 Q4_K_M --beam 0 $COMMON || true
 $PY llamacpp_collate.py -d "$LOGS"; $PY tinygrad_collate.py -d "$LOGS"
 stamp "done"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Rebuild everything in docs/results/ that is derived from its raw logs: each device's CSVs (gzipped), then, over
+# both devices together, summary.csv, the eight plots and presentation.pdf. Deterministic: the same logs give the
+# same CSVs and PNGs. Run from anywhere:  docs/results/rebuild.sh   (PYTHON=... to use another interpreter)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-.venv/bin/python}
+R=docs/results
+ALL=$(mktemp -d); trap 'rm -rf "$ALL"' EXIT
+for dev in h100 cpu; do
+  one=$ALL/$dev; mkdir -p "$one"
+  cp $R/$dev/*.txt "$one/"; cp $R/$dev/*.txt "$ALL/"
+  for b in llamacpp tinygrad; do $PY ${b}_collate.py -d "$one"; gzip -n -9 -c "$one/$b.csv" > $R/$dev/$b.csv.gz; done
+done
+for b in llamacpp tinygrad; do $PY ${b}_collate.py -d "$ALL"; done
+$PY benchmark_analysis.py -d "$ALL" -o $R/summary.csv
+cp $R/summary.csv "$ALL/summary.csv"
+$PY generate_plots.py -d "$ALL" -o $R/plots
+$PY generate_additional_plots.py -d "$ALL" -o $R/plots
+$PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R/presentation.pdf
