@@ -147,7 +147,8 @@ def bars(ax, rows: list[dict], x_of: Callable[[dict], str], series_of: Callable[
       ax.annotate(fmt(r[f"{metric}_median"]), (p, np.nanmax([m, h, r[f"{metric}_median"]])), xytext=(0, 2), textcoords="offset points",
                   ha="center", va="bottom", fontsize=7, rotation=90 if len(series) * len(xs) > 8 else 0)
   crowded = len(xs) > CROWDED
-  ax.set_xticks(range(len(xs)), [textwrap.fill(x, 13, break_long_words=False) if crowded else x for x in xs], fontsize=7 if crowded else 8)
+  wrap = lambda x: "\n".join(textwrap.fill(line, 13, break_long_words=False) for line in x.split("\n"))  # keeps the label's own lines
+  ax.set_xticks(range(len(xs)), [wrap(x) if crowded else x for x in xs], fontsize=7 if crowded else 8)
   ax.set_xlim(-0.6, len(xs) - 0.4)
   if log:
     log_axis(ax)

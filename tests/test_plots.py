@@ -103,3 +103,5 @@ def test_device_comparison_groups_each_configuration_across_devices(real, tmp_pa
   for ax in fig.axes[:2]:
     legend = ax.get_legend().get_window_extent()
     assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches if bar.get_height() > 0)
+    ticks = [t.get_window_extent() for t in ax.get_xticklabels()]
+    assert not any(a.overlaps(b) for a, b in zip(ticks, ticks[1:]))
