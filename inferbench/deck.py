@@ -34,7 +34,8 @@ def setup(summary: list[dict]) -> dict:
   models = {(r["model_name"], r["size"], r["model_type"], r["bits_per_weight"], r["n_params"], r["model_bytes"], r["weights"])
             for r in summary}
   join = lambda s: ", ".join(sorted(x for x in s if x))
-  return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}} for (n, p, c), h in sorted(hosts.items())],
+  return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}}
+                    for (n, p, c), h in sorted(hosts.items())],
           "backends": [{"backend": b, "version": join(v)} for b, v in sorted(backends.items())],
           "packages": [{"package": p, "version": join(v)} for p, v in sorted(packages.items())],
           "models": [{"model": m, "size": s, "type": t, "bits_per_weight": b, "n_params": f"{int(n.split(';')[0]) / 1e6:,.1f} M",

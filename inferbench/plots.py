@@ -50,12 +50,13 @@ def model_label(r: dict, many_places: bool) -> str:
   return " ".join(x for x in (r["size"], r["quantize"], "(synthetic)" if synthetic(r) else "") if x) + (f"\n{where(r)}" if many_places else "")
 
 def threads(r: dict) -> str: return next((t for t in r.get("variant", "").split() if t.startswith("threads=")), "")
+def without_threads(r: dict) -> str: return " ".join(t for t in r.get("variant", "").split() if t != threads(r))
 def knobs_of(summary: list[dict]) -> Callable[[dict], str]:
   """A row's variant without its thread count where its host and device ran only one (threads follow the host, so
   threads_note puts them in the caption and they need not split the bars)."""
   counts = defaultdict(set)
   for r in summary: counts[where(r)].add(threads(r))
-  return lambda r: " ".join(t for t in r.get("variant", "").split() if t != threads(r) or len(counts[where(r)]) > 1)
+  return lambda r: without_threads(r) if len(counts[where(r)]) == 1 else r.get("variant", "")
 def threads_note(summary: list[dict]) -> list[str]:
   ts = sorted({f"{where(r)}: {threads(r)}" for r in summary if threads(r)})
   return [f"Threads: {'; '.join(ts)}"] if ts else []
@@ -146,9 +147,9 @@ def bars(ax, rows: list[dict], x_of: Callable[[dict], str], series_of: Callable[
     for p, m, h, r in zip(pos, mean, hi, mine):
       ax.annotate(fmt(r[f"{metric}_median"]), (p, np.nanmax([m, h, r[f"{metric}_median"]])), xytext=(0, 2), textcoords="offset points",
                   ha="center", va="bottom", fontsize=7, rotation=90 if len(series) * len(xs) > 8 else 0)
-  crowded = len(xs) > CROWDED
+  dense = len(xs) > CROWDED
   wrap = lambda x: "\n".join(textwrap.fill(line, 13, break_long_words=False) for line in x.split("\n"))  # keeps the label's own lines
-  ax.set_xticks(range(len(xs)), [wrap(x) if crowded else x for x in xs], fontsize=7 if crowded else 8)
+  ax.set_xticks(range(len(xs)), [wrap(x) if dense else x for x in xs], fontsize=7 if dense else 8)
   ax.set_xlim(-0.6, len(xs) - 0.4)
   if log:
     log_axis(ax)
@@ -334,17 +335,16 @@ def device_comparison(data: Data, summary: list[dict], **_) -> plt.Figure:
   """The same configuration side by side on every device it ran on. Thread counts follow the host (all its cores),
   so they are left out of the configuration and shown in the caption."""
   places = sorted({(r["hostname"], r["device"], r["device_name"]) for r in summary})
-  notes = [] if any(r["device"] == "cuda" for r in summary) else ["No GPU (cuda) runs in these CSVs: CPU only"]
-  if len(places) < 2: notes.append(f"One device only: {' '.join(places[0]) if places else 'none'}")
+  no_gpu = "" if any(r["device"] == "cuda" for r in summary) else "No GPU (cuda) runs in these CSVs: CPU only"
+  notes = [n for n in (no_gpu, f"One device only: {' '.join(places[0]) if places else 'none'}" if len(places) < 2 else "") if n]
   notes += threads_note(summary)
   def same_config(r: dict) -> str:  # thread counts differ between hosts, so never split a configuration by them
-    variant = " ".join(t for t in r.get("variant", "").split() if t != threads(r))
-    return "\n".join(x for x in (name(r["backend"]), f"{r['size']} {r['quantize']}", variant, "(synthetic)" if synthetic(r) else "") if x)
+    return "\n".join(x for x in (name(r["backend"]), f"{r['size']} {r['quantize']}", without_threads(r), "(synthetic)" if synthetic(r) else "") if x)
   fig, axes = figure("Throughput per device (tok/s, higher is better)", caption(data, summary, MEAN_CI, notes), stacked=True, height=3.9)
   for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
-    bars(ax, rows, same_config, lambda r: f"{name(r['backend'])} on {r['device']} ({r['hostname']}):\n{textwrap.fill(r['device_name'], 24)}", "tok_s",
-         f"{phase} tok/s", legend_outside=True)
-    ax.set_title(phase_title(phase) + ("\n" + "; ".join(notes[:1]) if notes and notes[0].startswith("No GPU") else ""), fontsize=9)
+    bars(ax, rows, same_config, lambda r: f"{name(r['backend'])} on {r['device']} ({r['hostname']}):\n{textwrap.fill(r['device_name'], 24)}",
+         "tok_s", f"{phase} tok/s", legend_outside=True)
+    ax.set_title(phase_title(phase) + (f"\n{no_gpu}" if no_gpu else ""), fontsize=9)
   return fig
 
 FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summary_stats, quantization_impact,
