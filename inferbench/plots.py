@@ -277,7 +277,7 @@ def latency_distribution(data: Data, summary: list[dict], **_) -> plt.Figure:
   fig, axes = figure("Per-token latency distribution (ms per token, lower is better)", cap, height=0.32 * most + 1.5 if across else 4.2)
   rng = np.random.default_rng(0)
   for ax, phase in zip(axes, PHASES):
-    ax.set_title(textwrap.fill(phase_title(phase), 45))  # narrow beside long labels
+    ax.set_title(textwrap.fill(phase_title(phase), 30 if across else 60))  # the panels are narrow beside long labels
     keys = sorted(k for k in groups if k[0] == phase)
     if not keys:
       empty(ax, "no data")
