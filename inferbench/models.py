@@ -2,9 +2,11 @@
 then quantized with llama.cpp's own quantizer so every backend reads the very same file."""
 from __future__ import annotations
 import hashlib, importlib.util, os, tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import BinaryIO, Iterator
 import defaults
 from defaults import MODELS, QUANT_ALIASES
 
@@ -144,19 +146,23 @@ def file_sha256(path: Path) -> str:
   atomic_write(memo, h.hexdigest())
   return h.hexdigest()
 
-def atomic_write(path: Path, data: str | bytes):
-  """Writes a file so that readers see the old content or the new, never half of it."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+  """A file to write in pieces, in place of path when the block ends: readers see the old content or the new, never half."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
   try:
     with os.fdopen(fd, "wb") as f:
-      f.write(data.encode() if isinstance(data, str) else data)
+      yield f
       f.flush(); os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
     Path(tmp).unlink(missing_ok=True)
     raise
+
+def atomic_write(path: Path, data: str | bytes):
+  with atomic_file(path) as f: f.write(data.encode() if isinstance(data, str) else data)
 
 def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
   """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models.

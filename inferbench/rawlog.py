@@ -1,101 +1,386 @@
 """The one raw-log format every backend writes, and the one parser that reads it.
 
-A log is plain text, written line by line as the run happens:
+A log is UTF-8 text, written line by line as the run happens; lines end with "\\n" and nothing else:
 
   # inferbench raw log                      <- magic line
-  schema: 1
+  schema: 2
   key: value                                <- header: how, on what, with which versions
   ...
   step {"run": 0, "phase": "prefill", ...}  <- one JSON object per timed step
   run {"run": 0, "internal_decode_ms": ...} <- per-run totals a backend reports about itself
   status: ok | failed: reason               <- always last; a log without it was cut short
+
+Schema 2 writes header and status values as the contents of a JSON string (escapes, no quotes), and escapes in
+step and run lines every character str.splitlines breaks on, so no value can break a line. Schema 1 (the same,
+with raw header values) is still read.
+
+Every field is declared below (STEP, RUN, HEADER: type and least value; numbers finite), and each run must hold
+exactly its steps (0..n_decode_steps, or 0..n_token_chunks-1 for a serving request) with a run line that agrees.
+Step lines are decoded in bulk by pyarrow.json against the declared schema and range-checked as columns; a file
+that fails there is read again line by line to name the line and field. parse() raises LogError, and only
+LogError, for anything else.
 """
 from __future__ import annotations
-import json, os, re
+import json, math, os, re, stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+import numpy as np
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.json as pj
 
 MAGIC = "# inferbench raw log"
-SCHEMA = 1
-STEP_KEYS = ("run", "phase", "step", "position", "n_tokens", "token_id", "enqueue_latency_ms", "total_latency_ms", "text")
+SCHEMA = 2
+PHASES = ("prefill", "decode")
+SERVING = ("endpoint", "in-process")  # header `mode` of serving.py's logs: each run is one streamed request
 _KEY = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 class LogError(Exception):
-  """A file that is not a complete, well-formed raw log. Carries the file and line."""
+  """A file that is not a complete, well-formed raw log. Carries the file and line (0: the file as a whole)."""
   def __init__(self, path: Path, line: int, why: str):
-    super().__init__(f"{path}:{line}: {why}")
+    super().__init__(f"{path}:{line}: {why}" if line else f"{path}: {why}")
     self.path, self.line, self.why = path, line, why
 
-def _one_line(value) -> str: return str(value).replace("\r", " ").replace("\n", " ")
+# ---- the declared schema
+
+@dataclass(frozen=True)
+class Field:
+  kind: type                # int, float, str or bool; a float field takes an int too
+  lo: float | None = 0      # least value of a number (None: any); numbers are always finite, ints fit int64
+  null: bool = False        # may be null or absent (a header key: absent or blank)
+  choices: tuple = ()       # the only values a string may take
+  pattern: str = ""         # a regex a string must match whole
+
+ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+COUNT, OPT_COUNT, OPT_MS = Field(int), Field(int, null=True), Field(float, null=True)
+STEP = {"run": COUNT, "phase": Field(str, choices=PHASES), "step": COUNT, "position": COUNT, "n_tokens": Field(int, lo=1),
+        "token_id": OPT_COUNT,                    # null: a server's stream has no ids
+        "enqueue_latency_ms": Field(float), "total_latency_ms": Field(float),
+        "bytes_read": OPT_COUNT,                  # the backend's own counter, where it has one
+        "min_bytes_read": OPT_COUNT,              # the model geometry's lower bound (absent in serving logs)
+        "text": Field(str)}
+STEP_SCHEMA = pa.schema([(k, ARROW[f.kind]) for k, f in STEP.items()])
+# run lines: what a backend or a serving request reports about one run. Other keys may follow, as JSON scalars.
+RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS, "internal_prefill_tokens": OPT_COUNT,
+       "internal_decode_steps": OPT_COUNT, "start_ms": OPT_MS, "headers_ms": OPT_MS, "e2e_latency_ms": OPT_MS,
+       "n_token_chunks": OPT_COUNT, "usage_prompt_tokens": OPT_COUNT, "usage_completion_tokens": OPT_COUNT,
+       "usage_source": Field(str, null=True), "tokens_match": Field(bool, null=True), "finish_reason": Field(str, null=True),
+       "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT}
+# header keys whose values are read as more than text; every other key is free text
+POSITIVE, OPT_S = Field(int, lo=1, null=True), Field(float, null=True)
+HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0-9_]*"),
+          "uuid": Field(str, pattern=r"[A-Za-z0-9_-]{1,64}"), "mode": Field(str, null=True, choices=SERVING),
+          "seed": Field(int, lo=None, null=True), "threads": POSITIVE, "n_prompt_tokens": POSITIVE, "n_decode_steps": POSITIVE,
+          "runs": POSITIVE, "warmup": OPT_COUNT, "requests": POSITIVE, "concurrency": POSITIVE, "batch": POSITIVE, "ctx": POSITIVE,
+          "min_seconds": OPT_S, "temperature": OPT_S, "roofline_gb_s": OPT_S, "n_params": OPT_COUNT, "model_bytes": OPT_COUNT,
+          "bits_per_weight": OPT_S, "prepare_seconds": OPT_S, "load_seconds": OPT_S, "compile_seconds": OPT_S,
+          "warmup_seconds": OPT_S, "predicted_bytes": OPT_COUNT, "memory_limit_bytes": OPT_COUNT, "cpu_count": POSITIVE,
+          "mem_total_gib": OPT_S, "n_layers": OPT_COUNT, "n_kv_heads": OPT_COUNT, "head_dim": OPT_COUNT,
+          "tied_embeddings": OPT_COUNT, "n_prompt_tokens_server": OPT_COUNT, "reference_completion_tokens": OPT_COUNT}
+
+INT64 = 2**63 - 1
+MAX_DEPTH = 32         # JSON nesting, bounded before json.loads recurses (step and run values are flat)
+MAX_NUMBER_CHARS = 64  # a number's text, bounded before it is converted: int64 needs 20, a float's repr 24
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+class _Bad(Exception): """One value's fault; the line reader adds the file and line."""
+
+@dataclass(frozen=True)
+class _Huge:
+  """A number too long to convert: its text is measured before int() or float() would see it."""
+  chars: int
+
+def _int(text: str) -> int | _Huge: return _Huge(len(text)) if len(text) > MAX_NUMBER_CHARS else int(text)
+def _float(text: str) -> float | _Huge: return _Huge(len(text)) if len(text) > MAX_NUMBER_CHARS else float(text)
+
+def _check(key: str, v, f: Field):
+  """v, decoded, against its declaration."""
+  if v is None:
+    if f.null: return
+    raise _Bad(f"{key} is missing or null")
+  if isinstance(v, _Huge): raise _Bad(f"{key} is a number of {v.chars:,} characters")
+  ok = isinstance(v, f.kind) and not (isinstance(v, bool) and f.kind is not bool) or (f.kind is float and type(v) is int)
+  if not ok: raise _Bad(f"{key} is {type(v).__name__} {_short(v)}, not {f.kind.__name__}")
+  if f.kind is float and not math.isfinite(v): raise _Bad(f"{key} is not a finite number")
+  if f.kind is int and abs(v) > INT64: raise _Bad(f"{key} is {v}, out of range")
+  if f.kind in (int, float) and f.lo is not None and v < f.lo: raise _Bad(f"{key} is {v}, below {f.lo}")
+  if f.choices and v not in f.choices: raise _Bad(f"{key} is {_short(v)}, not one of {', '.join(f.choices)}")
+  if f.pattern and not re.fullmatch(f.pattern, v): raise _Bad(f"{key} is {_short(v)}, not a {key} ({f.pattern})")
+
+SCALAR = {str: Field(str), bool: Field(bool), int: Field(int, lo=None)}  # a run line's other keys: JSON scalars (else a float)
+
+def _short(v) -> str: return repr(v)[:40]
+
+def _unique(pairs: list) -> dict:
+  d = {}
+  for k, v in pairs:
+    if k in d: raise _Bad(f"key {_short(k)} twice")
+    d[k] = v
+  return d
+
+def _string_ok(s: str) -> str:
+  try: s.encode("utf-8")
+  except UnicodeEncodeError: raise _Bad("a lone surrogate escape (\\ud800..\\udfff), not Unicode text") from None
+  return s
+
+def _depth(text: str) -> int:
+  """How deep the brackets outside strings nest, counted before json.loads would recurse that deep."""
+  b = np.frombuffer(_STRING.sub("", text).encode(), np.uint8)
+  return int(np.cumsum(np.isin(b, (ord("{"), ord("["))).astype(np.int64) - np.isin(b, (ord("}"), ord("]")))).max(initial=0))
+
+def _object(text: str, fields: dict[str, Field], extra: bool) -> dict:
+  """One step or run line's JSON: flat, checked against fields. Depth and number sizes are bounded before decoding."""
+  if (depth := _depth(text)) > MAX_DEPTH: raise _Bad(f"JSON nested {depth:,} deep (at most {MAX_DEPTH})")
+  try: obj = json.loads(text, object_pairs_hook=_unique, parse_int=_int, parse_float=_float, parse_constant=float)
+  except json.JSONDecodeError as e: raise _Bad(f"not valid JSON ({e.msg} at column {e.colno})") from None
+  if not isinstance(obj, dict): raise _Bad("not a JSON object")
+  for k, v in obj.items():
+    if k not in fields:
+      if not extra: raise _Bad(f"unknown field {_short(k)}")
+      if v is not None: _check(k, v, SCALAR.get(type(v), Field(float, lo=None)))
+    if isinstance(v, str): _string_ok(v)
+  for k, f in fields.items(): _check(k, obj.get(k), f)
+  return obj
+
+def _header_value(raw: str, schema: int) -> str:
+  if schema == 1: return raw
+  try: return _string_ok(json.loads(f'"{raw}"'))
+  except json.JSONDecodeError as e: raise _Bad(f"the value is not JSON-escaped text ({e.msg})") from None
+
+# ---- writing
+
+_BREAKS = re.compile("[\x85\u2028\u2029\ud800-\udfff]")  # what JSON leaves raw that str.splitlines breaks on, and lone surrogates
+
+def _escape(m: re.Match) -> str:
+  c = m.group()
+  return "\ufffd" if "\ud800" <= c <= "\udfff" else f"\\u{ord(c):04x}"  # a lone surrogate cannot be UTF-8: U+FFFD
+
+def dump_json(obj) -> str: return _BREAKS.sub(_escape, json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")))
+def dump_value(v) -> str: return dump_json(str(v))[1:-1]  # a JSON string's contents: one line, read back exactly
 
 class LogWriter:
   """Appends to a new log, flushing every line so a crash loses at most the line being written."""
   def __init__(self, path: Path):
     self.path = Path(path)
-    self.f = open(self.path, "x", encoding="utf-8")  # "x": never overwrite an existing log
+    self.f = open(self.path, "x", encoding="utf-8", newline="\n")  # "x": never overwrite an existing log
     self.f.write(f"{MAGIC}\nschema: {SCHEMA}\n")
     self.f.flush()
 
   def header(self, md: dict):
     for k, v in md.items():
       assert _KEY.match(k), f"bad header key {k!r}"
-      self.f.write(f"{k}: {_one_line(v)}\n")
+      self.f.write(f"{k}: {dump_value(v)}\n")
     self.f.flush()
 
   def step(self, **step): self._record("step", step)
   def run(self, **totals): self._record("run", totals)
   def _record(self, kind: str, obj: dict):
-    self.f.write(f"{kind} {json.dumps(obj, ensure_ascii=False, separators=(', ', ': '))}\n")
+    self.f.write(f"{kind} {dump_json(obj)}\n")
     self.f.flush()
 
   def close(self, status: str = "ok"):
-    self.f.write(f"status: {_one_line(status)}\n")
+    self.f.write(f"status: {dump_value(status)}\n")
     self.f.flush()
     os.fsync(self.f.fileno())
     self.f.close()
 
 def append_status(path: Path, status: str):
-  """Ends a log whose writer died (the parent process records why its child failed)."""
-  with open(path, "a", encoding="utf-8") as f: f.write(f"status: {_one_line(status)}\n")
+  """Ends a log whose writer died (the parent process records why its child failed). A log that already ends
+  with a status keeps it; a line the writer left half-written is ended first, so the status stands on its own."""
+  with open(path, "rb") as f:
+    f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+    tail = f.read()
+  if tail.endswith(b"\n") and tail[:-1].rsplit(b"\n", 1)[-1].startswith(b"status: "): return
+  with open(path, "a", encoding="utf-8", newline="\n") as f:
+    f.write(("\n" if tail and not tail.endswith(b"\n") else "") + f"status: {dump_value(status)}\n")
+
+# ---- reading
 
 @dataclass
 class Log:
   path: Path
-  header: dict[str, str]
-  steps: list[dict] = field(default_factory=list)
+  header: dict[str, str]          # every value as text
+  table: pa.Table                 # the steps in file order, one column per STEP field
   runs: list[dict] = field(default_factory=list)
   status: str = ""
+  header_lines: dict[str, int] = field(default_factory=dict)  # header key -> its line
 
   @property
   def ok(self) -> bool: return self.status == "ok"
+  @cached_property
+  def steps(self) -> list[dict]: return self.table.to_pylist()
+
+def _read(path: Path) -> bytes:
+  """The file's bytes; only a regular file is opened (a FIFO would block, a directory cannot be read)."""
+  try: st = os.stat(path)
+  except OSError as e: raise LogError(path, 0, f"cannot be read ({e.strerror}{': a dangling symlink' if os.path.islink(path) else ''})") from None
+  if not stat.S_ISREG(st.st_mode):
+    kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
+    raise LogError(path, 0, f"{kind}, not a log file")
+  try:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, should a FIFO take the file's place meanwhile
+    try:
+      if not stat.S_ISREG(os.fstat(fd).st_mode): raise LogError(path, 0, "not a regular file")
+      with os.fdopen(fd, "rb", closefd=False) as f: return f.read()
+    finally: os.close(fd)
+  except OSError as e: raise LogError(path, 0, f"cannot be read ({e.strerror})") from None
+
+def _text(path: Path, n: int, line: bytes) -> str:
+  try: return line.decode()
+  except UnicodeDecodeError as e: raise LogError(path, n, f"not UTF-8 text (byte {e.start + 1} of the line), so not an inferbench log") from None
 
 def parse(path: Path) -> Log:
-  """Parses one log. Raises LogError naming the line for a foreign, malformed or truncated file."""
+  """Parses and validates one log. Raises LogError naming the line and field for a foreign, malformed, inconsistent
+  or truncated file, and no other exception."""
   path = Path(path)
-  try: lines = path.read_text(encoding="utf-8").splitlines()
-  except UnicodeDecodeError: raise LogError(path, 1, "not UTF-8 text, so not an inferbench log")
-  if not lines or lines[0] != MAGIC: raise LogError(path, 1, f"no '{MAGIC}' first line, so not an inferbench log")
-  log = Log(path, {})
-  for n, line in enumerate(lines[1:], start=2):
-    if log.status: raise LogError(path, n, "text after the final status line")
-    kind, _, rest = line.partition(" ")
-    if kind in ("step", "run"):
-      try: obj = json.loads(rest)
-      except json.JSONDecodeError as e: raise LogError(path, n, f"{kind} line is not valid JSON ({e.msg})")
-      if not isinstance(obj, dict): raise LogError(path, n, f"{kind} line is not a JSON object")
-      if kind == "step":
-        if missing := [k for k in STEP_KEYS if k not in obj]: raise LogError(path, n, f"step line lacks {', '.join(missing)}")
-        if not 0 <= obj["enqueue_latency_ms"] <= obj["total_latency_ms"]:
-          raise LogError(path, n, "step latencies must satisfy 0 <= enqueue_latency_ms <= total_latency_ms")
-      (log.steps if kind == "step" else log.runs).append(obj)
-      continue
+  data = _read(path)
+  if not data.startswith(MAGIC.encode() + b"\n"): raise LogError(path, 1, f"no '{MAGIC}' first line, so not an inferbench log")
+  if not data.endswith(b"\n"): raise LogError(path, data.count(b"\n") + 1, "the last line has no line break: the run was cut short (or is still running)")
+  header, lines, pos, n, schema = {}, {}, len(MAGIC) + 1, 2, 1  # the header: the lines before the first record
+  while (end := data.find(b"\n", pos)) >= 0 and not data.startswith((b"step ", b"run ", b"status: "), pos):
+    line = _text(path, n, data[pos:end])
     key, sep, value = line.partition(": ")
-    if not sep and line.endswith(":"): key, sep, value = line[:-1], ":", ""
+    if not sep and line.endswith(":"): key, sep = line[:-1], ":"
     if not sep or not _KEY.match(key): raise LogError(path, n, f"neither 'key: value', step, run nor status: {line[:60]!r}")
-    if key == "status": log.status = value or "failed: empty status"
-    elif log.steps or log.runs: raise LogError(path, n, f"header key {key!r} after the first step")
-    else: log.header[key] = value
-  if log.header.get("schema") != str(SCHEMA):
-    raise LogError(path, 2, f"schema {log.header.get('schema')!r}, this inferbench reads schema {SCHEMA}")
-  if not log.status: raise LogError(path, len(lines), "no final status line: the run was cut short (or is still running)")
-  return log
+    if key in header: raise LogError(path, n, f"header key {key!r} twice (first on line {lines[key]})")
+    try: header[key], lines[key] = _header_value(value, schema), n
+    except _Bad as e: raise LogError(path, n, f"{key}: {e}") from None
+    if n == 2 and key == "schema" and header[key] in ("1", "2"): schema = int(header[key])
+    pos, n = end + 1, n + 1
+  if lines.get("schema") != 2 or header["schema"] not in ("1", "2"):
+    raise LogError(path, 2, f"schema {header.get('schema')!r} on line {lines.get('schema')}: this inferbench reads schemas 1 and 2 on line 2")
+  try: _typed_header(header)
+  except _Bad as e: raise LogError(path, lines.get(e.args[1], 0), e.args[0]) from None
+  last = data.rfind(b"\n", 0, len(data) - 1) + 1  # the status: the last line, after the records
+  if not (last >= pos and data.startswith(b"status: ", last)):
+    return _by_line(path, data, pos, n, header, lines, schema)  # it names what is wrong there
+  try: status = _header_value(_text(path, data.count(b"\n"), data[last + len(b"status: "):-1]), schema) or "failed: empty status"
+  except _Bad as e: raise LogError(path, data.count(b"\n"), f"status: {e}") from None
+  return _in_bulk(path, data, pos, last, n, header, lines, status) or _by_line(path, data, pos, n, header, lines, schema)
+
+def _typed_header(header: dict[str, str]):
+  for k, f in HEADER.items():
+    v = header.get(k, "")
+    try:
+      if v == "":
+        if not f.null: raise _Bad(f"the header has no {k}")
+      elif f.kind in (int, float):
+        if not (_INT if f.kind is int else _FLOAT).fullmatch(v): raise _Bad(f"{k} is {_short(v)}, not {f.kind.__name__}")
+        _check(k, (_int if f.kind is int else _float)(v), f)
+      else: _check(k, v, f)
+    except _Bad as e: raise _Bad(f"header: {e}", k) from None
+
+def _in_bulk(path, data: bytes, start: int, end: int, first: int, header, lines, status) -> Log | None:
+  """The records between byte start and the status line at end, step lines decoded by pyarrow in one go.
+  None where the bytes are not plainly step and run lines: the line-by-line reader then names the bad one."""
+  runs, run_at, pieces, at, n_lines = [], [], [], start - 1, 0  # at: the "\n" before the next line
+  while True:
+    p = data.find(b"\nrun ", at, end - 1)
+    n_lines += data.count(b"\n", at, p if p >= 0 else end - 1)
+    if p < 0: break
+    e = data.find(b"\n", p + 1)
+    try: runs.append(_object(data[p + len(b"\nrun "):e].decode(), RUN, extra=True))
+    except (_Bad, UnicodeDecodeError): return None
+    pieces.append(data[at:p])
+    run_at.append(n_lines)
+    at, n_lines = e, n_lines + 1
+  pieces.append(data[at:end - 1])
+  body = b"".join(pieces)  # "\nstep {...}\nstep {...}": the step lines, each after its line break
+  n_steps = n_lines - len(runs)
+  steps = body.replace(b"\nstep ", b"\n")
+  if len(body) - len(steps) != len(b"step ") * n_steps: return None  # a line that is neither step nor run
+  del body
+  if not n_steps: table = STEP_SCHEMA.empty_table()
+  else:
+    try:
+      table = pj.read_json(pa.BufferReader(steps), read_options=pj.ReadOptions(use_threads=False, block_size=min(len(steps) + 1, 1 << 30)),
+                           parse_options=pj.ParseOptions(explicit_schema=STEP_SCHEMA, unexpected_field_behavior="error"))
+      table.column("text").validate(full=True)  # pyarrow takes JSON strings' bytes as they are: UTF-8 is checked here
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError): return None
+    if table.num_rows != n_steps: return None  # two objects on one line
+  is_run = np.zeros(n_lines, bool)
+  is_run[run_at] = True
+  return _validate(path, header, lines, table, np.flatnonzero(~is_run) + first, runs, np.array(run_at, np.int64) + first, status)
+
+def _by_line(path, data: bytes, start: int, first: int, header, lines, schema) -> Log:
+  """The records one line at a time, so the first bad one is named exactly."""
+  steps, step_line, runs, run_line, status = [], [], [], [], ""
+  raw = data[start:-1].split(b"\n") if len(data) > start else []
+  for n, line in enumerate(raw, start=first):
+    if status: raise LogError(path, n, "text after the final status line")
+    text = _text(path, n, line)
+    kind, _, rest = text.partition(" ")
+    try:
+      if kind == "step": steps.append(_object(rest, STEP, extra=False)); step_line.append(n)
+      elif kind == "run": runs.append(_object(rest, RUN, extra=True)); run_line.append(n)
+      elif kind == "status:": status = _header_value(rest, schema) or "failed: empty status"
+      elif _KEY.match(kind.removesuffix(":")): raise _Bad(f"header key {kind.removesuffix(':')!r} after the first step")
+      else: raise _Bad(f"neither 'key: value', step, run nor status: {text[:60]!r}")
+    except _Bad as e: raise LogError(path, n, f"{kind.removesuffix(':') if kind in ('step', 'run', 'status:') else 'line'}: {e}") from None
+  if not status: raise LogError(path, first + len(raw) - 1, "no final status line: the run was cut short (or is still running)")
+  table = pa.Table.from_pylist(steps, schema=STEP_SCHEMA)
+  return _validate(path, header, lines, table, np.array(step_line, np.int64), runs, np.array(run_line, np.int64), status)
+
+# ---- the rules across fields, lines and runs, checked on whole columns
+
+def _validate(path, header, lines, table: pa.Table, step_line: np.ndarray, runs: list[dict], run_line: np.ndarray, status: str) -> Log:
+  def fail(mask, why: str):
+    if (bad := np.flatnonzero(mask)).size: raise LogError(path, int(step_line[bad[0]]), f"step: {why}")
+  col = {k: table.column(k) for k in STEP}
+  num = {k: col[k].to_numpy() for k in STEP if STEP[k].kind in (int, float)}  # an int column with nulls comes as float, NaN
+  for k, f in STEP.items():  # the declarations, a column at a time
+    if not f.null: fail(col[k].is_null().to_numpy(), f"{k} is missing or null")
+    if f.kind is float: fail(~np.isfinite(num[k]), f"{k} is not a finite number")
+    if f.kind in (int, float) and f.lo is not None: fail(np.nan_to_num(num[k], nan=f.lo) < f.lo, f"{k} is below {f.lo}")
+    if f.choices: fail(~pc.is_in(col[k], pa.array(f.choices)).to_numpy(), f"{k} is not one of {', '.join(f.choices)}")
+  run, step, pos, ntok = (num[k].astype(np.int64) for k in ("run", "step", "position", "n_tokens"))
+  prefill = pc.equal(col["phase"], "prefill").to_numpy()
+  fail(prefill != (step == 0), "phase must be prefill at step 0, and decode after it")
+  fail(num["enqueue_latency_ms"] > num["total_latency_ms"], "enqueue_latency_ms exceeds total_latency_ms")
+  # each run's steps are 0..k, none twice: sorted by (run, step), each step's number is its index within its run
+  order = np.lexsort((step, run))
+  r, s = run[order], step[order]
+  start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if len(r) else np.zeros(0, np.int64)
+  size = np.diff(np.r_[start, len(r)])
+  index = np.arange(len(r)) - np.repeat(start, size)
+  if (bad := np.flatnonzero(s != index)).size:
+    i = bad[0]
+    twice = i and r[i - 1] == r[i] and s[i - 1] == s[i]
+    raise LogError(path, int(step_line[order[i]]), f"step: run {r[i]} has step {s[i]} twice" if twice else f"step: run {r[i]} lacks step {index[i]}")
+  ids, first_line, prefill_tokens = r[start].tolist(), step_line[order[start]], ntok[order[start]]
+  serving, batch = header.get("mode") in SERVING, int(header.get("batch") or 1)
+  if len(r) and not serving:
+    for k in ("n_prompt_tokens", "n_decode_steps"):
+      if not header.get(k): raise LogError(path, 0, f"header: the header has no {k}, which steps need")
+  # decode step i reads position (prompt length) + i - 1; a server's logs take the prompt length it reported
+  prompt = np.repeat(prefill_tokens, size)[np.argsort(order)] if serving else int(header.get("n_prompt_tokens") or 0)
+  fail(prefill & (pos != 0), "a prefill's position must be 0")
+  fail(~prefill & (pos != prompt + step - 1), "a decode step's position must be the prompt's length + step - 1")
+  if not serving: fail(prefill & (ntok != batch * prompt), "a prefill's n_tokens must be n_prompt_tokens (x batch)")
+  fail(~prefill & (ntok != (1 if serving else batch)), "a decode step's n_tokens must be 1 (the batch, where batched)")
+  # the run lines: one per run, agreeing with its steps
+  count = dict(zip(ids, size.tolist()))
+  agree = dict(zip(ids, zip(size.tolist(), (size - 1).tolist(), prefill_tokens.tolist())))
+  seen: dict[int, int] = {}
+  for obj, n in zip(runs, run_line.tolist()):
+    k = obj["run"]
+    if k in seen: raise LogError(path, n, f"run: run {k} has a second run line (the first is line {seen[k]})")
+    seen[k] = n
+    if k not in count and not (serving and obj.get("n_token_chunks") == 0): raise LogError(path, n, f"run: run {k} has no step lines")
+    for key, want in zip(("n_token_chunks", "internal_decode_steps", "internal_prefill_tokens"), agree.get(k, (0, 0, None))):
+      if obj.get(key) is not None and want is not None and obj[key] != want:
+        raise LogError(path, n, f"run: {key} is {obj[key]}, but run {k}'s step lines say {want}")
+  n_decode = int(header.get("n_decode_steps") or 0)
+  if status == "ok":
+    if not (all_ids := sorted(set(count) | set(seen))): raise LogError(path, 0, "status ok, but the log has no run")
+    if all_ids != list(range(len(all_ids))): raise LogError(path, 0, f"runs {', '.join(map(str, all_ids[:4]))}...: not numbered 0..{len(all_ids) - 1}")
+    for j, k in enumerate(ids):
+      if k not in seen: raise LogError(path, int(first_line[j]), f"step: run {k} has no run line, yet the status is ok")
+      if not serving and count[k] != n_decode + 1:
+        raise LogError(path, seen[k], f"run: run {k} has {count[k]} step lines, a complete run has n_decode_steps + 1 = {n_decode + 1}")
+    if (want := header.get("requests" if serving else "runs")) and (len(all_ids) != int(want) if serving else len(all_ids) < int(want)):
+      raise LogError(path, lines["requests" if serving else "runs"], f"status ok with {len(all_ids)} runs, but the header says {want}")
+  elif not serving and (bad := np.flatnonzero(size > n_decode + 1)).size:
+    raise LogError(path, int(first_line[bad[0]]), f"step: run {ids[bad[0]]} has {size[bad[0]]} steps, more than n_decode_steps + 1")
+  return Log(path, header, table, runs, status, lines)
