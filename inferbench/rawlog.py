@@ -21,7 +21,7 @@ that fails there is read again line by line to name the line and field. parse() 
 LogError, for anything else.
 """
 from __future__ import annotations
-import json, math, os, re, stat
+import itertools, json, math, os, re, stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +59,8 @@ STEP = {"run": COUNT, "phase": Field(str, choices=PHASES), "step": COUNT, "posit
         "min_bytes_read": OPT_COUNT,              # the model geometry's lower bound (absent in serving logs)
         "text": Field(str)}
 STEP_SCHEMA = pa.schema([(k, ARROW[f.kind]) for k, f in STEP.items()])
+def _types(f: Field) -> set[type]: return {f.kind} | ({int} if f.kind is float else set()) | ({type(None)} if f.null else set())
+STEP_TYPES = frozenset(itertools.product(*map(_types, STEP.values())))  # the Python types of a decoded step's values, in order
 # run lines: what a backend or a serving request reports about one run. Other keys may follow, as JSON scalars.
 RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS, "internal_prefill_tokens": OPT_COUNT,
        "internal_decode_steps": OPT_COUNT, "start_ms": OPT_MS, "headers_ms": OPT_MS, "e2e_latency_ms": OPT_MS,
@@ -78,11 +80,14 @@ HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0
           "tied_embeddings": OPT_COUNT, "n_prompt_tokens_server": OPT_COUNT, "reference_completion_tokens": OPT_COUNT}
 
 INT64 = 2**63 - 1
+BISECT_LINES = 4096    # in a log of more step lines than this, pyarrow finds the first bad one (each try costs ~1 ms)
 MAX_DEPTH = 32         # JSON nesting, bounded before json.loads recurses (step and run values are flat)
 MAX_NUMBER_CHARS = 64  # a number's text, bounded before it is converted: int64 needs 20, a float's repr 24
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_LONG = re.compile(r"[0-9]{%d}" % MAX_NUMBER_CHARS)
+_EXACT = re.compile(r"[0-9]{19}|\\u[dD][89a-fA-F]")  # a number that may not fit int64, a surrogate escape: checked value by value
 
 class _Bad(Exception): """One value's fault; the line reader adds the file and line."""
 
@@ -113,10 +118,7 @@ SCALAR = {str: Field(str), bool: Field(bool), int: Field(int, lo=None)}  # a run
 def _short(v) -> str: return repr(v)[:40]
 
 def _unique(pairs: list) -> dict:
-  d = {}
-  for k, v in pairs:
-    if k in d: raise _Bad(f"key {_short(k)} twice")
-    d[k] = v
+  if len(d := dict(pairs)) < len(pairs): raise _Bad(f"key {_short(next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i])))} twice")
   return d
 
 def _string_ok(s: str) -> str:
@@ -126,21 +128,30 @@ def _string_ok(s: str) -> str:
 
 def _depth(text: str) -> int:
   """How deep the brackets outside strings nest, counted before json.loads would recurse that deep."""
+  if text.count("[") + text.count("{") <= MAX_DEPTH: return 0  # cannot nest deeper than it has brackets
   b = np.frombuffer(_STRING.sub("", text).encode(), np.uint8)
   return int(np.cumsum(np.isin(b, (ord("{"), ord("["))).astype(np.int64) - np.isin(b, (ord("}"), ord("]")))).max(initial=0))
 
 def _object(text: str, fields: dict[str, Field], extra: bool) -> dict:
   """One step or run line's JSON: flat, checked against fields. Depth and number sizes are bounded before decoding."""
   if (depth := _depth(text)) > MAX_DEPTH: raise _Bad(f"JSON nested {depth:,} deep (at most {MAX_DEPTH})")
-  try: obj = json.loads(text, object_pairs_hook=_unique, parse_int=_int, parse_float=_float, parse_constant=float)
-  except json.JSONDecodeError as e: raise _Bad(f"not valid JSON ({e.msg} at column {e.colno})") from None
+  try: obj = json.loads(text) if not _LONG.search(text) else None  # the C decoder alone, where no number can be too long
+  except json.JSONDecodeError: obj = None
+  if isinstance(obj, dict) and text.count('": ') == len(obj):  # no key twice
+    if fields is STEP and obj.keys() <= STEP.keys() and tuple(map(type, map(obj.get, STEP))) in STEP_TYPES and not _EXACT.search(text):
+      return obj  # every value of its declared type; the ranges are checked on the columns
+  else:  # the hooks, which see keys given twice and measure numbers before converting them
+    try: obj = json.loads(text, object_pairs_hook=_unique, parse_int=_int, parse_float=_float, parse_constant=float)
+    except json.JSONDecodeError as e: raise _Bad(f"not valid JSON ({e.msg} at column {e.colno})") from None
   if not isinstance(obj, dict): raise _Bad("not a JSON object")
   for k, v in obj.items():
     if k not in fields:
       if not extra: raise _Bad(f"unknown field {_short(k)}")
       if v is not None: _check(k, v, SCALAR.get(type(v), Field(float, lo=None)))
     if isinstance(v, str): _string_ok(v)
-  for k, f in fields.items(): _check(k, obj.get(k), f)
+  for k, f in fields.items():
+    _check(k, obj.get(k), f)
+    if f.kind is float and type(obj.get(k)) is int: obj[k] = float(obj[k])  # an int too long for int64 is still a float
   return obj
 
 def _header_value(raw: str, schema: int) -> str:
@@ -291,17 +302,32 @@ def _in_bulk(path, data: bytes, start: int, end: int, first: int, header, lines,
   steps = body.replace(b"\nstep ", b"\n")
   if len(body) - len(steps) != len(b"step ") * n_steps: return None  # a line that is neither step nor run
   del body
-  if not n_steps: table = STEP_SCHEMA.empty_table()
-  else:
-    try:
-      table = pj.read_json(pa.BufferReader(steps), read_options=pj.ReadOptions(use_threads=False, block_size=min(len(steps) + 1, 1 << 30)),
-                           parse_options=pj.ParseOptions(explicit_schema=STEP_SCHEMA, unexpected_field_behavior="error"))
-      table.column("text").validate(full=True)  # pyarrow takes JSON strings' bytes as they are: UTF-8 is checked here
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError): return None
-    if table.num_rows != n_steps: return None  # two objects on one line
   is_run = np.zeros(n_lines, bool)
   is_run[run_at] = True
-  return _validate(path, header, lines, table, np.flatnonzero(~is_run) + first, runs, np.array(run_at, np.int64) + first, status)
+  step_line = np.flatnonzero(~is_run) + first
+  table = _steps(steps) if n_steps else STEP_SCHEMA.empty_table()
+  if table is None and n_steps < BISECT_LINES: return None
+  if table is None:  # the first line pyarrow rejects, found by bisection, is named by the line reader's checks
+    ends = np.flatnonzero(np.frombuffer(steps, np.uint8) == ord("\n"))  # steps is "\n{...}\n{...}": line i follows ends[i]
+    lo, hi = 0, n_steps - 1
+    while lo < hi:
+      mid = (lo + hi) // 2
+      if _steps(steps[:ends[mid + 1]]) is None: hi = mid
+      else: lo = mid + 1
+    try: _object(_text(path, int(step_line[lo]), steps[ends[lo] + 1:ends[lo + 1] if lo + 1 < n_steps else len(steps)]), STEP, extra=False)
+    except _Bad as e: raise LogError(path, int(step_line[lo]), f"step: {e}") from None
+    return None  # pyarrow and the line reader disagree on that line: read them all one by one
+  if table.num_rows != n_steps: return None  # two objects on one line
+  return _validate(path, header, lines, table, step_line, runs, np.array(run_at, np.int64) + first, status)
+
+def _steps(buf: bytes) -> pa.Table | None:
+  """Step lines' JSON ("\n{...}" each), decoded against STEP_SCHEMA; None where pyarrow rejects them."""
+  try:
+    table = pj.read_json(pa.BufferReader(buf), read_options=pj.ReadOptions(use_threads=False, block_size=min(len(buf) + 1, 1 << 30)),
+                         parse_options=pj.ParseOptions(explicit_schema=STEP_SCHEMA, unexpected_field_behavior="error"))
+    table.column("text").validate(full=True)  # pyarrow takes JSON strings' bytes as they are: UTF-8 is checked here
+    return table
+  except (pa.ArrowInvalid, pa.ArrowNotImplementedError): return None
 
 def _by_line(path, data: bytes, start: int, first: int, header, lines, schema) -> Log:
   """The records one line at a time, so the first bad one is named exactly."""

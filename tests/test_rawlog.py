@@ -142,6 +142,21 @@ def test_a_complete_log_has_every_step_of_every_run_once(tmp_path, change, messa
   change(path)
   with pytest.raises(LogError, match=message): parse(path)
 
+def test_numbers_of_the_right_type_and_range_are_accepted_however_written(tmp_path):
+  path = mutate(write_log(tmp_path / "x.txt"), '"total_latency_ms": 3.0', '"total_latency_ms": 99999999999999999999')
+  mutate(path, '"enqueue_latency_ms": 0.5', '"enqueue_latency_ms": 5E-1')
+  log = parse(path)
+  assert log.steps[1]["total_latency_ms"] == 1e20 and log.steps[1]["enqueue_latency_ms"] == 0.5
+
+def test_a_big_log_names_its_bad_line_without_reading_it_line_by_line(tmp_path, monkeypatch):
+  path = write_log(tmp_path / "x.txt", runs=2, n_decode=rawlog.BISECT_LINES)
+  lines = path.read_text().splitlines(keepends=True)
+  lines[3000] = lines[3000].replace('"total_latency_ms": ', '"total_latency_ms": "')  # unbalanced: pyarrow rejects it
+  path.write_text("".join(lines))
+  monkeypatch.setattr(rawlog, "_by_line", None)  # would raise TypeError if called
+  with pytest.raises(LogError) as e: parse(path)
+  assert e.value.line == 3001 and "step: not valid JSON" in e.value.why
+
 def test_a_failed_log_may_stop_mid_run_but_never_repeat_a_step(tmp_path):
   path = write_log(tmp_path / "x.txt", status="failed: killed by SIGKILL")
   lines = path.read_text().splitlines(keepends=True)
@@ -149,6 +164,18 @@ def test_a_failed_log_may_stop_mid_run_but_never_repeat_a_step(tmp_path):
   assert parse(path).status == "failed: killed by SIGKILL"
   path.write_text("".join(lines[:-4] + lines[-5:-4] + lines[-1:]))
   with pytest.raises(LogError, match="run 1 has step 1 twice"): parse(path)
+
+def test_what_serving_writes_parses(tmp_path):
+  from inferbench import serving
+  w = LogWriter(tmp_path / "x.txt")
+  w.header({"backend": "endpoint", "uuid": "s1", "mode": "endpoint", "concurrency": 2, "requests": 2, "n_prompt_tokens": 5,
+            "n_decode_steps": 2, "n_prompt_tokens_server": "", "reference_completion_tokens": ""})
+  for run in (1, 0):  # in the order the requests end
+    serving.write(w, serving.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},
+                                    "length"), n_prompt=6, ref_tokens=None)
+  w.close()
+  log = parse(tmp_path / "x.txt")
+  assert log.ok and [r["run"] for r in log.runs] == [1, 0] and log.steps[2]["text"] == "ab\u2028c" and log.runs[0]["tokens_match"]
 
 def test_serving_runs_agree_with_their_token_chunks(tmp_path):
   path = mutate(write_log(tmp_path / "x.txt", serving=True), '"n_token_chunks": 4', '"n_token_chunks": 5')
