@@ -175,19 +175,16 @@ def _earlier(target: Path, columns: list[str] | None = None, drop: set[str] = fr
   """The CSV already there, every cell as text: its columns (default: all) of the rows whose uuid is not in drop.
   None and why where it cannot be read back."""
   if not target.exists(): return None, ""
+  read = lambda block_bytes, columns: pcsv.open_csv(
+    target, read_options=pcsv.ReadOptions(block_size=block_bytes), parse_options=pcsv.ParseOptions(newlines_in_values=True),
+    convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=False, include_columns=columns))
   try:
-    reader = pcsv.open_csv(target, read_options=pcsv.ReadOptions(block_size=1 << 24, use_threads=True),
-                           parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=False,
-                                                               include_columns=columns))
-    names = pcsv.open_csv(target, read_options=pcsv.ReadOptions(block_size=1 << 16), parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                          convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS})).schema.names
+    names = read(1 << 16, None).schema.names
     if unknown := [c for c in names if c not in COLUMNS]: return None, f"unknown columns {', '.join(unknown[:3])}"
     if missing := [c for c in KEY_COLUMNS if c not in names]: return None, f"no column {', '.join(missing)}"
-    keep = pa.array(sorted(drop), pa.string())
-    table = pa.Table.from_batches([b.filter(pc.invert(pc.is_in(b.column("uuid"), keep))) for b in reader], reader.schema)
-  except (pa.ArrowException, OSError) as e: return None, str(e).splitlines()[0][:120]
-  return table, ""
+    reader, keep = read(1 << 24, columns), pa.array(sorted(drop), pa.string())
+    return pa.Table.from_batches([b.filter(pc.invert(pc.is_in(b.column("uuid"), keep))) for b in reader], reader.schema), ""
+  except (pa.ArrowException, OSError, UnicodeDecodeError) as e: return None, str(e).splitlines()[0][:120]
 
 def _kept_groups(kept: pa.Table) -> list[tuple[tuple, pa.Table]]:
   """The kept rows of each gone log, in their order (the CSV's), keyed like a log."""
@@ -222,16 +219,18 @@ def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Pat
             f"{target.name}.damaged, with any rows of logs that are gone", file=sys.stderr)
       os.replace(target, target.with_name(target.name + ".damaged"))
     # one log per uuid: the one the CSV already holds, else the first to start; any other is a conflict
-    held = dict(zip(*(earlier.column(k).to_pylist() for k in ("uuid", "log_file")))) if earlier is not None else {}
+    held: dict[str, set[str]] = {}  # uuid -> the log files its rows came from
+    for u, name in zip(*(earlier.column(k).to_pylist() for k in ("uuid", "log_file"))) if earlier is not None else (): held.setdefault(u, set()).add(name)
     winners: dict[str, Log] = {}
-    for log in sorted(logs, key=lambda l: (held.get(l.header["uuid"]) != l.path.name, l.header.get("started_at", ""), l.path.name)):
-      u = log.header["uuid"]
-      if (other := winners[u].path.name if u in winners else held.get(u, log.path.name)) == log.path.name: winners[u] = log
-      else: problems.append(LogError(log.path, log.header_lines["uuid"], f"uuid {u} is also {other}'s"
-                                     f"{'' if u in winners else ' (in the CSV)'}: not collated; remove or rename one of them"))
+    for log in sorted(logs, key=lambda l: (l.path.name not in held.get(l.header["uuid"], ()), l.header.get("started_at", ""), l.path.name)):
+      u, name = log.header["uuid"], log.path.name
+      if u not in winners and name in held.get(u, {name}): winners[u] = log
+      else: problems.append(LogError(log.path, log.header_lines["uuid"], f"uuid {u} is also "
+                                     f"{winners[u].path.name if u in winners else ', '.join(sorted(held[u])) + ' (in the CSV)'}'s: "
+                                     "not collated; remove or rename one of them"))
     # rows of the logs, and the kept rows of gone logs, in (started_at, uuid, log_file) order; a log's by (run, step)
     groups = [((l.header.get("started_at", ""), u, l.path.name), l) for u, l in winners.items()]
-    if set(held) - set(winners): groups += _kept_groups(_earlier(target, drop=set(winners))[0])
+    if set(held) - set(winners) and (kept := _earlier(target, drop=set(winners))[0]) is not None: groups += _kept_groups(kept)
     groups.sort(key=lambda g: g[0])
     frames = (frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names} for _, g in groups)
     with atomic_file(target) as out:

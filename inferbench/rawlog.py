@@ -230,11 +230,9 @@ def _read(path: Path) -> bytes:
     kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
     raise LogError(path, 0, f"{kind}, not a log file")
   try:
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # never blocks, should a FIFO take the file's place meanwhile
-    try:
-      if not stat.S_ISREG(os.fstat(fd).st_mode): raise LogError(path, 0, "not a regular file")
-      with os.fdopen(fd, "rb", closefd=False) as f: return f.read()
-    finally: os.close(fd)
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:  # never blocks, should a FIFO take the file's place meanwhile
+      if not stat.S_ISREG(os.fstat(f.fileno()).st_mode): raise LogError(path, 0, "not a regular file")
+      return f.read()
   except OSError as e: raise LogError(path, 0, f"cannot be read ({e.strerror})") from None
 
 def _text(path: Path, n: int, line: bytes) -> str:

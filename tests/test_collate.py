@@ -1,5 +1,5 @@
 """Collate: whatever one file holds, the others collate; the CSV holds every log's rows once, derived right."""
-import csv, gzip, math, os, shutil, socket, sys
+import csv, gzip, math, os, random, shutil, socket, sys
 from pathlib import Path
 import pytest
 from inferbench import collate
@@ -103,6 +103,21 @@ def test_a_damaged_csv_is_moved_aside_and_rebuilt(tmp_path, capsys, damage):
   path, n, problems = collate.collate("llamacpp", tmp_path)
   assert not problems and n == 16 and path.read_bytes() == good
   assert "cannot be read back" in capsys.readouterr().err and (tmp_path / "llamacpp.csv.damaged").read_bytes() == bad
+
+def test_whatever_the_csv_holds_the_logs_rows_come_back(tmp_path, capsys):
+  logs(tmp_path, 2)
+  path, _, _ = collate.collate("llamacpp", tmp_path)
+  good = path.read_bytes()
+  rng = random.Random(7)
+  for _ in range(100):
+    bad = bytearray(good)
+    for _ in range(rng.randrange(1, 4)):
+      at = rng.randrange(len(bad))
+      bad[at:at + rng.randrange(1, 40)] = rng.choice([b"", b",", b'"', b"\n", b"\xff", b"u0", b"x" * 200_000, bytes(rng.randrange(256) for _ in range(8))])
+    path.write_bytes(bytes(bad))
+    rc = collate.main("llamacpp", ["-d", str(tmp_path)])
+    assert rc in (0, 1) and "Traceback" not in capsys.readouterr().err
+    assert set(good.split(b"\n")) <= set(path.read_bytes().split(b"\n"))  # every row of the logs, as it was
 
 def test_a_csv_from_before_is_read_back(tmp_path):
   """The published CSVs (the earlier column order, without the new columns) keep their rows when their logs are gone."""
