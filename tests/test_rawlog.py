@@ -43,7 +43,7 @@ def test_the_worker_and_serving_shapes_parse(tmp_path):
   log = parse(write_log(tmp_path / "b.txt", serving=True))
   assert log.ok and log.steps[0]["token_id"] is None and log.steps[0]["min_bytes_read"] is None
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(), value=st.text(), status=st.text())
 def test_any_text_and_header_value_reads_back_equal(tmp_path_factory, text, value, status):
   path = tmp_path_factory.mktemp("prop") / "p.txt"
