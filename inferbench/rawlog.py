@@ -135,10 +135,11 @@ def _depth(text: str) -> int:
 def _object(text: str, fields: dict[str, Field], extra: bool) -> dict:
   """One step or run line's JSON: flat, checked against fields. Depth and number sizes are bounded before decoding."""
   if (depth := _depth(text)) > MAX_DEPTH: raise _Bad(f"JSON nested {depth:,} deep (at most {MAX_DEPTH})")
-  try: obj = json.loads(text) if not _LONG.search(text) else None  # the C decoder alone, where no number can be too long
+  exact = _EXACT.search(text)
+  try: obj = json.loads(text) if not (exact and _LONG.search(text)) else None  # the C decoder alone, where no number can be too long
   except json.JSONDecodeError: obj = None
   if isinstance(obj, dict) and text.count('": ') == len(obj):  # no key twice
-    if fields is STEP and obj.keys() <= STEP.keys() and tuple(map(type, map(obj.get, STEP))) in STEP_TYPES and not _EXACT.search(text):
+    if fields is STEP and not exact and obj.keys() <= STEP.keys() and tuple(map(type, map(obj.get, STEP))) in STEP_TYPES:
       return obj  # every value of its declared type; the ranges are checked on the columns
   else:  # the hooks, which see keys given twice and measure numbers before converting them
     try: obj = json.loads(text, object_pairs_hook=_unique, parse_int=_int, parse_float=_float, parse_constant=float)

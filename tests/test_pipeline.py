@@ -78,7 +78,7 @@ def test_malformed_truncated_and_foreign_logs_are_reported_and_skipped(both, tmp
   assert collate.main("llamacpp", ["-d", str(tmp_path)]) == 1
   err = capsys.readouterr().err
   assert "llamacpp_truncated.txt" in err and "no final status line" in err
-  assert f"llamacpp_badjson.txt:{len(lines) - 1}: step line is not valid JSON" in err
+  assert f"llamacpp_badjson.txt:{len(lines) - 1}: step: not valid JSON" in err
   assert "llamacpp_foreign.txt:1: " in err and "not an inferbench log" in err
   rows = list(csv.DictReader(open(tmp_path / "llamacpp.csv", newline="")))
   assert len(rows) == 17 and {r["log_file"] for r in rows} == {good.name}
