@@ -7,7 +7,7 @@ import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sy
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
-import defaults
+from . import registry
 from . import backends, models, roofline, stats
 from .collate import rows
 from .rawlog import LogError, LogWriter, append_status, parse
@@ -15,23 +15,23 @@ from .worker import RunConfig
 
 def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE], help=f"model sizes: {', '.join(defaults.MODELS)}")
-  p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
-                 help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
-  p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
-  p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[defaults.DEFAULT_WEIGHTS],
+  p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"model sizes: {', '.join(registry.MODELS)}")
+  p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE],
+                 help=f"{', '.join(registry.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
+  p.add_argument("--seed", nargs="+", type=int, default=[registry.DEFAULT_SEED])
+  p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[registry.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
                       "(for speed only: its text is meaningless, every log and CSV row says so)")
   p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
   p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
-  p.add_argument("--n-tokens", type=int, default=defaults.DEFAULT_N_TOKENS, help="decode steps after the prefill")
-  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured runs, at least")
-  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
+  p.add_argument("--n-tokens", type=int, default=registry.DEFAULT_N_TOKENS, help="decode steps after the prefill")
+  p.add_argument("--runs", type=int, default=registry.DEFAULT_RUNS, help="measured runs, at least")
+  p.add_argument("--min-seconds", type=float, default=registry.DEFAULT_MIN_SECONDS, help="measured time, at least")
+  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size)")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="context length (KV cache size)")
   p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=int, default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
@@ -59,7 +59,7 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   if device == "cuda" and not cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
-  sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
+  sizes = args.size if not args.model or args.size != [registry.DEFAULT_SIZE] else [Path(args.model).stem]
   ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
              [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]

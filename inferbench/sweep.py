@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-import defaults
+from . import registry
 from . import metadata, models, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
@@ -213,19 +213,19 @@ def write_csv(path: Path, all_rows: list[dict]):
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--size", help=f"model size: {', '.join(defaults.MODELS)} (default {defaults.DEFAULT_SIZE}); with --model, its label")
+  p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
   p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
-  p.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED, help="speed runs and task generation")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT, help="speed runs' prompt")
+  p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="speed runs and task generation")
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
   p.add_argument("--n-tokens", type=int, default=SPEED_TOKENS, help="decode steps per speed run")
-  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured speed runs, at least")
-  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured speed runs first")
+  p.add_argument("--runs", type=int, default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
+  p.add_argument("--min-seconds", type=float, default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
+  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="speed runs' context length")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length")
   p.add_argument("--quality-tokens", type=int, default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
   p.add_argument("--quality-ctx", type=int, default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
   p.add_argument("--task-examples", type=int, default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(models.FTYPES)}", file=sys.stderr)
     return 2
   try:
-    size = args.size or (Path(args.model).stem if args.model else defaults.DEFAULT_SIZE)
+    size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
     source_type = models.describe(models.source_path(size, args.model)).file_type
     if args.quality_tokens % args.quality_ctx or args.quality_ctx < 2: raise ValueError("--quality-tokens must be a multiple of --quality-ctx (>= 2)")
