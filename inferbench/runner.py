@@ -7,9 +7,7 @@ import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sy
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
-from . import registry
-from . import backends, models, roofline, stats
-from .collate import rows
+from . import analysis, backends, models, registry, roofline
 from .rawlog import LogError, LogWriter, append_status, parse
 from .worker import RunConfig
 
@@ -110,54 +108,23 @@ def _end(cfg: RunConfig, path: Path, status: str) -> str:
     append_status(path, status)
     return status
 
-def summarize(path: Path) -> dict:
-  log = parse(path)
-  h = log.header
-  row = {"backend": h.get("backend"), "size": h.get("size"), "weights": h.get("weights"), "quantize": h.get("quantize"),
-         "seed": h.get("seed"), "device": h.get("device"), "variant": variant(h), "status": log.status[:40]}
-  steps = [r for r in rows(log) if r.get("phase")] if log.ok else []
-  dec = [r["total_latency_ms"] for r in steps if r["phase"] == "decode"]
-  pre = [r["tokens_per_sec"] for r in steps if r["phase"] == "prefill"]
-  if dec:
-    d, ttft = stats.describe(dec), stats.describe(r["total_latency_ms"] for r in steps if r["phase"] == "prefill")
-    row.update({"decode tok/s": 1e3 / d["median"], "prefill tok/s": stats.describe(pre)["median"],
-                "p50 ms": d["median"], "p99 ms": d["p99"], "TTFT p50 ms": ttft["median"], "TTFT p99 ms": ttft["p99"],
-                "cv": d["cv"], "runs": len(pre)})
-    pct = [r["pct_of_roofline"] for r in steps if r["phase"] == "decode" and r.get("pct_of_roofline")]
-    if pct: row["% roofline"] = stats.describe(pct)["median"]
-    if h.get("concurrency"):  # a serving log: requests in flight, batch throughput, stream checked against usage
-      row.update({"conc": int(h["concurrency"]), "agg tok/s": steps[0]["aggregate_tokens_per_sec"],
-                  "tokens match": "yes" if all(r.get("tokens_match") for r in log.runs) else "no"})
-    internal = sum(r.get("internal_decode_ms") or 0 for r in log.runs)
-    if internal: row["harness/internal"] = sum(dec) / internal
-  return row
-
-def variant(h: dict) -> str:
-  """The backend setting a configuration varies: tinygrad's BEAM width, llama.cpp's flash attention."""
-  if "tinygrad.beam" in h: return f"beam={h['tinygrad.beam']}"
-  if "llamacpp.flash_attn" in h: return f"fa={'on' if h['llamacpp.flash_attn'] == '1' else 'off'}"
-  return ""
-
-SUMMARY_COLUMNS = ["backend", "size", "weights", "quantize", "seed", "device", "variant", "conc", "runs", "decode tok/s",
-                   "% roofline", "prefill tok/s", "p50 ms", "p99 ms", "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s",
-                   "tokens match", "harness/internal", "status"]
-
 def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) -> list[dict]:
-  """Runs each configuration with progress lines, then prints the summary table. Returns its rows."""
+  """Runs each configuration with progress lines, then prints the summary table of what ran (analysis.py's
+  statistics, the same as summary.csv's). Returns each configuration's log and status."""
   output_dir.mkdir(parents=True, exist_ok=True)
-  paths = []
+  done = []
   for i, cfg in enumerate(configs, 1):
     path = output_dir / log_name(cfg)
     print(f"[{i}/{len(configs)}] {cfg.label} -> {path}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    paths.append(path)
-  summary = [summarize(p) for p in paths]
-  print(stats.format_table(summary, [c for c in SUMMARY_COLUMNS if any(c in r for r in summary)]))
-  noisy = [r for r in summary if r.get("cv", 0) >= stats.NOISY_CV]
-  if noisy: print(f"warning: {len(noisy)} configuration(s) noisy (decode latency stdev >= {stats.NOISY_CV:.0%} of mean)", file=sys.stderr)
-  return summary
+    done.append({"label": cfg.label, "log": path, "status": status})
+  steps = analysis.from_logs([d["log"] for d in done])
+  if len(steps): print(analysis.table(analysis.summary_table(analysis.run_table(steps), steps)))
+  for d in done:
+    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']} ({d['log']})")
+  return done
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)
