@@ -13,11 +13,12 @@ A configuration is every setting that can change speed (KEY); runs are pooled, s
 Groups whose runs come from different commits or package versions are flagged, never silently merged.
 """
 from __future__ import annotations
-import argparse, hashlib, json, math, sys
+import argparse, csv, hashlib, json, math, sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
+import pyarrow as pa, pyarrow.csv as pcsv
 from . import stats
 from .collate import CSV_NAMES, SEED_COLUMNS
 from .models import atomic_write
@@ -48,7 +49,6 @@ NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "mi
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
-RUN_ID = ["source_csv", "log_file", "uuid", "config", "run"]  # config too: rows of two settings never make one run
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
 DESCRIBE = [*DESCRIBE_TEXT, "roofline_gb_s", "predicted_bytes"]
@@ -58,8 +58,9 @@ class AnalysisError(Exception):
 
 @dataclass(frozen=True)
 class Data:
-  steps: pd.DataFrame  # status-ok step rows of every collated CSV, typed, with source_csv, config and lat_ms
-  files: list[Path]    # the collated CSVs read
+  steps: pd.DataFrame  # one row per status-ok step: log (a row of logs), run, phase, the step's numbers, config, lat_ms
+  logs: pd.DataFrame   # one row per log: its configuration (KEY), config id and what describes it
+  files: list[Path]    # the collated CSVs (or raw logs) read
   skipped: list[str]   # CSVs in the folder that are not collated benchmark CSVs, and why
   missing: list[str]   # expected backends without ok rows
 
@@ -75,62 +76,98 @@ def is_benchmark_csv(path: Path) -> bool:
   return header[:len(SEED_COLUMNS)] == SEED_COLUMNS
 
 def read_csv(path: Path) -> pd.DataFrame:
-  """The status-ok prefill and decode step rows of one collated CSV, typed (see typed)."""
+  """One collated CSV's rows, its text columns as categories, its numbers as floats (pyarrow: a million rows in seconds)."""
   try:
-    header = pd.read_csv(path, nrows=0).columns
-    df = pd.read_csv(path, usecols=[c for c in header if c in TEXT or c in NUMBERS], dtype={c: str for c in TEXT if c in header},
-                     keep_default_na=False, engine="c", low_memory=False)
-  except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+    with open(path, newline="", encoding="utf-8") as f: header = next(csv.reader(f), [])
+    if missing := [c for c in REQUIRED if c not in header]:
+      raise AnalysisError(f"{path}: not a collated benchmark CSV (no column {', '.join(missing)}): {recollate(path)}, or move it out of {path.parent}/")
+    text = pa.dictionary(pa.int32(), pa.string())
+    table = pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 24), parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                          convert_options=pcsv.ConvertOptions(include_columns=[c for c in header if c in TEXT or c in NUMBERS],
+                                                              column_types={**{c: text for c in TEXT}, **{c: pa.float64() for c in NUMBERS}},
+                                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
+  except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as e:
     raise AnalysisError(f"{path}: unreadable as CSV ({str(e).splitlines()[0]}): {recollate(path)}")
-  if missing := [c for c in REQUIRED if c not in df.columns]:
-    raise AnalysisError(f"{path}: not a collated benchmark CSV (no column {', '.join(missing)}): {recollate(path)}, or move it out of {path.parent}/")
-  return typed(df, path)
+  return table.to_pandas()
 
 def typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
-  """Rows of a collated CSV (or collate's rows of fresh logs) with the columns typed once, status-ok steps only.
-  Raises AnalysisError naming the file and row for anything that is not a finite, positive measurement."""
-  df = df.astype({c: str for c in TEXT if c in df.columns}).copy()
+  """The status-ok prefill and decode steps of a collated CSV's rows (or of collate's rows of fresh logs), with every
+  column the analysis reads. Raises AnalysisError naming the file and row for anything that is not a finite, positive
+  measurement."""
   for c in TEXT:
     if c not in df.columns: df[c] = ""
   for c in NUMBERS:
-    raw = df[c] if c in df.columns else pd.Series("", index=df.index)
-    df[c] = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
-    if (bad := raw.ne("") & raw.notna() & df[c].isna()).any():
-      raise AnalysisError(f"{path}:{bad.idxmax() + 2}: {c} is {raw[bad.idxmax()]!r}, not a number: {recollate(path)}")
-  if (bad := (df["status"] == "") | (df["uuid"] == "")).any():  # every collated row has both: a short row is damage
-    raise AnalysisError(f"{path}:{bad.idxmax() + 2}: an incomplete row (no status or uuid): the file is damaged; {recollate(path)}")
-  df = df[(df["status"] == "ok") & df["phase"].isin(PHASES)].copy()
-  for c in ("total_latency_ms", "n_step_tokens", "run", "step"):  # no non-finite or negative number goes any further
-    if (bad := ~np.isfinite(df[c]) | (df[c] < 0) | ((df[c] <= 0) if c in ("total_latency_ms", "n_step_tokens") else False)).any():
-      i = bad.idxmax()
-      raise AnalysisError(f"{path}:{i + 2}: {c} is {df.at[i, c]!r}, a step needs a finite positive latency and token count: re-run that "
-                          f"configuration ({df.at[i, 'log_file']}) or {recollate(path)}")
-  for c in NUMBERS:
-    if (bad := df[c].isin([np.inf, -np.inf])).any():
-      raise AnalysisError(f"{path}:{bad.idxmax() + 2}: {c} is not finite: {recollate(path)}")
-  df["source_csv"] = path.name
-  return df.reset_index(drop=True)
+    if c not in df.columns: df[c] = np.nan
+    elif df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):  # collate's rows of fresh logs
+      raw = df[c].astype(str)
+      df[c] = pd.to_numeric(raw.replace(["", "None", "nan"], np.nan), errors="coerce")
+      if (bad := ~raw.isin(["", "None", "nan"]) & df[c].isna()).any():
+        raise AnalysisError(f"{path}:{bad.idxmax() + 2}: {c} is {raw[bad.idxmax()]!r}, not a number: {recollate(path)}")
+  if (bad := (df["status"] == "") | (df["uuid"] == "")).to_numpy().any():  # every collated row has both: a short row is damage
+    raise AnalysisError(f"{path}:{np.argmax(bad.to_numpy()) + 2}: an incomplete row (no status or uuid): the file is damaged; {recollate(path)}")
+  ok = ((df["status"] == "ok") & df["phase"].isin(PHASES)).to_numpy()
+  for c in NUMBERS:  # no non-finite or negative number goes any further
+    x = df[c].to_numpy()
+    bad = ok & (np.isinf(x) | (x < 0))
+    if c in ("total_latency_ms", "n_step_tokens", "run", "step"): bad |= ok & (np.isnan(x) | ((x <= 0) if c in ("total_latency_ms", "n_step_tokens") else False))
+    if bad.any():
+      i = int(np.argmax(bad))
+      raise AnalysisError(f"{path}:{i + 2}: {c} is {x[i]!r}, a step needs finite non-negative numbers and a positive latency and token count: "
+                          f"re-run that configuration ({df['log_file'].iloc[i]}) or {recollate(path)}")
+  df = df[ok]
+  df.insert(0, "source_csv", path.name)
+  return df
 
-def knobs_of(df: pd.DataFrame) -> pd.Series:
+def knobs_of(logs: pd.DataFrame) -> pd.Series:
   """The backend settings a user chooses, one way spelled ("flash_attn=on beam=2"), from the `knobs` header or, for
   older logs, from the dotted settings they kept."""
   def legacy(settings: str) -> str:
     s = json.loads(settings or "{}")
     return " ".join(f"{name}={spell.get(str(s[k]), s[k])}" for k, (name, spell) in sorted(LEGACY_KNOBS.items()) if k in s)
-  cache = {v: legacy(v) for v in df["settings"].unique()}
-  return df["knobs"].where(df["knobs"] != "", df["settings"].map(cache))
+  return logs["knobs"].where(logs["knobs"] != "", logs["settings"].map(legacy))
 
-def _canonical(df: pd.DataFrame):
-  """Key columns as the strings they are grouped and labelled by: 2 threads is "2" wherever it came from."""
+def config_ids(logs: pd.DataFrame) -> pd.Series:
+  """A short, stable id of each log's configuration (all of KEY)."""
+  return logs[list(KEY)].astype(str).agg("\x1f".join, axis=1).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
+
+STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "internal_run_decode_ms",
+                "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes"]  # may differ from step to step, or run to run
+
+def prepare(frames: list[pd.DataFrame], files: list[Path], skipped: list[str] = ()) -> Data:
+  """Typed rows of several files -> one row per log (its configuration, worked out once) and the steps that point to it."""
+  logs, steps = [], []
+  for df in frames:
+    if df.empty: continue
+    codes = df["log_file"].astype("category").cat.codes.to_numpy()
+    first = np.unique(codes, return_index=True)[1]  # a log's header columns are the same on all its rows
+    log = df.iloc[first][[c for c in ["source_csv", *TEXT, *NUMBERS] if c not in STEP_NUMBERS and c not in ("phase", "status")]]
+    position = np.empty(codes.max() + 1, dtype=np.int64)
+    position[codes[first]] = np.arange(len(first)) + sum(map(len, logs))
+    step = df[["phase", *STEP_NUMBERS]].copy()
+    step["log"] = position[codes]
+    logs.append(log.astype({c: str for c in ["source_csv", *TEXT] if c in log.columns}).reset_index(drop=True))
+    steps.append(step)
+  if not logs:
+    empty = pd.DataFrame({c: pd.Series(dtype=str) for c in [*KEY, "config", "source_csv", "backend"]})
+    return Data(pd.DataFrame(columns=["log", "phase", *STEP_NUMBERS, "config", "lat_ms"]), empty, files, list(skipped), list(EXPECTED))
+  logs = pd.concat(logs, ignore_index=True)
+  steps = pd.concat(steps, ignore_index=True)
+  steps["phase"] = steps["phase"].astype(pd.CategoricalDtype(PHASES))
+  logs["knobs"] = knobs_of(logs)
+  # older logs did not record their decode steps: a run's last step number is it
+  last = steps.loc[(steps["phase"] == "decode").to_numpy(), ["log", "step"]].groupby("log")["step"].max()
+  logs["n_decode_steps"] = logs["n_decode_steps"].fillna(pd.Series(logs.index.map(last), index=logs.index))
   for c in ("threads", "ctx", "n_prompt_tokens", "n_decode_steps", "batch", "concurrency", "request_rate", "temperature"):
-    df[c] = df[c].map(lambda v: "" if pd.isna(v) else f"{v:g}")
-  df["batch"] = df["batch"].replace("", "1")
-  df["weights"] = df["weights"].replace("", "real")
-
-def config_ids(df: pd.DataFrame) -> pd.Series:
-  """A short, stable id of each row's configuration (all of KEY)."""
-  joined = df[list(KEY)].astype(str).agg("\x1f".join, axis=1)
-  return joined.map({k: hashlib.sha1(k.encode()).hexdigest()[:10] for k in joined.unique()})
+    logs[c] = logs[c].map(lambda v: "" if pd.isna(v) else f"{v:g}")  # 2 threads is "2" wherever it came from
+  logs["batch"] = logs["batch"].replace("", "1")
+  logs["weights"] = logs["weights"].replace("", "real")
+  logs["config"] = config_ids(logs)
+  log = steps["log"].to_numpy()
+  configs = pd.Categorical(logs["config"])
+  steps["config"] = pd.Categorical.from_codes(configs.codes[log], configs.categories)
+  # per-token latency of one sequence: decode steps give each sequence of the batch one token
+  steps["lat_ms"] = steps["total_latency_ms"] / (steps["n_step_tokens"] / logs["batch"].astype(float).to_numpy()[log])
+  return Data(steps, logs, files, list(skipped), [b for b in EXPECTED if b not in set(logs["backend"])])
 
 def load(folder: Path = Path("benchmark_output")) -> Data:
   folder = Path(folder)
@@ -142,12 +179,11 @@ def load(folder: Path = Path("benchmark_output")) -> Data:
       skipped.append(f"{path.name}: not a collated benchmark CSV")
       continue
     files.append(path)
-    frames.append(read_csv(path))
-  steps = prepare(frames)
-  return Data(steps, files, skipped, [b for b in EXPECTED if b not in set(steps["backend"])])
+    frames.append(typed(read_csv(path), path))
+  return prepare(frames, files, skipped)
 
-def from_logs(paths: list[Path]) -> pd.DataFrame:
-  """The prepared steps of raw logs, through collate's rows: how a benchmark command summarizes what it just ran."""
+def from_logs(paths: list[Path]) -> Data:
+  """The raw logs just written, through collate's rows: how a benchmark command summarizes what it ran."""
   from .collate import rows
   from .rawlog import LogError, parse
   frames = []
@@ -155,54 +191,39 @@ def from_logs(paths: list[Path]) -> pd.DataFrame:
     try: log = parse(path)
     except LogError: continue  # its status line says why; the runner reports it
     if log.ok: frames.append(typed(pd.DataFrame(rows(log)).fillna(""), path))
-  return prepare(frames)
-
-def prepare(frames: list[pd.DataFrame]) -> pd.DataFrame:
-  """Typed steps of several files as one table, with each row's configuration id and per-token latency."""
-  steps = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: pd.Series(dtype=str) for c in [*TEXT, "source_csv"]})
-  if len(steps):
-    steps["knobs"] = knobs_of(steps)
-    # older logs did not record their decode steps: a run's last step number is it
-    last = steps[steps["phase"] == "decode"].groupby("log_file")["step"].max()
-    steps["n_decode_steps"] = steps["n_decode_steps"].fillna(steps["log_file"].map(last))
-    _canonical(steps)
-    steps["config"] = config_ids(steps)
-    # per-token latency of one sequence: decode steps give each sequence of the batch one token
-    steps["lat_ms"] = steps["total_latency_ms"] / (steps["n_step_tokens"] / steps["batch"].astype(float))
-  return steps
+  return prepare(frames, list(paths))
 
 # ---------------------------------------------------------------- runs
 
-def run_table(steps: pd.DataFrame) -> pd.DataFrame:
+def run_table(data: Data) -> pd.DataFrame:
   """One row per measured run: its configuration, and its rates as tokens over time."""
-  s = steps.assign(bytes=steps["bytes_read"].fillna(steps["min_bytes_read"]))
-  per = s.groupby([*RUN_ID, "phase"], sort=False).agg(
-    ms=("total_latency_ms", "sum"), tokens=("n_step_tokens", "sum"), n=("step", "size"), ms_median=("total_latency_ms", "median"),
-    bytes=("bytes", "sum"), min_bytes=("min_bytes_read", "sum")).unstack("phase")
+  s = data.steps.assign(bytes=data.steps["bytes_read"].fillna(data.steps["min_bytes_read"]))
+  g = s.groupby(["log", "run", "phase"], sort=False, observed=True)
+  per = g.agg(ms=("total_latency_ms", "sum"), tokens=("n_step_tokens", "sum"), n=("step", "size"), ms_median=("total_latency_ms", "median"),
+              bytes=("bytes", "sum"), min_bytes=("min_bytes_read", "sum")).unstack("phase")
   per.columns = [f"{p}_{m}" for m, p in per.columns]
   for c in (f"{p}_{m}" for p in PHASES for m in ("ms", "tokens", "n", "ms_median", "bytes", "min_bytes")):
     if c not in per.columns: per[c] = np.nan
-  first = s.drop_duplicates(RUN_ID).set_index(RUN_ID)
-  runs = first[[*KEY, "seed", "git_commit", "versions", "started_at", *DESCRIBE, "internal_run_decode_ms",
-                "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes"]].join(per)
-  batch = runs["batch"].astype(float)
-  model_bytes = pd.to_numeric(runs["model_bytes"].str.split(";").str[0], errors="coerce")
-  out = runs[[*KEY, "seed", "git_commit", "versions", "started_at", *DESCRIBE]].copy()
+  per = per.join(s.groupby(["log", "run"], sort=False)[["internal_run_decode_ms", "aggregate_tokens_per_sec", "peak_rss_bytes",
+                                                         "peak_device_bytes"]].first()).reset_index()
+  logs = data.logs.iloc[per["log"].to_numpy()].reset_index(drop=True)
+  batch, model_bytes = logs["batch"].astype(float), pd.to_numeric(logs["model_bytes"].str.split(";").str[0], errors="coerce")
+  out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "versions", "started_at", *DESCRIBE]].copy()
+  out.insert(3, "run", per["run"].astype(int))
   for p in PHASES:
-    ms = runs[f"{p}_ms"]
-    out[f"{p}_tok_s"] = 1e3 * runs[f"{p}_tokens"] / ms
-    out[f"{p}_steps"] = runs[f"{p}_n"]
+    ms = per[f"{p}_ms"]
+    out[f"{p}_tok_s"] = 1e3 * per[f"{p}_tokens"] / ms
+    out[f"{p}_steps"] = per[f"{p}_n"]
     out[f"{p}_ms"] = ms
-    out[f"{p}_mem_gb_s"] = runs[f"{p}_bytes"] / ms / 1e6
-    out[f"{p}_param_gb_s"] = model_bytes * runs[f"{p}_n"] / ms / 1e6
+    out[f"{p}_mem_gb_s"] = per[f"{p}_bytes"] / ms / 1e6
+    out[f"{p}_param_gb_s"] = model_bytes * per[f"{p}_n"] / ms / 1e6
   out["decode_tok_s_per_seq"] = out["decode_tok_s"] / batch
-  out["ttft_ms"] = runs["prefill_ms"]
-  out["decode_ms_median"] = runs["decode_ms_median"]
-  out["pct_of_roofline"] = 100 * runs["decode_min_bytes"] / runs["decode_ms"] / 1e6 / runs["roofline_gb_s"]
-  out["internal_decode_ms"] = runs["internal_run_decode_ms"]
-  out["aggregate_tok_s"] = runs["aggregate_tokens_per_sec"]
-  out["peak_rss_bytes"], out["peak_device_bytes"] = runs["peak_rss_bytes"], runs["peak_device_bytes"]
-  out = out.reset_index()
+  out["ttft_ms"] = per["prefill_ms"]
+  out["decode_ms_median"] = per["decode_ms_median"]
+  out["pct_of_roofline"] = 100 * per["decode_min_bytes"] / per["decode_ms"] / 1e6 / logs["roofline_gb_s"]
+  out["internal_decode_ms"] = per["internal_run_decode_ms"]
+  out["aggregate_tok_s"] = per["aggregate_tokens_per_sec"]
+  out["peak_rss_bytes"], out["peak_device_bytes"] = per["peak_rss_bytes"], per["peak_device_bytes"]
   out["label"] = label(out)
   return out.sort_values(["config", "started_at", "uuid", "run"], kind="stable").reset_index(drop=True)
 
@@ -237,9 +258,9 @@ def _flags(r: dict) -> str:
     f"mixed: {r['mixed']}" if r["mixed"] else "",
     f"harness/internal {r['harness_internal_ratio']:.3f}" if abs(r.get("harness_internal_ratio", 1) - 1) > MISMATCH else "") if f)
 
-def summary_table(runs: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:
   """One row per configuration and phase, from its runs (rates) and its steps (latency percentiles)."""
-  lat = {k: g["lat_ms"].to_numpy() for k, g in steps.groupby(["config", "phase"], sort=False)}
+  lat = {k: g.to_numpy() for k, g in data.steps.groupby(["config", "phase"], sort=False, observed=True)["lat_ms"]}
   out = []
   for config, g in runs.groupby("config", sort=False):
     g = g.sort_values(["started_at", "uuid", "run"], kind="stable")
@@ -353,10 +374,10 @@ def read_summary(path: Path) -> pd.DataFrame:
 def read_runs(path: Path) -> pd.DataFrame: return _read(path)
 def read_ratios(path: Path) -> pd.DataFrame: return _read(path) if Path(path).is_file() else pd.DataFrame()
 
-def analyse(steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-  """Prepared steps -> (runs, summary, ratios)."""
-  runs = run_table(steps)
-  summary = summary_table(runs, steps)
+def analyse(data: Data) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+  """Steps and logs -> (runs, summary, ratios)."""
+  runs = run_table(data)
+  summary = summary_table(runs, data)
   return runs, summary, ratios(runs, summary)
 
 def write(folder: Path, runs: pd.DataFrame, summary: pd.DataFrame, ratio: pd.DataFrame, summary_path: Path | None = None) -> Path:
@@ -390,7 +411,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  runs, summary, ratio = analyse(data.steps)
+  runs, summary, ratio = analyse(data)
   out = write(args.dir, runs, summary, ratio, args.output)
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)

@@ -120,8 +120,8 @@ def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) ->
     status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     done.append({"label": cfg.label, "log": path, "status": status})
-  steps = analysis.from_logs([d["log"] for d in done])
-  if len(steps): print(analysis.table(analysis.summary_table(analysis.run_table(steps), steps)))
+  data = analysis.from_logs([d["log"] for d in done])
+  if len(data.steps): print(analysis.table(analysis.analyse(data)[1]))
   for d in done:
     if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']} ({d['log']})")
   return done

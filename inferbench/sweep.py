@@ -145,8 +145,7 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   status = runner.run_one(cfg, log, timeout)
   collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
-  steps = analysis.from_logs([log])
-  s = analysis.summary_table(analysis.run_table(steps), steps).set_index("phase")
+  s = analysis.analyse(analysis.from_logs([log]))[1].set_index("phase")
   number = lambda phase, col: float(s.at[phase, col])
   return {"decode_tok_s": number("decode", "tok_s_median"), "decode_tok_s_ci95_low": number("decode", "tok_s_ci95_low"),
           "decode_tok_s_ci95_high": number("decode", "tok_s_ci95_high"), "prefill_tok_s": number("prefill", "tok_s_median"),
