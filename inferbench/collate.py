@@ -36,15 +36,16 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                  "settings", "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
                  "mode", "concurrency", "aggregate_tokens_per_sec",  # serving logs: the whole batch's throughput
-                 "ctx", "n_decode_steps", "batch", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
+                 # what makes a configuration (analysis.KEY) and its memory
+                 "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 # per log, the header's text as it is
 HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size", "quantize", "seed", "uuid", "backend",
                   "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type", "weights",
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
-                  "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "ctx",
-                  "n_decode_steps", "batch", "predicted_bytes", "memory_limit_bytes")
+                  "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
+                  "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
