@@ -198,7 +198,7 @@ def _kept_groups(kept: pa.Table) -> list[tuple[tuple, pa.Table]]:
 
 # ---- collate
 
-WORKERS = min(4, len(os.sched_getaffinity(0)))  # pyarrow lets go of the GIL while it parses and renders
+WORKERS = min(4, os.cpu_count() or 1)  # pyarrow lets go of the GIL while it parses and renders
 
 def _parse(path: Path) -> Log | LogError:
   try: return parse(path)
