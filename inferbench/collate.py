@@ -51,6 +51,7 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes"}
+SETTING_CHARS = 64  # the longest header value the settings column carries
 KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
 
 def csv_path(out_dir: Path, backend: str) -> Path: return Path(out_dir) / CSV_NAMES.get(backend, f"{backend}.csv")
@@ -61,8 +62,10 @@ def frame(log: Log) -> Frame:
   """The CSV columns of one log: a row per step, in (run, step) order, with the derived metrics."""
   h = log.header
   f: Frame = {c: h.get(c, "") for c in HEADER_COLUMNS}
-  # the dotted keys that set or describe the backend; package versions and the roofline have columns of their own
-  f["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith(("version.", "roofline."))}, sort_keys=True)
+  # the dotted keys that set or describe the backend; package versions and the roofline have columns of their own, and a
+  # long description (llama.cpp's system_info) stays in the log: on every row of a million it would be a third of the CSV
+  f["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith(("version.", "roofline.")) and len(v) <= SETTING_CHARS},
+                             sort_keys=True)
   f["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
   f["status"], f["log_file"], f["aggregate_tokens_per_sec"] = log.status, log.path.name, aggregate_tokens_per_sec(log)
   bandwidth_gb_s = float(h.get("roofline_gb_s") or 0)  # measured on the host, in the log's header (roofline.py)

@@ -24,7 +24,7 @@ def test_rows_match_the_published_csvs_of_the_same_logs(tmp_path):
     assert not problems and n == len(new) == len(old)
     for a, b in zip(new, old):
       for c in b:
-        if c == "settings" or a[c] == b[c]: continue  # settings leaves out roofline.* now
+        if c == "settings" or a[c] == b[c]: continue  # settings leaves out roofline.* and long descriptions now
         assert math.isclose(float(a[c]), float(b[c]), rel_tol=1e-9), (c, a[c], b[c])
 
 def test_derived_and_new_columns(tmp_path):
@@ -41,6 +41,12 @@ def test_derived_and_new_columns(tmp_path):
   assert float(dec["param_throughput_gb_s"]) == pytest.approx(1000 / 3e-3 / 1e9, abs=1e-6)
   assert float(dec["roofline_tok_s"]) == pytest.approx(10e9 / 101, rel=1e-6) and dec["memory_bytes_source"] == "model geometry"
   assert rows[0]["roofline_tok_s"] == rows[0]["pct_of_roofline"] == ""  # prefill: compute-bound, no roofline
+
+def test_settings_carry_the_backends_short_dotted_keys(tmp_path):
+  write_log(tmp_path / "llamacpp_a.txt", header={"llamacpp.flash_attn": 1, "llamacpp.system_info": "CPU : AVX = 1 | " * 10,
+                                                 "roofline.method": "numpy", "version.numpy": "2.4.6"})
+  (row, *_) = read(collate.collate("llamacpp", tmp_path)[0])
+  assert row["settings"] == '{"llamacpp.flash_attn": "1"}' and row["versions"] == '{"numpy": "2.4.6"}'
 
 def test_text_round_trips_through_the_csv(tmp_path):
   text = 'a,"b"\n\r c\u2028' + "x" * 150_000  # quotes, commas, line breaks, a field over csv's default limit
