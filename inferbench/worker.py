@@ -59,6 +59,8 @@ def run(cfg: RunConfig, log: LogWriter):
               "n_params": info.n_params, "model_bytes": info.weight_bytes, "bits_per_weight": round(info.bits_per_weight, 3),
               "n_layers": info.n_layers, "n_kv_heads": info.n_kv_heads, "head_dim": info.head_dim,
               "tied_embeddings": int(info.tied_embeddings), "prepare_seconds": round(time.perf_counter() - t0, 3)})
+  # tensors llama.cpp's quantizer stored in another type than asked, per type; absent for a file it did not make
+  if (fallbacks := models.fallbacks(path)) is not None: log.header({"quantize_fallbacks": models.format_fallbacks(fallbacks)})
   say(cfg, f"model {path.name} ({info.file_type}, {info.weight_bytes / 1e6:.1f} MB)")
 
   backend = backends.get(cfg.backend)

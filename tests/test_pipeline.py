@@ -168,3 +168,28 @@ def test_embedded_model_end_to_end(tmp_path):
     rows = list(csv.DictReader(open(path, newline="")))
     assert not problems and n == 4 and rows[0]["size"] == "135M" and rows[0]["quantize"] == "int8"
     assert rows[0]["model_type"] == "Q8_0" and rows[0]["weights"] == "real" and rows[-1]["generated_text"].strip()
+
+def test_quantizer_fallbacks_go_into_the_header_not_onto_the_terminal(tmp_path, monkeypatch, tiny_model, capfd):
+  """K-quants need rows that are multiples of 256, so every tensor of the tiny model (rows of 64 and 128) falls back.
+  llama.cpp warns once per tensor, from C, on fd 2: those lines are counted into a sidecar of the cached file and the
+  log header, and a run that reuses the cache (or a file cached before the sidecars existed) logs the same counts."""
+  from collections import Counter
+  from gguf import GGUFReader
+  monkeypatch.setenv("INFERBENCH_MODELS", str(tmp_path / "models"))  # the worker's cache
+  monkeypatch.setattr(models, "CACHE", tmp_path / "models")
+  def header() -> str:
+    out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+    assert runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--quantize", "nf4", "-o", str(out), *FAST, "--threads", "1"]) == 0
+    assert "falling back" not in capfd.readouterr().err
+    (log,) = [rawlog.parse(p) for p in out.glob("*.txt")]
+    return log.header["quantize_fallbacks"]
+  made = header()
+  (path,) = (tmp_path / "models" / "quantized").glob("*.Q4_K_M.gguf")
+  n = models.fallbacks(path)
+  stored = Counter(t.tensor_type.name for t in GGUFReader(path).tensors)
+  assert n["q5_0"] == stored["Q5_0"] and 0 < n["q8_0"] <= stored["Q8_0"] and not any(t.endswith("_K") for t in stored)
+  assert made == models.format_fallbacks(n) == f"q5_0={n['q5_0']}, q8_0={n['q8_0']}"
+  assert header() == made  # reused from the cache
+  (tmp_path / "models" / "quantized" / f"{path.name}.json").unlink()  # as if cached before the sidecars existed
+  mtime = path.stat().st_mtime_ns
+  assert header() == made and path.stat().st_mtime_ns == mtime  # recounted by a dry run, the file untouched
