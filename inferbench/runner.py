@@ -8,10 +8,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 import defaults
-from . import backends, models, roofline, stats
+from . import backends, models, proc, roofline, stats
 from .collate import rows
-from .rawlog import LogError, LogWriter, append_status, parse
-from .worker import RunConfig
+from .rawlog import LogWriter, append_status, parse
+from .worker import PARENT_DIED, RunConfig
 
 def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -74,41 +74,47 @@ def log_name(cfg: RunConfig) -> str:
   return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
 
 def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
-  """Runs one configuration in a worker process and makes sure its log ends with a status. Returns that status."""
+  """Runs one configuration in a worker process and makes sure its log ends with a status. Returns that status.
+  The worker has its own process group: at `timeout` seconds a timer stops it (SIGTERM, then SIGKILL), whatever it
+  prints or does not print, and so does Ctrl-C or a stop signal to this process."""
   env = {**os.environ, **getattr(backends.get(cfg.backend), "environment", lambda c: {})(cfg)}
   cmd = [sys.executable, "-m", "inferbench.worker", json.dumps(cfg.__dict__), str(path)]
   tail: deque[str] = deque(maxlen=5)
-  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", env=env, cwd=Path(__file__).parent.parent)
-  deadline = time.monotonic() + timeout if timeout else None
-  try:
-    for line in proc.stderr:  # pass the worker's progress through, keep the last lines to explain a crash
-      sys.stderr.write(line)
-      if not line.lstrip().startswith("["): tail.append(line.strip())  # not a progress line: may explain a crash
-      if deadline and time.monotonic() > deadline: proc.kill()
-    rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()) if deadline else None)
-  except subprocess.TimeoutExpired:
-    proc.kill(); rc = proc.wait()
-  except KeyboardInterrupt:
-    proc.kill(); proc.wait()
-    _end(cfg, path, "failed: interrupted (Ctrl-C)")
+  oom = proc.oom_kills()
+  worker = proc.start(cmd, death_signal=PARENT_DIED, stderr=subprocess.PIPE, text=True, errors="replace", env=env,
+                      cwd=Path(__file__).parent.parent)
+  relay = proc.relay(worker.stderr, tail, keep=lambda line: not line.lstrip().startswith("["))  # progress lines explain nothing
+  try: rc = proc.wait(worker, timeout)
+  except BaseException as e:  # Ctrl-C, or this process was told to stop (proc.Stopped): the worker goes first
+    proc.stop(worker)
+    _end(cfg, path, f"failed: {proc.interrupted(e)}")
     raise
-  timed_out = deadline is not None and time.monotonic() > deadline
-  why = (f"timed out after {timeout:g} s" if timed_out else
-         f"killed by {signal.Signals(-rc).name}" + (" (out of memory?)" if rc == -signal.SIGKILL else "") if rc < 0 else
-         f"worker exited with code {rc}") + (f": {tail[-1]}" if tail else "")
-  return _end(cfg, path, f"failed: {why}")
+  relay.join(timeout=1.0)
+  if rc is None: return _end(cfg, path, f"failed: timed out after {timeout:g} s")
+  return _end(cfg, path, f"failed: {proc.exit_reason('worker', rc, oom)}" + (f": {tail[-1]}" if tail else ""))
 
 def _end(cfg: RunConfig, path: Path, status: str) -> str:
-  """Ends a log the worker could not end itself; returns the log's status."""
-  if not path.exists():
-    w = LogWriter(path)
-    w.header({"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "seed": cfg.seed, "uuid": cfg.uuid})
-    w.close(status)
-    return status
-  try: return parse(path).status
-  except LogError:
-    append_status(path, status)
-    return status
+  """Ends a log the worker could not end itself; returns the log's status. A log whose last line is a status has
+  ended, whether or not the parser accepts the rest: nothing is ever appended after it."""
+  if path.exists():
+    with open(path, "rb+") as f:
+      size = f.seek(0, os.SEEK_END)
+      start = f.seek(max(0, size - STATUS_TAIL_BYTES))
+      if b"\n" not in (tail := f.read()) and start: tail, start = (f.seek(0), f.read())[1], 0  # one very long torn line
+      complete, _, torn = tail.rpartition(b"\n")
+      if not torn and (b"\n" in complete or not start) and (last := complete.rpartition(b"\n")[2]).startswith(b"status: "):
+        return last.removeprefix(b"status: ").decode("utf-8", errors="replace")
+      size = f.truncate(size - len(torn))  # a line cut short by the kill is an unfinished record, never a valid one
+    if size:
+      append_status(path, status)
+      return status
+    path.unlink()  # not even the first line was written
+  w = LogWriter(path)
+  w.header({"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "seed": cfg.seed, "uuid": cfg.uuid})
+  w.close(status)
+  return status
+
+STATUS_TAIL_BYTES = 1 << 16  # holds the last line of any log: its status, or a torn step
 
 def summarize(path: Path) -> dict:
   log = parse(path)
@@ -172,5 +178,10 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
           file=sys.stderr, flush=True)
   except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
     print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)
-  summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, args.timeout))
+  try:
+    with proc.stop_on(signal.SIGTERM, signal.SIGHUP):  # the running configuration's log says why it stopped
+      summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, args.timeout))
+  except (KeyboardInterrupt, proc.Stopped) as e:
+    print(f"stopped: {proc.interrupted(e)}", file=sys.stderr)
+    return proc.exit_code(e)
   return 0 if all(r["status"] == "ok" for r in summary) else 1

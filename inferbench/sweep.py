@@ -11,13 +11,13 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, csv, hashlib, io, json, os, signal, subprocess, sys, threading, time, uuid
+import argparse, csv, hashlib, io, json, os, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 import defaults
-from . import metadata, models, quality, runner, stats, tasks
+from . import metadata, models, proc, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
 
@@ -146,35 +146,25 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   return {"decode_tok_s": s["decode tok/s"], "prefill_tok_s": s["prefill tok/s"], "decode_cv": s["cv"], "runs": s["runs"],
           "decode_tokens": cfg.n_tokens, "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
 
+# The child stops its worker in up to proc.GRACE_S and writes its status; the whole still holds within 2 s.
+CHILD_GRACE_S = proc.GRACE_S + 0.5
+
 def child(job: Job, timeout: float | None) -> str:
-  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not."""
+  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not. At `timeout` seconds
+  a timer stops it whatever it prints: SIGTERM, which it turns into cleanup (its worker's and server's groups, whose
+  logs then say so), then SIGKILL CHILD_GRACE_S later."""
   cmd = [sys.executable, "-m", "inferbench.sweep", json.dumps(asdict(job))]
   tail: deque[str] = deque(maxlen=3)
-  # its own process group (the worker in it too), and SIGTERM if this process dies
-  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                          preexec_fn=tasks.die_with_parent, cwd=models.ROOT)
-  timed_out = threading.Event()
-  term = lambda: _killpg(proc.pid, signal.SIGTERM)  # the child's handler stops its server and worker before it exits
-  timer = threading.Timer(timeout, lambda: (timed_out.set(), term())) if timeout else None
-  if timer: timer.start()
-  try:
-    for line in proc.stderr:
-      sys.stderr.write(line)
-      tail.append(line.strip())
-    rc = proc.wait()
-  except BaseException:  # Ctrl-C
-    term()
-    proc.wait()
+  oom = proc.oom_kills()
+  p = proc.start(cmd, stderr=subprocess.PIPE, text=True, errors="replace", cwd=models.ROOT)
+  relay = proc.relay(p.stderr, tail)
+  try: rc = proc.wait(p, timeout, CHILD_GRACE_S)
+  except BaseException as e:  # Ctrl-C reaches the child as SIGINT ('interrupted'), a stop signal as SIGTERM
+    proc.stop(p, CHILD_GRACE_S, signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM)
     raise
-  finally:
-    if timer: timer.cancel()
-  if timed_out.is_set() and rc != 0: return f"timed out after {timeout:g} s"
-  if rc == 0: return ""
-  return (f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"child exited with code {rc}") + (f": {tail[-1]}" if tail else "")
-
-def _killpg(pid: int, sig: int):
-  try: os.killpg(pid, sig)
-  except ProcessLookupError: pass
+  relay.join(timeout=1.0)
+  if rc is None: return f"timed out after {timeout:g} s"
+  return "" if rc == 0 else proc.exit_reason("child", rc, oom) + (f": {tail[-1]}" if tail else "")
 
 def rows(job: Job, crash: str, md: dict) -> list[dict]:
   """The CSV rows of one quantization, from the journals this sweep stamped; a phase without one says why."""
@@ -265,7 +255,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
               timeout=args.timeout, force=args.force, run_id=run_id)
     print(f"[{i}/{len(quants)}] {quant}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    crash = child(job, args.timeout)
+    try:
+      with proc.stop_on(signal.SIGTERM, signal.SIGHUP): crash = child(job, args.timeout)
+    except (KeyboardInterrupt, proc.Stopped) as e:
+      print(f"[{i}/{len(quants)}] {quant}: stopped: {proc.interrupted(e)}", file=sys.stderr)
+      return proc.exit_code(e)
     done += rows(job, crash, md)
     write_csv(target, done)
     print(f"[{i}/{len(quants)}] {quant}: {done[-1]['status']} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -277,13 +271,16 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   return 0 if all(r["status"] == "ok" for r in done) else 1
 
 def _child_main(argv: list[str]) -> int:
-  # a SIGTERM from the parent (timeout, Ctrl-C) unwinds like Ctrl-C, so the finally blocks stop the server and the worker
-  signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
   job = Job(**json.loads(argv[0]))
-  try: run_job(job)
+  # a SIGTERM from the parent (its timeout, or it died) unwinds like Ctrl-C: the finally blocks stop the server and the worker
+  try:
+    with proc.stop_on(signal.SIGTERM): run_job(job)
   except Exception as e:  # noqa: BLE001 - the parent records it in the row
     say(job.quant, f"FAILED: {type(e).__name__}: {e}".replace("\n", " "))
     return 1
+  except (KeyboardInterrupt, proc.Stopped) as e:
+    say(job.quant, f"stopped: {proc.interrupted(e)}")
+    return proc.exit_code(e)
   return 0
 
 if __name__ == "__main__": sys.exit(_child_main(sys.argv[1:]))
