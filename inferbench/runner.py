@@ -8,34 +8,34 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 import defaults
-from . import backends, models, proc, roofline, stats
+from . import backends, cli, models, proc, roofline, stats
 from .collate import rows
 from .rawlog import LogWriter, append_status, parse
 from .worker import PARENT_DIED, RunConfig
 
 def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE], help=f"model sizes: {', '.join(defaults.MODELS)}")
   p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
                  help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
-  p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
+  p.add_argument("--seed", nargs="+", type=cli.whole(0), default=[defaults.DEFAULT_SEED])
   p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[defaults.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
                       "(for speed only: its text is meaningless, every log and CSV row says so)")
   p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
   p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
-  p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
-  p.add_argument("--n-tokens", type=int, default=defaults.DEFAULT_N_TOKENS, help="decode steps after the prefill")
-  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured runs, at least")
-  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads")
+  p.add_argument("--prompt-tokens", type=cli.whole(1), help="make the prompt exactly N tokens (repeating the prompt's tokens)")
+  p.add_argument("--n-tokens", type=cli.whole(1), default=defaults.DEFAULT_N_TOKENS, help="decode steps after the prefill")
+  p.add_argument("--runs", type=cli.whole(1), default=defaults.DEFAULT_RUNS, help="measured runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
+  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size)")
-  p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
-  if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=int, default=[0], help="tinygrad BEAM search width (JITBEAM)")
+  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size): at least the prompt + --n-tokens")
+  p.add_argument("--temperature", type=cli.number(0), default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
+  if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=cli.whole(0), default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
-  p.add_argument("--timeout", type=float, help="seconds before a configuration is stopped and recorded as failed")
+  p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before a configuration is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   return p
 
@@ -49,18 +49,24 @@ def prompt_ids(source: Path, text: str, n: int | None) -> list[int]:
   if not ids: raise ValueError("the prompt is empty: pass --prompt TEXT")
   return ids if n is None else (ids * (n // len(ids) + 1))[:n]
 
+def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
+  """Refuses a context that cannot hold a run, before anything runs (the backend would fail after loading)."""
+  if ctx < n_prompt + n_tokens:
+    raise ValueError(f"--ctx {ctx} is smaller than the prompt ({n_prompt} tokens) + --n-tokens {n_tokens} = {n_prompt + n_tokens}: "
+                     f"pass --ctx {n_prompt + n_tokens} or more, or fewer --n-tokens")
+
 def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   """Every combination of the flags given several values. Bad names fail here, before anything runs."""
   for q in args.quantize: models.quant_type(q)
   if not args.model:
     for s in args.size: models.check_size(s)
-  if args.n_tokens < 1 or args.runs < 1 or args.warmup < 0: raise ValueError("--n-tokens and --runs must be >= 1, --warmup >= 0")
   device = ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
   if device == "cuda" and not cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
   sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
   ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
+  for p in {len(i) for i in ids.values()}: check_ctx(args.ctx, p, args.n_tokens)
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
              [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w],
@@ -167,11 +173,12 @@ def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) ->
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)
-  try: configs = plan(backend, args)
+  try:
+    configs = plan(backend, args)
+    cli.output_dir(args.output_dir)
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  args.output_dir.mkdir(parents=True, exist_ok=True)
   try:
     bw = roofline.host_bandwidth(configs[0].device)
     print(f"roofline: {configs[0].device} bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {roofline.cache_path(configs[0].device)})",

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 import defaults
-from . import metadata, models, proc, quality, runner, stats, tasks
+from . import cli, metadata, models, proc, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
 
@@ -202,27 +202,27 @@ def write_csv(path: Path, all_rows: list[dict]):
   models.atomic_write(path, buf.getvalue())
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", help=f"model size: {', '.join(defaults.MODELS)} (default {defaults.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
   p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
-  p.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED, help="speed runs and task generation")
+  p.add_argument("--seed", type=cli.whole(0), default=defaults.DEFAULT_SEED, help="speed runs and task generation")
   p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT, help="speed runs' prompt")
-  p.add_argument("--n-tokens", type=int, default=SPEED_TOKENS, help="decode steps per speed run")
-  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured speed runs, at least")
-  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured speed runs first")
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="speed runs' context length")
-  p.add_argument("--quality-tokens", type=int, default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
-  p.add_argument("--quality-ctx", type=int, default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
-  p.add_argument("--task-examples", type=int, default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
-  p.add_argument("--task-max-tokens", type=int, default=TASK_MAX_TOKENS, help="reply length cap")
+  p.add_argument("--n-tokens", type=cli.whole(1), default=SPEED_TOKENS, help="decode steps per speed run")
+  p.add_argument("--runs", type=cli.whole(1), default=defaults.DEFAULT_RUNS, help="measured speed runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=defaults.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=defaults.DEFAULT_WARMUP, help="unmeasured speed runs first")
+  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
+  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
+  p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
+  p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
+  p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
+  p.add_argument("--task-max-tokens", type=cli.whole(1), default=TASK_MAX_TOKENS, help="reply length cap")
   # the server's own threads spin-wait; on a shared CPU two of them can be 20x slower than one, and accuracy needs no speed
-  p.add_argument("--task-threads", type=int, default=1, help="CPU threads of the task server")
-  p.add_argument("--timeout", type=float, help="seconds before one quantization's child is stopped and recorded as failed")
+  p.add_argument("--task-threads", type=cli.whole(1), default=1, help="CPU threads of the task server")
+  p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before one quantization's child is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   p.add_argument("--plot", type=Path, default=Path("plots/quantization_pareto.png"))
   return p
@@ -235,8 +235,14 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   try:
     size = args.size or (Path(args.model).stem if args.model else defaults.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
-    source_type = models.describe(models.source_path(size, args.model)).file_type
-    if args.quality_tokens % args.quality_ctx or args.quality_ctx < 2: raise ValueError("--quality-tokens must be a multiple of --quality-ctx (>= 2)")
+    source = models.source_path(size, args.model)
+    source_type = models.describe(source).file_type
+    if args.quality_tokens % args.quality_ctx:
+      raise ValueError(f"--quality-tokens {args.quality_tokens} is not a multiple of --quality-ctx {args.quality_ctx}: "
+                       f"pass --quality-tokens {args.quality_tokens // args.quality_ctx * args.quality_ctx or args.quality_ctx}")
+    runner.check_ctx(args.ctx, len(runner.prompt_ids(source, args.prompt, None)), args.n_tokens)
+    cli.output_dir(args.output_dir)
+    cli.output_dir(args.plot.parent, "--plot's folder")
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
