@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, TypeVar
-import defaults
-from defaults import MODELS, QUANT_ALIASES
+from . import registry
+from .registry import MODELS, QUANT_ALIASES
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def quant_type(quantize: str) -> str | None:
   if quantize.upper() in FTYPES: return quantize.upper()
   raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}")
 
-def check_size(size: str) -> defaults.ModelSource:
+def check_size(size: str) -> registry.ModelSource:
   if size not in MODELS: raise ModelError(f"unknown size {size!r}: use one of {', '.join(MODELS)}, or --model PATH for a local GGUF")
   return MODELS[size]
 
@@ -54,14 +54,14 @@ def source_path(size: str | None, model: str | None = None, weights: str = "real
       if found := sorted(Path(folder).glob("*.gguf")): return found[0]
   return hub_download(src.repo, src.filename)
 
-def synthetic_path(size: str, seed: int = defaults.SYNTHETIC_SEED) -> Path:
+def synthetic_path(size: str, seed: int = registry.SYNTHETIC_SEED) -> Path:
   """An F16 GGUF with the exact tensor shapes of the model `size` names and random weights, written once and cached.
   Its tokenizer is the embedded SmolLM2's, padded with unused tokens to the architecture's vocabulary."""
   from . import synthetic
   src = check_size(size)
   path = CACHE / "synthetic" / f"{src.name}-synthetic-seed{seed}.F16.gguf"
   if not path.is_file():
-    tokenizer_from = source_path(defaults.SYNTHETIC_TOKENIZER_FROM)
+    tokenizer_from = source_path(registry.SYNTHETIC_TOKENIZER_FROM)
     synthetic.write_model(path, src.arch, tokenizer_from, name=f"{src.name} (synthetic weights)", seed=seed)
   return path
 

@@ -7,31 +7,29 @@ import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sy
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
-import defaults
-from . import backends, cli, models, proc, roofline, stats
-from .collate import rows
-from .rawlog import LogWriter, append_status, parse
+from . import analysis, backends, cli, models, proc, registry, roofline
+from .rawlog import LogWriter, append_status
 from .worker import PARENT_DIED, RunConfig
 
 def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE], help=f"model sizes: {', '.join(defaults.MODELS)}")
-  p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
-                 help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
-  p.add_argument("--seed", nargs="+", type=cli.whole(0), default=[defaults.DEFAULT_SEED])
-  p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[defaults.DEFAULT_WEIGHTS],
+  p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"model sizes: {', '.join(registry.MODELS)}")
+  p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE],
+                 help=f"{', '.join(registry.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
+  p.add_argument("--seed", nargs="+", type=cli.whole(0), default=[registry.DEFAULT_SEED])
+  p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[registry.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
                       "(for speed only: its text is meaningless, every log and CSV row says so)")
   p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
   p.add_argument("--prompt-tokens", type=cli.whole(1), help="make the prompt exactly N tokens (repeating the prompt's tokens)")
-  p.add_argument("--n-tokens", type=cli.whole(1), default=defaults.DEFAULT_N_TOKENS, help="decode steps after the prefill")
-  p.add_argument("--runs", type=cli.whole(1), default=defaults.DEFAULT_RUNS, help="measured runs, at least")
-  p.add_argument("--min-seconds", type=cli.number(0), default=defaults.DEFAULT_MIN_SECONDS, help="measured time, at least")
-  p.add_argument("--warmup", type=cli.whole(0), default=defaults.DEFAULT_WARMUP, help="unmeasured runs first")
+  p.add_argument("--n-tokens", type=cli.whole(1), default=registry.DEFAULT_N_TOKENS, help="decode steps after the prefill")
+  p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="context length (KV cache size): at least the prompt + --n-tokens")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="context length (KV cache size): at least the prompt + --n-tokens")
   p.add_argument("--temperature", type=cli.number(0), default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=cli.whole(0), default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
@@ -64,7 +62,7 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   if device == "cuda" and not cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
-  sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
+  sizes = args.size if not args.model or args.size != [registry.DEFAULT_SIZE] else [Path(args.model).stem]
   ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
   for p in {len(i) for i in ids.values()}: check_ctx(args.ctx, p, args.n_tokens)
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
@@ -122,54 +120,23 @@ def _end(cfg: RunConfig, path: Path, status: str) -> str:
 
 STATUS_TAIL_BYTES = 1 << 16  # holds the last line of any log: its status, or a torn step
 
-def summarize(path: Path) -> dict:
-  log = parse(path)
-  h = log.header
-  row = {"backend": h.get("backend"), "size": h.get("size"), "weights": h.get("weights"), "quantize": h.get("quantize"),
-         "seed": h.get("seed"), "device": h.get("device"), "variant": variant(h), "status": log.status[:40]}
-  steps = [r for r in rows(log) if r.get("phase")] if log.ok else []
-  dec = [r["total_latency_ms"] for r in steps if r["phase"] == "decode"]
-  pre = [r["tokens_per_sec"] for r in steps if r["phase"] == "prefill"]
-  if dec:
-    d, ttft = stats.describe(dec), stats.describe(r["total_latency_ms"] for r in steps if r["phase"] == "prefill")
-    row.update({"decode tok/s": 1e3 / d["median"], "prefill tok/s": stats.describe(pre)["median"],
-                "p50 ms": d["median"], "p99 ms": d["p99"], "TTFT p50 ms": ttft["median"], "TTFT p99 ms": ttft["p99"],
-                "cv": d["cv"], "runs": len(pre)})
-    pct = [r["pct_of_roofline"] for r in steps if r["phase"] == "decode" and r.get("pct_of_roofline")]
-    if pct: row["% roofline"] = stats.describe(pct)["median"]
-    if h.get("concurrency"):  # a serving log: requests in flight, batch throughput, stream checked against usage
-      row.update({"conc": int(h["concurrency"]), "agg tok/s": steps[0]["aggregate_tokens_per_sec"],
-                  "tokens match": "yes" if all(r.get("tokens_match") for r in log.runs) else "no"})
-    internal = sum(r.get("internal_decode_ms") or 0 for r in log.runs)
-    if internal: row["harness/internal"] = sum(dec) / internal
-  return row
-
-def variant(h: dict) -> str:
-  """The backend setting a configuration varies: tinygrad's BEAM width, llama.cpp's flash attention."""
-  if "tinygrad.beam" in h: return f"beam={h['tinygrad.beam']}"
-  if "llamacpp.flash_attn" in h: return f"fa={'on' if h['llamacpp.flash_attn'] == '1' else 'off'}"
-  return ""
-
-SUMMARY_COLUMNS = ["backend", "size", "weights", "quantize", "seed", "device", "variant", "conc", "runs", "decode tok/s",
-                   "% roofline", "prefill tok/s", "p50 ms", "p99 ms", "TTFT p50 ms", "TTFT p99 ms", "cv", "agg tok/s",
-                   "tokens match", "harness/internal", "status"]
-
 def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) -> list[dict]:
-  """Runs each configuration with progress lines, then prints the summary table. Returns its rows."""
+  """Runs each configuration with progress lines, then prints the summary table of what ran (analysis.py's
+  statistics, the same as summary.csv's). Returns each configuration's log and status."""
   output_dir.mkdir(parents=True, exist_ok=True)
-  paths = []
+  done = []
   for i, cfg in enumerate(configs, 1):
     path = output_dir / log_name(cfg)
     print(f"[{i}/{len(configs)}] {cfg.label} -> {path}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    paths.append(path)
-  summary = [summarize(p) for p in paths]
-  print(stats.format_table(summary, [c for c in SUMMARY_COLUMNS if any(c in r for r in summary)]))
-  noisy = [r for r in summary if r.get("cv", 0) >= stats.NOISY_CV]
-  if noisy: print(f"warning: {len(noisy)} configuration(s) noisy (decode latency stdev >= {stats.NOISY_CV:.0%} of mean)", file=sys.stderr)
-  return summary
+    done.append({"label": cfg.label, "log": path, "status": status})
+  steps = analysis.from_logs([d["log"] for d in done])
+  if len(steps): print(analysis.table(analysis.summary_table(analysis.run_table(steps), steps)))
+  for d in done:
+    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']} ({d['log']})")
+  return done
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse, itertools, json, sys, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-import defaults
+from . import registry
 from . import metadata, models
 from .backends import endpoint, mlc
 from .backends.endpoint import EndpointError
@@ -159,19 +159,19 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
   p.add_argument("--model", help="endpoint: the served model's name (default: the first one /models lists)")
   p.add_argument("--server-name", help="endpoint: names the logs and CSV (default: mlc where /models says MLC-LLM, else endpoint)")
   p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="endpoint: the environment variable holding the API key, if any")
-  p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE],
-                 help=f"in-process: the model; endpoint: the model whose tokenizer makes the prompt ids, and a label ({', '.join(defaults.MODELS)})")
+  p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE],
+                 help=f"in-process: the model; endpoint: the model whose tokenizer makes the prompt ids, and a label ({', '.join(registry.MODELS)})")
   p.add_argument("--quantize", nargs="+", help=f"in-process: MLC quantization ({', '.join(mlc.QUANTIZATIONS)}; default q4f16_1); endpoint: a label (default unknown)")
-  p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
+  p.add_argument("--seed", nargs="+", type=int, default=[registry.DEFAULT_SEED])
   p.add_argument("--tokenizer", help="a local GGUF whose tokenizer makes the prompt ids (default: the registry model of --size)")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT)
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
   p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
   p.add_argument("--prompt-format", choices=["auto", "ids", "text"], default="auto", help="send the prompt as token ids, as text, or ids where the server takes them")
-  p.add_argument("--n-tokens", type=int, default=defaults.DEFAULT_N_TOKENS, help="tokens after the first (max_tokens = N + 1)")
+  p.add_argument("--n-tokens", type=int, default=registry.DEFAULT_N_TOKENS, help="tokens after the first (max_tokens = N + 1)")
   p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True, help="ask the server to generate past EOS")
   p.add_argument("--concurrency", nargs="+", type=int, default=[1], help="requests in flight at once")
   p.add_argument("--requests", type=int, default=8, help="measured requests per concurrency")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured streamed requests first (after one reference request)")
+  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured streamed requests first (after one reference request)")
   p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
   p.add_argument("--device", help="in-process: MLC's device (default cpu); endpoint: a label for what runs the server (default unknown)")
   p.add_argument("--stall-timeout", type=float, default=60.0, help="endpoint: seconds without data before a stream counts as stalled")

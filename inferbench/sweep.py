@@ -11,13 +11,14 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, csv, hashlib, io, json, os, signal, subprocess, sys, time, uuid
+import argparse, hashlib, json, os, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-import defaults
-from . import cli, metadata, models, proc, quality, runner, stats, tasks
+from . import registry
+import pandas as pd
+from . import analysis, cli, metadata, models, proc, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
 
@@ -29,8 +30,9 @@ QUALITY_CTX = 256      # tokens per window (each from an empty cache): 2 windows
 TASK_EXAMPLES = 10     # per task, 3 tasks
 TASK_MAX_TOKENS = 24   # the longest answer (12 characters copied) fits
 # The deck (issue 3) reads these names: keep them.
-COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "prefill_tok_s",
-           "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement", "task_accuracy", "task_examples",
+COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "decode_tok_s_ci95_low",
+           "decode_tok_s_ci95_high", "prefill_tok_s", "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement",
+           "task_accuracy", "task_examples",
            "task_detail", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
@@ -136,18 +138,23 @@ def run_job(job: Job):
     phase(job, "tasks", settings, lambda: asdict(tasks.run(path, log, job.task_examples, job.task_max_tokens, job.seed, job.task_threads)))
 
 def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
-  """The regular benchmark path: a worker writes a raw log, the runner summarizes it, collate updates the backend's CSV."""
+  """The regular benchmark path: a worker writes a raw log, collate updates the backend's CSV, and the analysis's run-level
+  statistics (the same as summary.csv's) give the speed columns."""
   out_dir.mkdir(parents=True, exist_ok=True)
   log = out_dir / runner.log_name(cfg)
   status = runner.run_one(cfg, log, timeout)
   collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
-  s = runner.summarize(log)
-  return {"decode_tok_s": s["decode tok/s"], "prefill_tok_s": s["prefill tok/s"], "decode_cv": s["cv"], "runs": s["runs"],
-          "decode_tokens": cfg.n_tokens, "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
+  steps = analysis.from_logs([log])
+  s = analysis.summary_table(analysis.run_table(steps), steps).set_index("phase")
+  number = lambda phase, col: float(s.at[phase, col])
+  return {"decode_tok_s": number("decode", "tok_s_median"), "decode_tok_s_ci95_low": number("decode", "tok_s_ci95_low"),
+          "decode_tok_s_ci95_high": number("decode", "tok_s_ci95_high"), "prefill_tok_s": number("prefill", "tok_s_median"),
+          "decode_cv": number("decode", "cv"), "runs": int(s.at["decode", "n_runs"]), "decode_tokens": cfg.n_tokens,
+          "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
 
 # The child stops its worker in up to proc.GRACE_S and writes its status; the whole still holds within 2 s.
-CHILD_GRACE_S = proc.GRACE_S + 0.5
+CHILD_GRACE_S = proc.GRACE_S + 0.3
 
 def child(job: Job, timeout: float | None) -> str:
   """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not. At `timeout` seconds
@@ -180,7 +187,8 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
     out.append({
       "size": job.size, "model_name": q.get("model_name"), "quant": job.quant, "backend": backend,
       "bits_per_weight": q.get("bits_per_weight"), "file_bytes": q.get("file_bytes"),
-      "decode_tok_s": sp.get("decode_tok_s"), "prefill_tok_s": sp.get("prefill_tok_s"), "decode_cv": sp.get("decode_cv"),
+      "decode_tok_s": sp.get("decode_tok_s"),
+      "decode_tok_s_ci95_low": sp.get("decode_tok_s_ci95_low"), "decode_tok_s_ci95_high": sp.get("decode_tok_s_ci95_high"), "prefill_tok_s": sp.get("prefill_tok_s"), "decode_cv": sp.get("decode_cv"),
       "speed_runs": sp.get("runs"), "speed_decode_tokens": sp.get("decode_tokens"), "speed_prompt_tokens": sp.get("prompt_tokens"),
       "perplexity": qual.get("perplexity"), "kl_mean": qual.get("kl_mean"), "kl_p99": qual.get("kl_p99"),
       "top1_agreement": qual.get("top1_agreement"), "quality_tokens": qs.get("tokens"), "quality_ctx": qs.get("ctx"),
@@ -194,28 +202,23 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   return out
 
 def write_csv(path: Path, all_rows: list[dict]):
-  def text(v) -> str: return "" if v is None else repr(round(v, 6)) if isinstance(v, float) else str(v)
-  buf = io.StringIO()
-  w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-  w.writeheader()
-  w.writerows({c: text(r.get(c)) for c in COLUMNS} for r in all_rows)
-  models.atomic_write(path, buf.getvalue())
+  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS)))
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--size", help=f"model size: {', '.join(defaults.MODELS)} (default {defaults.DEFAULT_SIZE}); with --model, its label")
+  p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
   p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
-  p.add_argument("--seed", type=cli.whole(0), default=defaults.DEFAULT_SEED, help="speed runs and task generation")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT, help="speed runs' prompt")
+  p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
   p.add_argument("--n-tokens", type=cli.whole(1), default=SPEED_TOKENS, help="decode steps per speed run")
-  p.add_argument("--runs", type=cli.whole(1), default=defaults.DEFAULT_RUNS, help="measured speed runs, at least")
-  p.add_argument("--min-seconds", type=cli.number(0), default=defaults.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
-  p.add_argument("--warmup", type=cli.whole(0), default=defaults.DEFAULT_WARMUP, help="unmeasured speed runs first")
+  p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
   p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
   p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
   p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
   p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(models.FTYPES)}", file=sys.stderr)
     return 2
   try:
-    size = args.size or (Path(args.model).stem if args.model else defaults.DEFAULT_SIZE)
+    size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
     source = models.source_path(size, args.model)
     source_type = models.describe(source).file_type

@@ -67,7 +67,8 @@ def run(cfg: RunConfig, log: LogWriter):
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
                                       temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn))
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
-              "device_name": metadata.device_name(cfg.device), **engine.info})
+              "device_name": metadata.device_name(cfg.device),
+              "knobs": " ".join(f"{k}={v}" for k, v in sorted(engine.knobs.items())), **engine.info})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
 
   decode = Tokenizer(source).decode

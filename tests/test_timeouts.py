@@ -40,6 +40,12 @@ def status_of(folder: Path, limit_s: float = 10.0) -> str:
     time.sleep(0.05)
   return last.removeprefix("status: ")
 
+def gone(*marks: str, limit_s: float = 10.0) -> bool:
+  """True once no process's command line holds every mark (a stopped process may take a moment to exit)."""
+  deadline = time.monotonic() + limit_s
+  while pids(*marks) and time.monotonic() < deadline: time.sleep(0.05)
+  return not pids(*marks)
+
 def stop_all(*marks: str, sig: int = signal.SIGSTOP) -> list[int]:
   found = pids(*marks)
   for pid in found: os.kill(pid, sig)
@@ -61,7 +67,7 @@ def test_silent_worker_is_stopped_by_the_timeout(tmp_path, tiny_model):
   assert stopped, "the worker never decoded before the timeout: the test proved nothing"
   assert status == f"failed: timed out after {timeout_s:g} s" and 0 <= overshoot <= HOLDS_S
   assert rawlog.parse(log).status == status and rawlog.parse(log).steps
-  assert not pids("inferbench.worker", str(log))
+  assert gone("inferbench.worker", str(log))
 
 def job(tmp_path: Path, model: Path, timeout_s: float) -> sweep.Job:
   return sweep.Job(quant="F16", size="tiny", model=str(model), source_type="F16", backends=["llamacpp"], journal=str(tmp_path / "j"),
@@ -83,8 +89,7 @@ def test_silent_sweep_child_is_stopped_by_the_timeout(tmp_path, tiny_model):
   assert stopped, "the child's worker never decoded before the timeout: the test proved nothing"
   assert why == f"timed out after {timeout_s:g} s" and 0 <= overshoot <= HOLDS_S
   assert status_of(out) == "failed: stopped by SIGHUP: the runner that started this worker ended"
-  time.sleep(0.5)
-  assert not pids("inferbench", str(tmp_path))
+  assert gone("inferbench", str(tmp_path))
 
 @pytest.mark.parametrize("sig, status, rc", [
   (signal.SIGINT, "failed: interrupted (Ctrl-C)", 130),
@@ -100,8 +105,7 @@ def test_a_stopped_benchmark_says_how(tmp_path, tiny_model, sig, status, rc):
   _, err = bench.communicate(timeout=120)
   assert bench.returncode == rc and "Traceback" not in err
   assert status_of(tmp_path) == status
-  time.sleep(0.5)
-  assert not pids("inferbench.worker", str(tmp_path))
+  assert gone("inferbench.worker", str(tmp_path))
 
 def test_a_killed_sweep_is_not_called_interrupted(tmp_path, tiny_model):
   """SIGKILL to the sweep: its child gets SIGTERM (parent-death signal), stops its worker and says so."""
@@ -112,8 +116,7 @@ def test_a_killed_sweep_is_not_called_interrupted(tmp_path, tiny_model):
   when(lambda: (tmp_path / "out").is_dir() and decoding(tmp_path / "out"), sweeper.kill)
   assert sweeper.wait(timeout=120) == -signal.SIGKILL
   assert status_of(tmp_path / "out") == "failed: stopped by SIGTERM"
-  time.sleep(0.5)
-  assert not pids("inferbench", str(tmp_path))
+  assert gone("inferbench", str(tmp_path))
 
 def test_out_of_memory_only_when_the_kernel_counted_it(tmp_path):
   """The kernel's OOM-kill counter is what cannot be triggered safely on a shared machine: a file stands in for it."""

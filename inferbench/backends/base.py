@@ -34,6 +34,7 @@ class Engine(Protocol):
   version: str               # the backend package's version
   device_name: str           # what actually ran it, e.g. "CPU" or "CUDA"
   info: dict                 # extra header keys: load and compile times, settings that matter
+  knobs: dict                # the settings a user chose that can change speed, e.g. {"flash_attn": "on"}: part of the configuration
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     """One fresh run (empty KV cache): prefill, then n_decode decode steps. EOS is ignored so runs compare."""

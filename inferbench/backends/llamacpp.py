@@ -81,6 +81,7 @@ class LlamaCppEngine:
     self.batch = lib.llama_batch_init(cfg.ctx, 0, 1)
     self.temperature, self.rng = cfg.temperature, np.random.default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
+    self.knobs = {"flash_attn": "on" if cfg.flash_attn else "off"}
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)",
                  "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip()}
