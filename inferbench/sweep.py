@@ -201,7 +201,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   return out
 
 def write_csv(path: Path, all_rows: list[dict]):
-  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS)))
+  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS, dtype=object)))  # object: 128 stays 128
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
