@@ -249,7 +249,8 @@ def launch(cmd: list[str], log_path: Path, ready_s: float = 120.0) -> Iterator[s
   log_path.parent.mkdir(parents=True, exist_ok=True)
   with open(log_path, "w") as log:
     proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
+                            cwd=Path(__file__).resolve().parent.parent)
   url = f"http://127.0.0.1:{port}/v1"
   try:
     deadline = time.monotonic() + ready_s
