@@ -34,11 +34,11 @@ def public_url(url: str) -> str:
 
 MAX_LINE, MAX_BODY = 1 << 20, 1 << 24  # bytes: a stream line, a whole JSON response
 
-def _expire(conn: http.client.HTTPConnection, expired: threading.Event):
+def _expire(sock: socket.socket, expired: threading.Event):
   """The request's deadline passed: wake whatever read is blocked on its socket (it then sees EOF)."""
   expired.set()
-  try: conn.sock.shutdown(socket.SHUT_RDWR)
-  except (OSError, AttributeError): pass
+  try: sock.shutdown(socket.SHUT_RDWR)
+  except OSError: pass  # already closed
 
 # owned_by in /v1/models -> the server's name, which names its logs and CSV (mlc -> mlc_llm.csv, the seed's name)
 KNOWN_OWNERS = {"mlc-llm": "mlc", "vllm": "vllm", "sglang": "sglang", "inferbench": "inferbench_serve"}
@@ -82,7 +82,8 @@ class EndpointEngine:
     try:
       try:
         conn.connect()
-        timer = threading.Timer(max(0.0, end - time.monotonic()), _expire, (conn, expired))
+        # the socket itself: http.client hands it over to the response (conn.sock = None) when the server will close it
+        timer = threading.Timer(max(0.0, end - time.monotonic()), _expire, (conn.sock, expired))
         timer.daemon = True
         timer.start()
         conn.request(method, base + path, body=None if body is None else json.dumps(body), headers=self._headers())
