@@ -9,6 +9,11 @@ thread with a queue and a condition variable, as in the serving design this proj
   - running, a new request joins at the next step (its prompt is prefilled in the same llama_decode as the
     others' next tokens), and a finished or cancelled one leaves at once, freeing its slot and KV cells.
 
+Prompt cache, as llama.cpp's own servers keep one: a finished sequence's slot keeps its prompt's KV cells (each
+slot's cells are its own with kv_unified off, so they hold no memory another sequence could use), and a new
+request goes to the free slot whose cached prompt shares the longest prefix with its own, prefilling only the
+rest (at least its last token, whose logits give the first token). A cancelled sequence's cells are all freed.
+
 Tokens go back through each request's `emit` callback, called on the scheduler thread: it must not block.
 """
 from __future__ import annotations
@@ -81,6 +86,7 @@ class BatchEngine:
     self._piece = ctypes.create_string_buffer(256)  # a token's text: llama.cpp's longest pieces are far shorter
     self.max_batch, self.batch_timeout_s, self.max_queue = max_batch, batch_timeout_s, max_queue
     self.slots: list[Request | None] = [None] * max_batch
+    self.cached: list[list[int]] = [[] for _ in range(max_batch)]  # per free slot: the prompt whose KV cells it kept
     self.queue: deque[Request] = deque()
     self.cond = threading.Condition()
     self.stopping = False
@@ -135,11 +141,13 @@ class BatchEngine:
     while self.queue and None in self.slots:
       r = self.queue[0]
       if r.cancelled: self.queue.popleft(); continue
-      if len(r.prompt) > budget: break
+      keep, slot = max((min(common_prefix(self.cached[i], r.prompt), len(r.prompt) - 1), i) for i, s in enumerate(self.slots) if s is None)
+      if len(r.prompt) - keep > budget: break
       self.queue.popleft()
-      r.slot, r.t_admit, r.rng = self.slots.index(None), time.perf_counter(), np.random.default_rng(r.seed)
-      self.slots[r.slot] = r
-      budget -= len(r.prompt)
+      self.lib.llama_memory_seq_rm(self.mem, slot, keep, -1)
+      r.slot, r.pos, r.t_admit, r.rng = slot, keep, time.perf_counter(), np.random.default_rng(r.seed)
+      self.slots[slot], self.cached[slot] = r, []
+      budget -= len(r.prompt) - keep
       admitted.append(r)
     return admitted
 
@@ -148,7 +156,7 @@ class BatchEngine:
     for r in [s for s in self.slots if s and s.cancelled]: self._leave(r, None)
     b, n, outs = self.batch, 0, []
     for r in (s for s in self.slots if s):
-      ids = r.prompt if r in admitted else [r.last]
+      ids = r.prompt[r.pos:] if r in admitted else [r.last]
       for i, t in enumerate(ids):
         b.token[n], b.pos[n], b.n_seq_id[n], b.seq_id[n][0], b.logits[n] = t, r.pos + i, 1, r.slot, i == len(ids) - 1
         n += 1
@@ -168,9 +176,11 @@ class BatchEngine:
       if r.n_out >= r.max_tokens: self._leave(r, "length")
 
   def _leave(self, r: Request, reason: str | None, error: str | None = None):
-    """Frees the slot and its KV cells; tells the client why, unless it went away (reason None)."""
-    self.lib.llama_memory_seq_rm(self.mem, r.slot, -1, -1)
-    with self.cond: self.slots[r.slot] = None
+    """Frees the slot and its KV cells, but for its prompt's after a normal finish (the prompt cache); tells the
+    client why, unless it went away (reason None)."""
+    keep = len(r.prompt) if reason in ("stop", "length") else 0
+    self.lib.llama_memory_seq_rm(self.mem, r.slot, keep, -1)
+    with self.cond: self.slots[r.slot], self.cached[r.slot] = None, r.prompt[:keep]
     if reason:
       if tail := r.utf8.decode(b"", final=True): r.emit(Token(tail, -1))
       r.emit(self._finish(r, reason, error))
@@ -183,3 +193,5 @@ class BatchEngine:
   def piece(self, token: int) -> bytes:
     n = self.lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
     return self._piece.raw[:max(n, 0)]
+
+def common_prefix(a: list[int], b: list[int]) -> int: return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
