@@ -22,7 +22,9 @@ def main():
   p.add_argument("--batch-timeout-ms", type=float, default=10.0)
   p.add_argument("--requests", type=int, default=16, help="measured requests per server and round")
   p.add_argument("--n-tokens", type=int, default=64)
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  # a core is left to the client, which runs on the same machine: llama.cpp's threads spin while they wait for each
+  # other, so a server whose threads share cores with the client (or other jobs) slows down many times over
+  p.add_argument("--threads", type=int, default=max(1, len(os.sched_getaffinity(0)) - 1), help="server threads (default: %(default)s)")
   p.add_argument("--rounds", type=int, default=2, help="alternate the three servers this many times")
   p.add_argument("-o", "--output-dir", type=Path, default=ROOT / "benchmark_output" / "serving_batching")
   args = p.parse_args()
