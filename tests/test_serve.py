@@ -5,7 +5,7 @@ import concurrent.futures, csv, http.client, json, sys, time
 from pathlib import Path
 from urllib.parse import urlsplit
 import pytest
-from inferbench import serve, serving
+from inferbench import models, serve, serving
 from inferbench.rawlog import parse
 
 KEY = "sk-inferbench-serve-test-41c9e2"  # must never reach a log, a CSV or a message
@@ -199,3 +199,18 @@ def test_arrivals_are_seeded_poisson():
   gaps = [y - x for x, y in zip([0.0, *a], a)]
   assert abs(sum(gaps) / len(gaps) - 0.2) < 0.02 and all(g > 0 for g in gaps)
   assert serving.arrivals(5.0, 1, None, 3.0) == [t for t in a if t < 3.0]
+
+def test_two_models_at_once(tiny_model, tmp_path):
+  q8 = models.quantized(tiny_model, "Q8_0")
+  cmd = [sys.executable, "-m", "inferbench.serve", "--model", str(tiny_model), str(q8), "--max-batch", "2", "--ctx", "64", "--threads", "1"]
+  with serve.launch(cmd, tmp_path / "server.log", ready_s=60) as url:
+    ids = [m["id"] for m in call(url, "/models", key=None)[1]["data"]]
+    assert ids == [tiny_model.stem, q8.stem]
+    for model in ids: assert call(url, "/completions", PROMPT | {"model": model}, key=None)[1]["model"] == model
+    assert health(url)["active"] == 0
+
+@pytest.mark.parametrize("args", [["--max-batch", "0"], ["--size", "999M"], ["--model", "/nonexistent.gguf"], ["--api-key-env", "INFERBENCH_UNSET_VAR"]])
+def test_bad_arguments_are_one_line(args, capsys):
+  assert serve.main(args) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("error: ") and len(err.splitlines()) == 1
