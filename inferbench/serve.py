@@ -16,6 +16,7 @@ if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F4
 import argparse, asyncio, ctypes, hmac, json, os, subprocess, sys, time, urllib.error, urllib.request, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, AsyncIterator, Iterator, Literal
 from fastapi import Depends, FastAPI, Request as HTTPRequest
@@ -82,7 +83,8 @@ def rss_bytes() -> int | None:
   try: return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
   except (OSError, ValueError, IndexError): return None
 
-def make_app(served: dict[str, Served], api_key: str | None, default_seed: int = 0) -> FastAPI:
+def make_app(served: dict[str, Served], api_key: str | None, default_seed: int = 0, settings: dict | None = None) -> FastAPI:
+  """settings: how the server runs (batching, threads, version), listed with each model so a client's log records it."""
   app = FastAPI(title="inferbench.serve", docs_url=None, redoc_url=None, openapi_url=None)
   default = next(iter(served.values()))
   expected = f"Bearer {api_key}".encode() if api_key else None
@@ -114,7 +116,8 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
 
   @app.get("/v1/models", dependencies=auth)
   async def list_models():
-    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 0, "owned_by": "inferbench"} for m in served.values()]}
+    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 0, "owned_by": "inferbench", "settings": settings or {}}
+                                       for m in served.values()]}
 
   def resolve(body: Body) -> Served:
     if not body.model: return default
@@ -235,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
   print(f"inferbench.serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 (max batch {args.max_batch}, "
         f"batch timeout {args.batch_timeout_ms:g} ms, max queue {args.max_queue}, {args.threads} threads per model"
         f"{', API key required' if api_key else ''})", file=sys.stderr, flush=True)
-  try: uvicorn.run(make_app(served, api_key, args.seed), host=args.host, port=args.port, log_level="warning", access_log=False,
+  settings = {"version": version("llama_cpp_python"), "device": "CPU", "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
+              "max_queue": args.max_queue, "ctx_per_seq": args.ctx, "threads": args.threads, "flash_attn": int(args.flash_attn)}
+  try: uvicorn.run(make_app(served, api_key, args.seed, settings), host=args.host, port=args.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=5)
   finally:
     for m in served.values(): m.engine.close()

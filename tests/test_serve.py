@@ -167,6 +167,8 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   (path,) = tmp_path.glob("inferbench_serve_*.txt")
   lg = parse(path)
   assert lg.ok and lg.header["request_rate"] == "4.0" and "concurrency" not in lg.header
+  assert lg.header["server.max_batch"] == str(MAX_BATCH) and lg.header["server.batch_timeout_ms"] == str(float(TIMEOUT_MS))
+  assert lg.header["backend_device"] == "CPU" and lg.header["backend_version"][0].isdigit()
   want = serving.arrivals(4.0, 3, 10, None)
   runs = sorted(lg.runs, key=lambda r: r["run"])
   assert [r["scheduled_ms"] for r in runs] == [round(t * 1e3, 4) for t in want]
