@@ -20,6 +20,7 @@ from pathlib import Path
 from . import registry
 from . import metadata, models
 from .backends import endpoint, mlc
+from .backends.base import knobs_text
 from .backends.endpoint import EndpointError
 from .collate import collate
 from .rawlog import LogError, LogWriter, parse
@@ -318,7 +319,8 @@ def run_one(cfg: ServeConfig, path: Path, engine, load_error: str | None) -> str
     log.header(md)
     if cfg.mode == "in-process": engine = mlc.load(mlc.MLCConfig(cfg.size, cfg.quantize, cfg.device), log=say)
     elif load_error: raise EndpointError(load_error)
-    log.header({"backend_version": engine.version, "backend_device": engine.device_name, "server_name": engine.server_name, **engine.info})
+    log.header({"backend_version": engine.version, "backend_device": engine.device_name, "server_name": engine.server_name,
+                "knobs": knobs_text(engine.knobs), **engine.info})
     run(cfg, engine, log, say)
   except BaseException as e:  # noqa: BLE001 - any failure is recorded in the log; Ctrl-C is then passed on
     status = f"failed: {e}" if isinstance(e, EndpointError) else f"failed: {type(e).__name__}: {e}"

@@ -10,7 +10,7 @@ import json, signal, sys, time, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from . import backends, metadata, models, proc, roofline
-from .backends.base import BackendConfig
+from .backends.base import BackendConfig, knobs_text
 from .backends.llamacpp import Tokenizer
 from .rawlog import LogWriter
 
@@ -68,7 +68,7 @@ def run(cfg: RunConfig, log: LogWriter):
                                       temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn))
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
               "device_name": metadata.device_name(cfg.device),
-              "knobs": " ".join(f"{k}={v}" for k, v in sorted(engine.knobs.items())), **engine.info})
+              "knobs": knobs_text(engine.knobs), **engine.info})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
 
   decode = Tokenizer(source).decode

@@ -52,6 +52,7 @@ class EndpointEngine:
   version: str = "unknown"     # OpenAI-compatible servers do not report their version
   device_name: str = "unknown"  # nor what runs them
   info: dict = field(default_factory=dict)
+  knobs: dict = field(default_factory=dict)  # the server's own settings, where it lists them: part of the configuration
 
   def redact(self, text: str) -> str:
     """The text without the key. A text cut short (a stream's text so far, an excerpt) may end with the key's first
@@ -151,5 +152,6 @@ def load(cfg: EndpointConfig, server_name: str | None = None) -> EndpointEngine:
   # inferbench.serve lists how it runs (max batch, batch timeout, threads...): those become the log's server.* settings
   served = next((m["settings"] for m in data if isinstance(m, dict) and isinstance(m.get("settings"), dict)), {})
   engine.version, engine.device_name = str(served.pop("version", engine.version)), str(served.pop("device", engine.device_name))
-  engine.info |= {f"server.{k}": v for k, v in served.items() if str(k).replace("_", "").isalnum() and str(k).islower()}
+  engine.knobs = {k: v for k, v in served.items() if str(k).replace("_", "").isalnum() and str(k).islower()}
+  engine.info |= {f"server.{k}": v for k, v in engine.knobs.items()}
   return engine
