@@ -344,13 +344,16 @@ def label(df: pd.DataFrame, columns=None) -> pd.Series:
 
 # ---------------------------------------------------------------- files
 
+def cell(v) -> str:
+  """A value as a CSV cell: floats to 6 decimals, booleans as true/false, blank for missing; integers stay integers."""
+  if v is None or (isinstance(v, float) and math.isnan(v)): return ""
+  if isinstance(v, (bool, np.bool_)): return "true" if v else "false"
+  if isinstance(v, (float, np.floating)): return repr(round(float(v), 6))
+  return str(v)
+
 def to_csv(df: pd.DataFrame) -> str:
-  """The one CSV writer of analysis outputs: 6 significant decimals, booleans as true/false, blank for missing."""
-  out = df.copy()
-  for c in out.columns:
-    if out[c].dtype == bool: out[c] = out[c].map({True: "true", False: "false"})
-    elif pd.api.types.is_float_dtype(out[c]): out[c] = out[c].map(lambda v: "" if pd.isna(v) else repr(round(float(v), 6)))
-  return out.to_csv(index=False, lineterminator="\n")
+  """The one CSV writer of analysis outputs (summary, runs, ratios, the sweep's table)."""
+  return df.map(cell).to_csv(index=False, lineterminator="\n") if len(df) else df.to_csv(index=False, lineterminator="\n")
 
 def _read(path: Path) -> pd.DataFrame:
   if not Path(path).is_file(): raise AnalysisError(f"no {path}: run `python benchmark_analysis.py -d {Path(path).parent}` first")

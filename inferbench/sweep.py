@@ -11,14 +11,14 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, hashlib, json, os, signal, subprocess, sys, threading, time, uuid
+import argparse, hashlib, json, os, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from . import registry
 import pandas as pd
-from . import analysis, metadata, models, quality, runner, stats, tasks
+from . import analysis, cli, metadata, models, proc, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
 
@@ -152,35 +152,25 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
           "decode_cv": number("decode", "cv"), "runs": int(s.at["decode", "n_runs"]), "decode_tokens": cfg.n_tokens,
           "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
 
+# The child stops its worker in up to proc.GRACE_S and writes its status; the whole still holds within 2 s.
+CHILD_GRACE_S = proc.GRACE_S + 0.3
+
 def child(job: Job, timeout: float | None) -> str:
-  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not."""
+  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not. At `timeout` seconds
+  a timer stops it whatever it prints: SIGTERM, which it turns into cleanup (its worker's and server's groups, whose
+  logs then say so), then SIGKILL CHILD_GRACE_S later."""
   cmd = [sys.executable, "-m", "inferbench.sweep", json.dumps(asdict(job))]
   tail: deque[str] = deque(maxlen=3)
-  # its own process group (the worker in it too), and SIGTERM if this process dies
-  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                          preexec_fn=tasks.die_with_parent, cwd=models.ROOT)
-  timed_out = threading.Event()
-  term = lambda: _killpg(proc.pid, signal.SIGTERM)  # the child's handler stops its server and worker before it exits
-  timer = threading.Timer(timeout, lambda: (timed_out.set(), term())) if timeout else None
-  if timer: timer.start()
-  try:
-    for line in proc.stderr:
-      sys.stderr.write(line)
-      tail.append(line.strip())
-    rc = proc.wait()
-  except BaseException:  # Ctrl-C
-    term()
-    proc.wait()
+  oom = proc.oom_kills()
+  p = proc.start(cmd, stderr=subprocess.PIPE, text=True, errors="replace", cwd=models.ROOT)
+  relay = proc.relay(p.stderr, tail)
+  try: rc = proc.wait(p, timeout, CHILD_GRACE_S)
+  except BaseException as e:  # Ctrl-C reaches the child as SIGINT ('interrupted'), a stop signal as SIGTERM
+    proc.stop(p, CHILD_GRACE_S, signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM)
     raise
-  finally:
-    if timer: timer.cancel()
-  if timed_out.is_set() and rc != 0: return f"timed out after {timeout:g} s"
-  if rc == 0: return ""
-  return (f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"child exited with code {rc}") + (f": {tail[-1]}" if tail else "")
-
-def _killpg(pid: int, sig: int):
-  try: os.killpg(pid, sig)
-  except ProcessLookupError: pass
+  relay.join(timeout=1.0)
+  if rc is None: return f"timed out after {timeout:g} s"
+  return "" if rc == 0 else proc.exit_reason("child", rc, oom) + (f": {tail[-1]}" if tail else "")
 
 def rows(job: Job, crash: str, md: dict) -> list[dict]:
   """The CSV rows of one quantization, from the journals this sweep stamped; a phase without one says why."""
@@ -211,30 +201,30 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   return out
 
 def write_csv(path: Path, all_rows: list[dict]):
-  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS)))
+  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS, dtype=object)))  # object: 128 stays 128
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
   p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
-  p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="speed runs and task generation")
+  p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
   p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
-  p.add_argument("--n-tokens", type=int, default=SPEED_TOKENS, help="decode steps per speed run")
-  p.add_argument("--runs", type=int, default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
-  p.add_argument("--min-seconds", type=float, default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
-  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
-  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length")
-  p.add_argument("--quality-tokens", type=int, default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
-  p.add_argument("--quality-ctx", type=int, default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
-  p.add_argument("--task-examples", type=int, default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
-  p.add_argument("--task-max-tokens", type=int, default=TASK_MAX_TOKENS, help="reply length cap")
+  p.add_argument("--n-tokens", type=cli.whole(1), default=SPEED_TOKENS, help="decode steps per speed run")
+  p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
+  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
+  p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
+  p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
+  p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
+  p.add_argument("--task-max-tokens", type=cli.whole(1), default=TASK_MAX_TOKENS, help="reply length cap")
   # the server's own threads spin-wait; on a shared CPU two of them can be 20x slower than one, and accuracy needs no speed
-  p.add_argument("--task-threads", type=int, default=1, help="CPU threads of the task server")
-  p.add_argument("--timeout", type=float, help="seconds before one quantization's child is stopped and recorded as failed")
+  p.add_argument("--task-threads", type=cli.whole(1), default=1, help="CPU threads of the task server")
+  p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before one quantization's child is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   p.add_argument("--plot", type=Path, default=Path("plots/quantization_pareto.png"))
   return p
@@ -247,8 +237,14 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   try:
     size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
-    source_type = models.describe(models.source_path(size, args.model)).file_type
-    if args.quality_tokens % args.quality_ctx or args.quality_ctx < 2: raise ValueError("--quality-tokens must be a multiple of --quality-ctx (>= 2)")
+    source = models.source_path(size, args.model)
+    source_type = models.describe(source).file_type
+    if args.quality_tokens % args.quality_ctx:
+      raise ValueError(f"--quality-tokens {args.quality_tokens} is not a multiple of --quality-ctx {args.quality_ctx}: "
+                       f"pass --quality-tokens {args.quality_tokens // args.quality_ctx * args.quality_ctx or args.quality_ctx}")
+    runner.check_ctx(args.ctx, len(runner.prompt_ids(source, args.prompt, None)), args.n_tokens)
+    cli.output_dir(args.output_dir)
+    cli.output_dir(args.plot.parent, "--plot's folder")
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -267,7 +263,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
               timeout=args.timeout, force=args.force, run_id=run_id)
     print(f"[{i}/{len(quants)}] {quant}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    crash = child(job, args.timeout)
+    try:
+      with proc.stop_on(signal.SIGTERM, signal.SIGHUP): crash = child(job, args.timeout)
+    except (KeyboardInterrupt, proc.Stopped) as e:
+      print(f"[{i}/{len(quants)}] {quant}: stopped: {proc.interrupted(e)}", file=sys.stderr)
+      return proc.exit_code(e)
     done += rows(job, crash, md)
     write_csv(target, done)
     print(f"[{i}/{len(quants)}] {quant}: {done[-1]['status']} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -279,13 +279,16 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   return 0 if all(r["status"] == "ok" for r in done) else 1
 
 def _child_main(argv: list[str]) -> int:
-  # a SIGTERM from the parent (timeout, Ctrl-C) unwinds like Ctrl-C, so the finally blocks stop the server and the worker
-  signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
   job = Job(**json.loads(argv[0]))
-  try: run_job(job)
+  # a SIGTERM from the parent (its timeout, or it died) unwinds like Ctrl-C: the finally blocks stop the server and the worker
+  try:
+    with proc.stop_on(signal.SIGTERM): run_job(job)
   except Exception as e:  # noqa: BLE001 - the parent records it in the row
     say(job.quant, f"FAILED: {type(e).__name__}: {e}".replace("\n", " "))
     return 1
+  except (KeyboardInterrupt, proc.Stopped) as e:
+    say(job.quant, f"stopped: {proc.interrupted(e)}")
+    return proc.exit_code(e)
   return 0
 
 if __name__ == "__main__": sys.exit(_child_main(sys.argv[1:]))

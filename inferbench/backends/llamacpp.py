@@ -42,10 +42,11 @@ class Tokenizer:
     self.model = load_model(path, vocab_only=True)
     self.vocab = self.lib.llama_model_get_vocab(self.model)
 
-  def encode(self, text: str) -> list[int]:
+  def encode(self, text: str, special: bool = False) -> list[int]:
+    """special: control tokens written as text (a chat template's <|im_start|>) become those tokens."""
     raw = text.encode()
     buf = (self.lib.llama_token * (len(raw) + 8))()
-    n = self.lib.llama_tokenize(self.vocab, raw, len(raw), buf, len(buf), True, False)
+    n = self.lib.llama_tokenize(self.vocab, raw, len(raw), buf, len(buf), True, special)
     assert n >= 0, f"tokenizer needed {-n} slots"
     return list(buf[:n])
 
