@@ -66,14 +66,15 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "internal_decode_steps": OPT_COUNT, "start_ms": OPT_MS, "headers_ms": OPT_MS, "e2e_latency_ms": OPT_MS,
        "n_token_chunks": OPT_COUNT, "usage_prompt_tokens": OPT_COUNT, "usage_completion_tokens": OPT_COUNT,
        "usage_source": Field(str, null=True), "tokens_match": Field(bool, null=True), "finish_reason": Field(str, null=True),
-       "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT}
+       "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT,
+       "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True)}
 # header keys whose values are read as more than text; every other key is free text
 POSITIVE, OPT_S = Field(int, lo=1, null=True), Field(float, null=True)
 HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0-9_]*"),
           "uuid": Field(str, pattern=r"[A-Za-z0-9_-]{1,64}"), "mode": Field(str, null=True, choices=SERVING),
           "seed": Field(int, lo=None, null=True), "threads": POSITIVE, "n_prompt_tokens": POSITIVE, "n_decode_steps": POSITIVE,
           "runs": POSITIVE, "warmup": OPT_COUNT, "requests": POSITIVE, "concurrency": POSITIVE, "batch": POSITIVE, "ctx": POSITIVE,
-          "request_rate": OPT_S,
+          "request_rate": OPT_S, "duration_s": OPT_S, "slo_ttft_ms": OPT_S, "slo_itl_ms": OPT_S,
           "min_seconds": OPT_S, "temperature": OPT_S, "roofline_gb_s": OPT_S, "n_params": OPT_COUNT, "model_bytes": OPT_COUNT,
           "bits_per_weight": OPT_S, "prepare_seconds": OPT_S, "load_seconds": OPT_S, "compile_seconds": OPT_S,
           "warmup_seconds": OPT_S, "predicted_bytes": OPT_COUNT, "memory_limit_bytes": OPT_COUNT, "cpu_count": POSITIVE,

@@ -170,12 +170,15 @@ def test_what_serving_writes_parses(tmp_path):
   w = LogWriter(tmp_path / "x.txt")
   w.header({"backend": "endpoint", "uuid": "s1", "mode": "endpoint", "concurrency": 2, "requests": 2, "n_prompt_tokens": 5,
             "n_decode_steps": 2, "n_prompt_tokens_server": "", "reference_completion_tokens": ""})
+  cfg = serving.ServeConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
+                            warmup=0, n_tokens=2, temperature=0.0, slo_ttft_ms=100.0, slo_itl_ms=50.0)
   for run in (1, 0):  # in the order the requests end
     serving.write(w, serving.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},
-                                    "length"), n_prompt=6, ref_tokens=None)
+                                    "length"), n_prompt=6, ref_tokens=None, cfg=cfg)
   w.close()
   log = parse(tmp_path / "x.txt")
   assert log.ok and [r["run"] for r in log.runs] == [1, 0] and log.steps[2]["text"] == "ab\u2028c" and log.runs[0]["tokens_match"]
+  assert log.runs[0]["meets_slo"] is True
 
 def test_serving_runs_agree_with_their_token_chunks(tmp_path):
   path = mutate(write_log(tmp_path / "x.txt", serving=True), '"n_token_chunks": 4', '"n_token_chunks": 5')
