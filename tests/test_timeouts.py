@@ -148,7 +148,7 @@ def test_end_drops_a_torn_line_and_ends_the_log(tmp_path):
   cfg = RunConfig(backend="llamacpp", size="tiny", quantize="default", seed=1, uuid="end00002")
   log = tmp_path / "torn.txt"
   w = rawlog.LogWriter(log)
-  w.header({"backend": "llamacpp"})
+  w.header({"backend": "llamacpp", "uuid": "end00002", "n_prompt_tokens": 3, "n_decode_steps": 4})  # what a worker writes first
   w.step(run=0, phase="prefill", step=0, position=0, n_tokens=3, token_id=1, enqueue_latency_ms=1.0, total_latency_ms=2.0, text="ab")
   w.f.write('step {"run": 0, "phase": "dec')  # killed mid-line
   w.f.close()
