@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Times the data path on a million step rows: raw logs -> collate -> CSV (and, once the analysis is hooked in
-below, -> analysis). Writes a seeded synthetic folder of logs as the worker writes them (100 logs x 10 runs x
+"""Times the data path on a million step rows: raw logs -> collate -> CSV -> analysis (runs.csv, summary.csv,
+ratios.csv). Writes a seeded synthetic folder of logs as the worker writes them (100 logs x 10 runs x
 1,000 decode steps by default, synthetic-weights style with empty text, plus a few logs with real-style cumulative
 text) into a temporary folder, then runs each stage in a child process and prints its wall time, rows/s and peak
 memory (the child's max RSS, from wait4).
@@ -80,9 +80,17 @@ target, n, problems = collate({BACKEND!r}, {str(folder)!r})
 print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": n, "problems": len(problems),
                   "csv_bytes": target.stat().st_size}}))""")
 
-def time_analysis(folder: Path) -> tuple[dict, int] | None:
-  """The hook for the analysis stage: run it on the collated folder in child() and return the same figures. None: not yet."""
-  return None
+def time_analysis(folder: Path) -> tuple[dict, int]:
+  """benchmark_analysis.py's work on the collated folder: read the CSVs, the run table, the summary, the ratios, the
+  three files written."""
+  return child(f"""import json, time
+from pathlib import Path
+from inferbench import analysis
+t0, c0 = time.perf_counter(), time.process_time()
+data = analysis.load(Path({str(folder)!r}))
+runs, summary, ratios = analysis.analyse(data)
+analysis.write(Path({str(folder)!r}), runs, summary, ratios)
+print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(data.steps)}}))""")
 
 def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
               ("analysis", time_analysis(folder))]
     print(f"{'stage':<28}{'seconds':>9}{'rows/s':>13}{'CPU s':>8}{'peak RSS MB':>13}{'CSV MB':>9}")
     for name, r in stages:
-      if r is None: print(f"{name:<28}{'-':>9}  (not hooked in yet: benchmarks/data_path.py time_analysis)"); continue
       (fig, rss) = r
       print(f"{name:<28}{fig['seconds']:>9.2f}{fig['rows'] / fig['seconds']:>13,.0f}{fig['cpu_seconds']:>8.2f}{rss / 1e6:>13,.0f}{fig.get('csv_bytes', 0) / 1e6:>9,.0f}")
   return 0

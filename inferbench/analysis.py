@@ -190,7 +190,9 @@ def from_logs(paths: list[Path]) -> Data:
   for path in paths:
     try: log = parse(path)
     except LogError: continue  # its status line says why; the runner reports it
-    if log.ok: frames.append(typed(pd.DataFrame(rows(log)).fillna(""), path))
+    if log.ok:
+      df = pd.DataFrame(rows(log))
+      frames.append(typed(df.fillna({c: "" for c in TEXT if c in df.columns}).astype({c: str for c in TEXT if c in df.columns}), path))
   return prepare(frames, list(paths))
 
 # ---------------------------------------------------------------- runs
