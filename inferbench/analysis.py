@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from . import stats
-from .collate import CSV_NAMES, SEED_COLUMNS
-from .models import atomic_write
+from .collate import CSV_NAMES, SEED_COLUMNS, write_csv
 
 PHASES = ("decode", "prefill")
 EXPECTED = ("tinygrad", "llamacpp", "mlc")  # the seed's three backends; one without data is stated, not an error
@@ -65,7 +64,8 @@ class Data:
   missing: list[str]   # expected backends without ok rows
 
 def backend_of(path: Path) -> str: return {v: k for k, v in CSV_NAMES.items()}.get(path.name, path.stem)
-def recollate(path: Path) -> str: return f"re-collate it with `python {backend_of(path)}_collate.py -d {path.parent}`"
+def recollate(path: Path) -> str:
+  return "re-run that configuration" if path.suffix == ".txt" else f"re-collate it with `python {backend_of(path)}_collate.py -d {path.parent}`"
 
 def is_benchmark_csv(path: Path) -> bool:
   """A backend's CSV by name, or any CSV with the seed's columns first (another server's)."""
@@ -98,10 +98,10 @@ def typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     if c not in df.columns: df[c] = ""
   for c in NUMBERS:
     if c not in df.columns: df[c] = np.nan
-    elif df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):  # collate's rows of fresh logs
-      raw = df[c].astype(str)
-      df[c] = pd.to_numeric(raw.replace(["", "None", "nan"], np.nan), errors="coerce")
-      if (bad := ~raw.isin(["", "None", "nan"]) & df[c].isna()).any():
+    elif not pd.api.types.is_numeric_dtype(df[c]):  # collate's rows of fresh logs: numbers, None and ""
+      raw = df[c]
+      df[c] = pd.to_numeric(raw.replace("", None), errors="coerce")
+      if (bad := raw.notna() & (raw != "") & df[c].isna()).any():
         raise AnalysisError(f"{path}:{bad.idxmax() + 2}: {c} is {raw[bad.idxmax()]!r}, not a number: {recollate(path)}")
   if (bad := (df["status"] == "") | (df["uuid"] == "")).to_numpy().any():  # every collated row has both: a short row is damage
     raise AnalysisError(f"{path}:{np.argmax(bad.to_numpy()) + 2}: an incomplete row (no status or uuid): the file is damaged; {recollate(path)}")
@@ -346,17 +346,6 @@ def label(df: pd.DataFrame, columns=None) -> pd.Series:
 
 # ---------------------------------------------------------------- files
 
-def cell(v) -> str:
-  """A value as a CSV cell: floats to 6 decimals, booleans as true/false, blank for missing; integers stay integers."""
-  if v is None or (isinstance(v, float) and math.isnan(v)): return ""
-  if isinstance(v, (bool, np.bool_)): return "true" if v else "false"
-  if isinstance(v, (float, np.floating)): return repr(round(float(v), 6))
-  return str(v)
-
-def to_csv(df: pd.DataFrame) -> str:
-  """The one CSV writer of analysis outputs (summary, runs, ratios, the sweep's table)."""
-  return df.map(cell).to_csv(index=False, lineterminator="\n") if len(df) else df.to_csv(index=False, lineterminator="\n")
-
 def _read(path: Path) -> pd.DataFrame:
   if not Path(path).is_file(): raise AnalysisError(f"no {path}: run `python benchmark_analysis.py -d {Path(path).parent}` first")
   try: df = pd.read_csv(path, dtype={c: str for c in [*KEY, *DESCRIBE_TEXT, "config", "label", "seed", "seeds", "flags", "mixed", "git_commit",
@@ -387,9 +376,8 @@ def analyse(data: Data) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def write(folder: Path, runs: pd.DataFrame, summary: pd.DataFrame, ratio: pd.DataFrame, summary_path: Path | None = None) -> Path:
   out = summary_path or folder / "summary.csv"
-  atomic_write(out, to_csv(summary))
-  atomic_write(out.parent / "runs.csv", to_csv(runs))
-  atomic_write(out.parent / "ratios.csv", to_csv(ratio))
+  for path, df in ((out, summary), (out.parent / "runs.csv", runs), (out.parent / "ratios.csv", ratio)):
+    write_csv(path, list(df.columns), df)
   return out
 
 TABLE = [("label", "configuration"), ("phase", "phase"), ("n_runs", "runs"), ("tok_s_median", "tok/s (median of runs)"),

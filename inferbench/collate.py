@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv, io, json, os, sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 import numpy as np
+import pandas as pd
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
 from .models import atomic_file
 from .rawlog import Log, LogError, parse
@@ -136,6 +138,7 @@ def _cells(v) -> pa.Array | str:
   if isinstance(v, pa.ChunkedArray): v = v.combine_chunks()
   if v.null_count == len(v): return ""
   if isinstance(v, pa.DictionaryArray): return pc.fill_null(_cells(v.dictionary).take(v.indices), "")  # e.g. a run's values: each rendered once
+  if pa.types.is_large_string(v.type): v = pc.cast(v, pa.string())  # pandas' strings: quoted as any text
   if pa.types.is_boolean(v.type): v = pc.if_else(v, "True", "False")
   elif pa.types.is_floating(v.type): v = pc.cast(pc.round(v, 6), pa.string())
   elif not pa.types.is_string(v.type): v = pc.cast(v, pa.string())
@@ -145,15 +148,15 @@ def _cells(v) -> pa.Array | str:
 
 CHUNK_ROWS = 1 << 16  # rows rendered at once: bounds the memory a huge log takes, and keeps offsets in int32
 
-def _chunks(f: Frame) -> Iterator[tuple[Frame, int, int]]:
+def _chunks(f: Frame, columns: list[str]) -> Iterator[tuple[Frame, list[str], int, int]]:
   n = next((len(v) for v in f.values() if isinstance(v, (pa.Array, pa.ChunkedArray))), 1)
-  for i in range(0, n, CHUNK_ROWS): yield f, i, min(CHUNK_ROWS, n - i)
+  for i in range(0, n, CHUNK_ROWS): yield f, columns, i, min(CHUNK_ROWS, n - i)
 
-def _render(chunk: tuple[Frame, int, int]) -> bytes | pa.Buffer:
+def _render(chunk: tuple[Frame, list[str], int, int]) -> bytes | pa.Buffer:
   """n rows of f from row i, as CSV lines."""
-  f, i, n = chunk
+  f, columns, i, n = chunk
   parts: list = []  # arrays of cells, and the cells the whole chunk shares merged into one text: the join's cost is per part
-  for v in (f.get(c) for c in COLUMNS):
+  for v in (f.get(c) for c in columns):
     v = _cells(v.slice(i, n) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v)
     if isinstance(v, str) and parts and isinstance(parts[-1], str): parts[-1] += "," + v
     else: parts.append(v)
@@ -170,6 +173,15 @@ def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, ahead: in
     todo.append(pool.submit(fn, it))
     if len(todo) > ahead: yield todo.popleft().result()
   while todo: yield todo.popleft().result()
+
+def write_csv(path: Path, columns: list[str], frames: Iterable[Frame] | pd.DataFrame, pool: ThreadPoolExecutor | None = None):
+  """The one CSV writer (collated CSVs, the analysis's files, the sweep's table): frames rendered a chunk at a time on
+  a thread pool into a file that replaces `path` atomically. A DataFrame is one frame."""
+  if isinstance(frames, pd.DataFrame):
+    frames = [{c: pa.Array.from_pandas(frames[c].astype(object) if frames[c].dtype == object else frames[c]) for c in columns}] if len(frames) else []
+  with (nullcontext(pool) if pool else ThreadPoolExecutor(WORKERS)) as workers, atomic_file(path) as out:
+    out.write((",".join(columns) + "\n").encode())
+    for lines in _in_order(workers, _render, (c for f in frames for c in _chunks(f, columns)), ahead=2 * WORKERS): out.write(lines)
 
 # ---- the earlier CSV
 
@@ -236,10 +248,7 @@ def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Pat
     groups = [((l.header.get("started_at", ""), u, l.path.name), l) for u, l in winners.items()]
     if set(held) - set(winners) and (kept := _earlier(target, drop=set(winners))[0]) is not None: groups += _kept_groups(kept)
     groups.sort(key=lambda g: g[0])
-    frames = (frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names} for _, g in groups)
-    with atomic_file(target) as out:
-      out.write((",".join(COLUMNS) + "\n").encode())
-      for lines in _in_order(pool, _render, (c for f in frames for c in _chunks(f)), ahead=2 * WORKERS): out.write(lines)
+    write_csv(target, COLUMNS, (frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names} for _, g in groups), pool)
   return target, sum(g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1) for _, g in groups), problems
 
 def main(backend: str, argv: list[str] | None = None) -> int:

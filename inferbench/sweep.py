@@ -16,10 +16,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from . import registry
 import pandas as pd
-from . import analysis, cli, metadata, models, proc, quality, runner, stats, tasks
-from .collate import collate
+from . import analysis, cli, collate, metadata, models, proc, quality, registry, runner, stats, tasks
 from .worker import RunConfig
 
 LADDER = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
@@ -143,7 +141,7 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   out_dir.mkdir(parents=True, exist_ok=True)
   log = out_dir / runner.log_name(cfg)
   status = runner.run_one(cfg, log, timeout)
-  collate(cfg.backend, out_dir)
+  collate.collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
   s = analysis.analyse(analysis.from_logs([log]))[1].set_index("phase")
   number = lambda phase, col: float(s.at[phase, col])
@@ -201,7 +199,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   return out
 
 def write_csv(path: Path, all_rows: list[dict]):
-  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS, dtype=object)))  # object: 128 stays 128
+  collate.write_csv(path, COLUMNS, pd.DataFrame(all_rows, columns=COLUMNS))
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
