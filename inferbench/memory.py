@@ -153,11 +153,6 @@ def python_needs_bytes() -> int:
   if out.returncode: raise RuntimeError(f"measuring a bare worker's memory failed: {out.stderr.strip()[-300:]}")
   return int(out.stdout.split()[-1])
 
-def limit_for(limit_bytes: int) -> Limit:
-  """The limit as this machine can enforce it: a fresh child cgroup where allowed, else RLIMIT_AS."""
-  cg = make_cgroup(limit_bytes)
-  return Limit(limit_bytes, "cgroup", str(cg)) if cg else Limit(limit_bytes, "rlimit")
-
 def enter(limit: Limit):
   """Puts this process under the limit (called by the worker itself, first thing)."""
   if limit.mechanism == "cgroup": Path(limit.cgroup, "cgroup.procs").write_text(str(os.getpid()))

@@ -1,0 +1,189 @@
+"""The out-of-memory boundary: per batch size, the largest context that runs under a memory limit.
+
+Each probe is one configuration in its own worker under the limit (memory.py), its prompt filling the context
+(the depth the context allows, less the decode steps), one run, no warm-up. Per batch size the context doubles
+until a probe runs out of memory, then bisects until the largest context that ran is within the tolerance (5%)
+of the smallest that did not. Any other failure stops that batch size's search: only running out is a boundary.
+
+Every probe keeps its raw log. limits.csv has one row per batch size, with the prediction from the log's header
+(what the worker held before loading + weights + KV cache + reported compute buffers) next to what ran; limits.png
+draws both.
+"""
+from __future__ import annotations
+import importlib.util
+if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
+import argparse, dataclasses, sys, uuid
+from pathlib import Path
+from typing import Callable
+import defaults
+from . import memory, models, runner
+from .rawlog import parse
+from .worker import RunConfig
+
+GRANULE = 16  # contexts are probed in multiples of this many positions
+
+def run_limited(cfg: RunConfig, path: Path, timeout: float | None) -> str:
+  """runner.run_one under the configuration's memory limit: in a fresh cgroup v2 where this machine allows one (the
+  worker joins it), else the worker sets RLIMIT_AS itself. A cgroup's OOM kill reaches the parent only as SIGKILL: the
+  cgroup's own count confirms it, and the returned status says so (the log keeps run_one's guess)."""
+  if cfg.memory_limit_bytes is None: return runner.run_one(cfg, path, timeout)
+  cg = memory.make_cgroup(cfg.memory_limit_bytes)
+  try:
+    status = runner.run_one(dataclasses.replace(cfg, memory_cgroup=str(cg) if cg else None), path, timeout)
+    if cg and status.startswith("failed") and memory.cgroup_oom_kills(cg):
+      status = memory.Limit(cfg.memory_limit_bytes, "cgroup", str(cg)).status(f"killed by the kernel's OOM killer ({status})")
+    return status
+  finally: memory.remove_cgroup(cg)
+
+def out_of_memory(status: str) -> bool: return status.startswith("failed: out of memory")
+
+def search(probe: Callable[[int], str], start: int, most: int, tolerance: float) -> tuple[int | None, int | None, list[tuple[int, str]]]:
+  """The largest context that runs (None: not even the smallest) and the smallest that ran out (None: up to `most` all
+  ran), by doubling from `start`, then bisecting to within `tolerance`. probe(ctx) -> status. Stops at a failure that
+  is not out of memory (its status is the last in the list)."""
+  tried: list[tuple[int, str]] = []
+  def ok(ctx: int) -> bool | None:
+    tried.append((ctx, status := probe(ctx)))
+    return True if status == "ok" else False if out_of_memory(status) else None
+  fits = fails = None
+  ctx = start
+  while True:  # doubling (or halving, when the start does not fit)
+    r = ok(ctx)
+    if r is None: return fits, fails, tried
+    if r: fits = ctx
+    else: fails = ctx
+    if fits is not None and fails is not None: break
+    ctx = ctx * 2 if r else ctx // 2
+    if ctx > most or ctx < GRANULE: return fits, fails, tried
+  while fails - fits > max(GRANULE, tolerance * fits):
+    mid = (fits + fails) // 2 // GRANULE * GRANULE
+    if mid <= fits: break
+    r = ok(mid)
+    if r is None: return fits, fails, tried
+    if r: fits = mid
+    else: fails = mid
+  return fits, fails, tried
+
+def prediction(log_path: Path, limit: memory.Limit) -> dict:
+  """From an ok probe's log: its predicted bytes, what its process held before loading, its peaks, and the context the
+  prediction says the limit allows (its KV cache grown until held + predicted reaches the limit)."""
+  log = parse(log_path)
+  h, run = log.header, log.runs[-1] if log.runs else {}
+  held = int(h["vm_before_load_bytes" if limit.mechanism == "rlimit" else "rss_before_load_bytes"])
+  predicted, kv, ctx, batch = (int(h[k]) for k in ("predicted_bytes", "predicted_kv_bytes", "ctx", "batch"))
+  per_position = kv / (ctx * batch)
+  return {"held_before_load_bytes": held, "predicted_bytes_at_fit": predicted, "peak_rss_bytes_at_fit": run.get("peak_rss_bytes"),
+          "peak_vm_bytes_at_fit": run.get("peak_vm_bytes"), "kv_bytes_per_position": round(per_position),
+          "predicted_ctx": int(ctx + (limit.bytes - held - predicted) / (per_position * batch)),
+          "model_sha256": h.get("model_sha256"), "model_name": h.get("model_name"), "hostname": h.get("hostname"),
+          "cpu_model": h.get("cpu_model"), "device_name": h.get("device_name")}
+
+COLUMNS = ["backend", "size", "quantize", "model_name", "model_sha256", "batch", "limit_bytes", "mechanism", "ctx_fits", "ctx_fails",
+           "tolerance", "n_probes", "n_tokens", "predicted_ctx", "prediction_error_pct", "predicted_bytes_at_fit",
+           "held_before_load_bytes", "kv_bytes_per_position", "peak_rss_bytes_at_fit", "peak_vm_bytes_at_fit", "stopped_by",
+           "hostname", "cpu_model", "device_name"]
+
+def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, most: int, tolerance: float, out_dir: Path,
+         timeout: float | None) -> list[dict]:
+  """One limits.csv row per batch size; the probes' logs go to out_dir/logs."""
+  limit = memory.Limit(base.memory_limit_bytes, memory.limit_kind())
+  rows = []
+  for b in batches:
+    logs: dict[int, Path] = {}
+    def probe(ctx: int) -> str:
+      n_prompt = ctx - base.n_tokens
+      cfg = dataclasses.replace(base, uuid=uuid.uuid4().hex[:8], batch=b, ctx=ctx, prompt_ids=(prompt * (n_prompt // len(prompt) + 1))[:n_prompt])
+      logs[ctx] = out_dir / "logs" / runner.log_name(cfg)
+      print(f"[batch {b}] ctx {ctx}: probing", file=sys.stderr, flush=True)
+      status = run_limited(cfg, logs[ctx], timeout)
+      print(f"[batch {b}] ctx {ctx}: {status[:160]}", file=sys.stderr, flush=True)
+      return status
+    fits, fails, tried = search(probe, start, most, tolerance)
+    row = {"backend": base.backend, "size": base.size, "quantize": base.quantize, "batch": b, "limit_bytes": limit.bytes,
+           "mechanism": limit.header()["memory_limit_mechanism"], "ctx_fits": fits, "ctx_fails": fails, "tolerance": tolerance,
+           "n_probes": len(tried), "n_tokens": base.n_tokens,
+           "stopped_by": tried[-1][1] if tried and tried[-1][1] != "ok" and not out_of_memory(tried[-1][1]) else
+                         "" if fails else f"no out-of-memory up to ctx {most}"}
+    if fits:
+      row.update(prediction(logs[fits], limit))
+      row["prediction_error_pct"] = round(100 * (row["predicted_ctx"] - fits) / fits, 1)
+    rows.append(row)
+  return rows
+
+def write(rows: list[dict], out_dir: Path) -> Path:
+  import pandas as pd
+  path = out_dir / "limits.csv"
+  models.atomic_write(path, pd.DataFrame(rows).reindex(columns=COLUMNS).to_csv(index=False))
+  return path
+
+def plot(rows: list[dict], path: Path):
+  """The largest context that ran per batch size (the whisker reaches the smallest that ran out), and the prediction."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  done = [r for r in rows if r.get("ctx_fits")]
+  fig, ax = plt.subplots(figsize=(7.5, 4.5))
+  if done:
+    b = [r["batch"] for r in done]
+    fits = [r["ctx_fits"] for r in done]
+    up = [(r["ctx_fails"] or r["ctx_fits"]) - r["ctx_fits"] for r in done]
+    ax.errorbar(b, fits, yerr=[[0] * len(up), up], fmt="o-", capsize=4, label="largest context that ran (whisker: smallest that ran out)")
+    ax.plot(b, [r["predicted_ctx"] for r in done], "s--", label="predicted: held before load + weights + KV + compute buffers")
+    for x, y in zip(b, fits): ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+  r0 = rows[0]
+  ax.set_xscale("log", base=2); ax.set_yscale("log", base=2)
+  ax.set_xticks([r["batch"] for r in rows], [str(r["batch"]) for r in rows])
+  ax.set_xlabel("batch (sequences decoded together)")
+  ax.set_ylabel("context per sequence, positions")
+  host = (done[0].get("cpu_model") or done[0].get("hostname")) if done else ""
+  ax.set_title(f"{r0['backend']} {r0.get('model_name') or r0['size']} {r0['quantize']}: largest context under "
+               f"{memory.format_size(r0['limit_bytes'])} ({r0['mechanism']})\n{host}; prompt fills the context, "
+               f"{r0['n_tokens']} decode steps, 1 run; bisected to {r0['tolerance']:.0%}", fontsize=9)
+  ax.legend(fontsize=8)
+  ax.grid(True, which="both", alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=130)
+  plt.close(fig)
+
+def parser(doc: str | None = None) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--backend", choices=["llamacpp", "tinygrad"], default="llamacpp")
+  p.add_argument("--size", default=defaults.DEFAULT_SIZE, help=f"model size: {', '.join(defaults.MODELS)}")
+  p.add_argument("--model", help="a local GGUF instead of a registry size")
+  p.add_argument("--weights", choices=models.WEIGHTS, default=defaults.DEFAULT_WEIGHTS)
+  p.add_argument("--quantize", default=defaults.DEFAULT_QUANTIZE)
+  p.add_argument("--memory-limit", required=True, help="e.g. 600MiB: cgroup v2 memory.max where allowed, else RLIMIT_AS")
+  p.add_argument("--batch", nargs="+", type=int, default=[1, 2, 4, 8])
+  p.add_argument("--n-tokens", type=int, default=4, help="decode steps after the prompt fills the rest of the context")
+  p.add_argument("--start-ctx", type=int, default=512, help="the first context tried, then doubled or halved")
+  p.add_argument("--max-ctx", type=int, default=131072, help="stop doubling here")
+  p.add_argument("--tolerance", type=float, default=0.05, help="bisect until the largest context that ran is this close to the smallest that did not")
+  p.add_argument("--threads", type=int, default=runner.parser("llamacpp").get_default("threads")[0])
+  p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+  p.add_argument("--timeout", type=float, default=900, help="seconds per probe")
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output/limits"))
+  return p
+
+def main(argv: list[str] | None = None, doc: str | None = None) -> int:
+  args = parser(doc).parse_args(argv)
+  if args.tolerance <= 0 or args.start_ctx < max(GRANULE, args.n_tokens + 1) or args.max_ctx < args.start_ctx:
+    print(f"error: need --tolerance > 0 and {GRANULE} <= --start-ctx <= --max-ctx, and --start-ctx > --n-tokens", file=sys.stderr)
+    return 2
+  flags = ["--size", args.size, "--weights", args.weights, "--quantize", args.quantize, "--memory-limit", args.memory_limit,
+           "--batch", *map(str, args.batch), "--n-tokens", str(args.n_tokens), "--threads", str(args.threads), "--device", args.device,
+           "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", str(args.max_ctx), *(["--model", args.model] if args.model else [])]
+  try: base, *_ = runner.plan(args.backend, runner.parser(args.backend).parse_args(flags))  # the same checks as a benchmark
+  except (models.ModelError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  (args.output_dir / "logs").mkdir(parents=True, exist_ok=True)
+  rows = find(base, base.prompt_ids, args.batch, args.start_ctx, args.max_ctx, args.tolerance, args.output_dir, args.timeout)
+  csv_path = write(rows, args.output_dir)
+  plot(rows, args.output_dir / "limits.png")
+  models.atomic_write(args.output_dir / "command.txt", " ".join(["python find_limits.py", *(argv if argv is not None else sys.argv[1:])]) + "\n")
+  for r in rows:
+    print(f"batch {r['batch']}: ctx {r['ctx_fits']} runs, {r['ctx_fails']} runs out"
+          + (f"; predicted {r['predicted_ctx']} ({r['prediction_error_pct']:+.1f}%)" if r.get("ctx_fits") else "")
+          + (f"; stopped: {r['stopped_by']}" if r["stopped_by"] else ""))
+  print(f"{csv_path}, {args.output_dir / 'limits.png'}; probe logs in {args.output_dir / 'logs'}")
+  return 0
