@@ -24,14 +24,18 @@ GRANULE = 16  # contexts are probed in multiples of this many positions
 
 def run_limited(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   """runner.run_one under the configuration's memory limit: in a fresh cgroup v2 where this machine allows one (the
-  worker joins it), else the worker sets RLIMIT_AS itself. A cgroup's OOM kill reaches the parent only as SIGKILL: the
-  cgroup's own count confirms it, and the returned status says so (the log keeps run_one's guess)."""
+  worker joins it), else the worker sets RLIMIT_AS itself. Most out-of-memory ends the worker writes itself; two reach
+  only this parent: a cgroup's OOM kill (SIGKILL, confirmed by the cgroup's count) and a C++ std::bad_alloc that
+  escaped into std::terminate (SIGABRT). For those the returned status says out of memory; the log keeps run_one's
+  account of the signal."""
   if cfg.memory_limit_bytes is None: return runner.run_one(cfg, path, timeout)
   cg = memory.make_cgroup(cfg.memory_limit_bytes)
+  limit = memory.Limit(cfg.memory_limit_bytes, "cgroup" if cg else "rlimit", str(cg) if cg else None)
   try:
-    status = runner.run_one(dataclasses.replace(cfg, memory_cgroup=str(cg) if cg else None), path, timeout)
-    if cg and status.startswith("failed") and memory.cgroup_oom_kills(cg):
-      status = memory.Limit(cfg.memory_limit_bytes, "cgroup", str(cg)).status(f"killed by the kernel's OOM killer ({status})")
+    status = runner.run_one(dataclasses.replace(cfg, memory_cgroup=limit.cgroup), path, timeout)
+    if status.startswith("failed") and not out_of_memory(status):
+      if cg and memory.cgroup_oom_kills(cg): return limit.status(f"killed by the kernel's OOM killer ({status})")
+      if memory.OOM.search(status): return limit.status(status.removeprefix("failed: "))
     return status
   finally: memory.remove_cgroup(cg)
 
@@ -64,23 +68,30 @@ def search(probe: Callable[[int], str], start: int, most: int, tolerance: float)
     else: fails = mid
   return fits, fails, tried
 
-def prediction(log_path: Path, limit: memory.Limit) -> dict:
-  """From an ok probe's log: its predicted bytes, what its process held before loading, its peaks, and the context the
-  prediction says the limit allows (its KV cache grown until held + predicted reaches the limit)."""
-  log = parse(log_path)
+def prediction(fit: Path, below: Path | None, limit: memory.Limit) -> dict:
+  """From the largest ok probe's log (and the next smaller one's): its predicted bytes, what its process held before
+  loading, its peak, and the context the prediction says the limit allows: predicted bytes grown along the line
+  through the two probes (KV cache and compute buffers both grow with the context) until held + predicted reaches
+  the limit. With one probe, only the KV cache grows."""
+  log = parse(fit)
   h, run = log.header, log.runs[-1] if log.runs else {}
   held = int(h["vm_before_load_bytes" if limit.mechanism == "rlimit" else "rss_before_load_bytes"])
   predicted, kv, ctx, batch = (int(h[k]) for k in ("predicted_bytes", "predicted_kv_bytes", "ctx", "batch"))
-  per_position = kv / (ctx * batch)
+  slope = kv / ctx
+  if below is not None:
+    h2 = parse(below).header
+    slope = (predicted - int(h2["predicted_bytes"])) / (ctx - int(h2["ctx"]))
   return {"held_before_load_bytes": held, "predicted_bytes_at_fit": predicted, "peak_rss_bytes_at_fit": run.get("peak_rss_bytes"),
-          "peak_vm_bytes_at_fit": run.get("peak_vm_bytes"), "kv_bytes_per_position": round(per_position),
-          "predicted_ctx": int(ctx + (limit.bytes - held - predicted) / (per_position * batch)),
+          "vm_size_bytes_at_fit": run.get("vm_size_bytes"), "kv_bytes_per_position": round(kv / (ctx * batch)),
+          "predicted_bytes_per_position": round(slope / batch),
+          "predicted_ctx": int(ctx + (limit.bytes - held - predicted) / slope),
           "model_sha256": h.get("model_sha256"), "model_name": h.get("model_name"), "hostname": h.get("hostname"),
           "cpu_model": h.get("cpu_model"), "device_name": h.get("device_name")}
 
 COLUMNS = ["backend", "size", "quantize", "model_name", "model_sha256", "batch", "limit_bytes", "mechanism", "ctx_fits", "ctx_fails",
            "tolerance", "n_probes", "n_tokens", "predicted_ctx", "prediction_error_pct", "predicted_bytes_at_fit",
-           "held_before_load_bytes", "kv_bytes_per_position", "peak_rss_bytes_at_fit", "peak_vm_bytes_at_fit", "stopped_by",
+           "held_before_load_bytes", "kv_bytes_per_position", "predicted_bytes_per_position", "peak_rss_bytes_at_fit",
+           "vm_size_bytes_at_fit", "stopped_by",
            "hostname", "cpu_model", "device_name"]
 
 def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, most: int, tolerance: float, out_dir: Path,
@@ -105,7 +116,8 @@ def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, mos
            "stopped_by": tried[-1][1] if tried and tried[-1][1] != "ok" and not out_of_memory(tried[-1][1]) else
                          "" if fails else f"no out-of-memory up to ctx {most}"}
     if fits:
-      row.update(prediction(logs[fits], limit))
+      below = max((c for c, st in tried if st == "ok" and c < fits), default=None)
+      row.update(prediction(logs[fits], logs.get(below), limit))
       row["prediction_error_pct"] = round(100 * (row["predicted_ctx"] - fits) / fits, 1)
     rows.append(row)
   return rows

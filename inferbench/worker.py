@@ -76,7 +76,9 @@ def run(cfg: RunConfig, log: LogWriter):
               "tied_embeddings": int(info.tied_embeddings), "prepare_seconds": round(time.perf_counter() - t0, 3)})
   say(cfg, f"model {path.name} ({info.file_type}, {info.weight_bytes / 1e6:.1f} MB)")
 
-  # the limit holds from the backend's load on: preparing the file (quantizing, reading its header) is harness work
+  # the limit holds from the backend's load on: preparing the file (quantizing, reading its header, loading the
+  # tokenizer that writes the logged text) is harness work
+  decode = Tokenizer(source).decode
   gc.collect()  # the GGUF reader's arrays
   log.header({"rss_before_load_bytes": memory.proc_status_bytes("VmRSS"), "vm_before_load_bytes": memory.proc_status_bytes("VmSize")})
   if cfg.limit: memory.enter(cfg.limit)
@@ -92,7 +94,6 @@ def run(cfg: RunConfig, log: LogWriter):
               "predicted_bytes": info.weight_bytes + kv + sum(engine.info.get(f"{k}_buffer_bytes", 0) for k in ("compute", "output"))})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
 
-  decode = Tokenizer(source).decode
   t0 = time.perf_counter()
   for _ in range(cfg.warmup): all(True for _ in engine.generate(cfg.prompt_ids, cfg.n_tokens))
   log.header({"warmup_seconds": round(time.perf_counter() - t0, 3), "peak_rss_bytes_load": memory.peak_rss_bytes()})
@@ -113,7 +114,7 @@ def run(cfg: RunConfig, log: LogWriter):
                **({"token_ids": list(s.token_ids)} if cfg.batch > 1 else {}))
       measured += s.total_s
       decode_s += s.total_s if i else 0.0
-    log.run(run=r, **engine.run_totals(), peak_rss_bytes=memory.peak_rss_bytes(), peak_vm_bytes=memory.proc_status_bytes("VmPeak"),
+    log.run(run=r, **engine.run_totals(), peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
             **({"peak_device_bytes": device_peak.peak} if device_peak else {}))
     say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens * cfg.batch / decode_s:.1f} tok/s"
              + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else ""))

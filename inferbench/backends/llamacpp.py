@@ -16,6 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, Iterator
 import numpy as np
+from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
 from .. import memory
 from .base import BackendConfig, Step
 
@@ -128,7 +129,7 @@ class LlamaCppEngine:
     self.n_ctx, self.n_seq = cfg.ctx, cfg.batch
     self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
     self.batch = lib.llama_batch_init(cfg.ctx * cfg.batch, 0, 1)
-    self.temperature, self.rng = cfg.temperature, np.random.default_rng(cfg.seed)
+    self.temperature, self.rng = cfg.temperature, default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
     buffers = buffer_bytes(LOG)
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
@@ -171,7 +172,7 @@ class LlamaCppEngine:
     return {"internal_prefill_ms": p.t_p_eval_ms, "internal_decode_ms": p.t_eval_ms,
             "internal_prefill_tokens": p.n_p_eval, "internal_decode_steps": p.n_eval}
 
-def sample(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> list[int]:
+def sample(logits: np.ndarray, temperature: float, rng: Generator) -> list[int]:
   """One token per row of logits: the argmax, or drawn from softmax(logits / temperature) by inverse CDF, as
   rng.choice(p=...) draws it (one uniform per row), for all rows at once."""
   if temperature <= 0: return np.argmax(logits, axis=1).tolist()
