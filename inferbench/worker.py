@@ -6,7 +6,7 @@ loses only this configuration. The log is written as the run goes; its last line
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import gc, json, os, sys, time, traceback
+import gc, hashlib, json, os, sys, time, traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from . import backends, memory, metadata, models, roofline
@@ -45,8 +45,10 @@ class RunConfig:
 
   def settings(self) -> dict:
     """What the measurement depends on (not its id, nor where its limit is enforced): two configurations with the
-    same settings measure the same thing, so a log with them and status ok makes a rerun unnecessary."""
-    return {k: v for k, v in asdict(self).items() if k not in ("uuid", "memory_cgroup")}
+    same settings measure the same thing, so a log with them and status ok makes a rerun unnecessary. The prompt is
+    its ids' hash (the header's prompt_token_ids holds the ids)."""
+    s = {k: v for k, v in asdict(self).items() if k not in ("uuid", "memory_cgroup", "prompt_ids")}
+    return {**s, "prompt_ids_sha256": hashlib.sha256(json.dumps(self.prompt_ids).encode()).hexdigest()[:16]}
 
   @property
   def limit(self) -> memory.Limit | None:
