@@ -16,7 +16,7 @@ import argparse, datetime, json, math, os, socket, statistics, sys, time
 from pathlib import Path
 from typing import Literal
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 import defaults
 from . import limits, memory, metadata, models, runner, synthetic
 from .rawlog import LogError, parse
@@ -72,8 +72,16 @@ class Experiment(BaseModel):
   @field_validator("quantize")
   @classmethod
   def known_quantizations(cls, v):
-    for q in v: models.quant_type(q)
+    for q in v:
+      try: models.quant_type(q)
+      except models.ModelError as e: raise ValueError(str(e))
     return v
+
+  @model_validator(mode="after")
+  def known_sizes(self):
+    if not self.models and (bad := [s for s in self.sizes if s not in defaults.MODELS]):
+      raise ValueError(f"sizes: unknown size {bad[0]!r}: use one of {', '.join(defaults.MODELS)}, or models: [PATH] for local GGUFs")
+    return self
 
   @field_validator("models")
   @classmethod
@@ -108,7 +116,7 @@ def load(path: Path) -> Experiment:
   try: return Experiment(**raw)
   except ValidationError as e:
     known = ", ".join(Experiment.model_fields)
-    lines = [f"{'.'.join(str(p) for p in err['loc'])}: " +
+    lines = [(f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") +
              (f"unknown key (known: {known})" if err["type"] == "extra_forbidden" else
               f"{err['msg'].removeprefix('Value error, ')} (got {err['input']!r})") for err in e.errors()]
     raise ExperimentError(f"{path}: {len(lines)} error(s):\n  " + "\n  ".join(lines))

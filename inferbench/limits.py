@@ -72,26 +72,34 @@ def prediction(fit: Path, below: Path | None, limit: memory.Limit) -> dict:
   """From the largest ok probe's log (and the next smaller one's): its predicted bytes, what its process held before
   loading, its peak, and the context the prediction says the limit allows: predicted bytes grown along the line
   through the two probes (KV cache and compute buffers both grow with the context) until held + predicted reaches
-  the limit. With one probe, only the KV cache grows."""
+  the limit, in the backend's steps of allocated positions (llama.cpp: 256 per sequence). With one probe, or two in
+  the same step, only the KV cache grows."""
   log = parse(fit)
   h, run = log.header, log.runs[-1] if log.runs else {}
   held = int(h["vm_before_load_bytes" if limit.mechanism == "rlimit" else "rss_before_load_bytes"])
   predicted, kv, ctx, batch = (int(h[k]) for k in ("predicted_bytes", "predicted_kv_bytes", "ctx", "batch"))
-  slope = kv / ctx
-  if below is not None:
-    h2 = parse(below).header
-    slope = (predicted - int(h2["predicted_bytes"])) / (ctx - int(h2["ctx"]))
-  return {"held_before_load_bytes": held, "predicted_bytes_at_fit": predicted, "peak_rss_bytes_at_fit": run.get("peak_rss_bytes"),
-          "vm_size_bytes_at_fit": run.get("vm_size_bytes"), "kv_bytes_per_position": round(kv / (ctx * batch)),
-          "predicted_bytes_per_position": round(slope / batch),
-          "predicted_ctx": int(ctx + (limit.bytes - held - predicted) / slope),
+  cells = int(h.get("kv_positions_per_sequence") or ctx)
+  slope = kv / cells
+  if below is not None and (h2 := parse(below).header) and int(h2.get("kv_positions_per_sequence") or h2["ctx"]) != cells:
+    slope = (predicted - int(h2["predicted_bytes"])) / (cells - int(h2.get("kv_positions_per_sequence") or h2["ctx"]))
+  grow = (limit.bytes - held - predicted) / slope  # positions per sequence beyond the fit's allocation
+  step = int(h.get("kv_pad") or 1)  # a context the backend would round up past the limit does not fit
+  predicted_ctx = int((cells + grow) // step * step)
+  counted = run.get("vm_size_bytes") if limit.mechanism == "rlimit" else run.get("peak_rss_bytes")
+  return {"held_before_load_bytes": held, "predicted_bytes_at_fit": predicted, "model_bytes": int(h["model_bytes"]), "kv_bytes_at_fit": kv,
+          "buffer_bytes_at_fit": predicted - int(h["model_bytes"]) - kv, "peak_rss_bytes_at_fit": run.get("peak_rss_bytes"),
+          "vm_size_bytes_at_fit": run.get("vm_size_bytes"),
+          # what the limit counted at the end of the run, beyond what the process held before loading and the prediction
+          "unpredicted_bytes_at_fit": counted - held - predicted if counted else None,
+          "kv_bytes_per_position": round(kv / (cells * batch)), "predicted_bytes_per_position": round(slope / batch),
+          "predicted_ctx": predicted_ctx,
           "model_sha256": h.get("model_sha256"), "model_name": h.get("model_name"), "hostname": h.get("hostname"),
-          "cpu_model": h.get("cpu_model"), "device_name": h.get("device_name")}
+          "cpu_model": h.get("cpu_model"), "device_name": h.get("device_name"), "threads": h.get("threads")}
 
 COLUMNS = ["backend", "size", "quantize", "model_name", "model_sha256", "batch", "limit_bytes", "mechanism", "ctx_fits", "ctx_fails",
-           "tolerance", "n_probes", "n_tokens", "predicted_ctx", "prediction_error_pct", "predicted_bytes_at_fit",
-           "held_before_load_bytes", "kv_bytes_per_position", "predicted_bytes_per_position", "peak_rss_bytes_at_fit",
-           "vm_size_bytes_at_fit", "stopped_by",
+           "tolerance", "n_probes", "n_tokens", "threads", "predicted_ctx", "prediction_error_pct", "held_before_load_bytes",
+           "predicted_bytes_at_fit", "model_bytes", "kv_bytes_at_fit", "buffer_bytes_at_fit", "unpredicted_bytes_at_fit",
+           "kv_bytes_per_position", "predicted_bytes_per_position", "peak_rss_bytes_at_fit", "vm_size_bytes_at_fit", "stopped_by",
            "hostname", "cpu_model", "device_name"]
 
 def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, most: int, tolerance: float, out_dir: Path,
@@ -129,30 +137,47 @@ def write(rows: list[dict], out_dir: Path) -> Path:
   return path
 
 def plot(rows: list[dict], path: Path):
-  """The largest context that ran per batch size (the whisker reaches the smallest that ran out), and the prediction."""
+  """Left: the largest context that ran per batch size (the whisker reaches the smallest that ran out) and the
+  prediction. Right: what the limit counted at that context, split into what the prediction knows and what it missed."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   done = [r for r in rows if r.get("ctx_fits")]
-  fig, ax = plt.subplots(figsize=(7.5, 4.5))
+  fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+  r0, MiB = rows[0], 2**20
   if done:
     b = [r["batch"] for r in done]
     fits = [r["ctx_fits"] for r in done]
     up = [(r["ctx_fails"] or r["ctx_fits"]) - r["ctx_fits"] for r in done]
     ax.errorbar(b, fits, yerr=[[0] * len(up), up], fmt="o-", capsize=4, label="largest context that ran (whisker: smallest that ran out)")
     ax.plot(b, [r["predicted_ctx"] for r in done], "s--", label="predicted: held before load + weights + KV + compute buffers")
-    for x, y in zip(b, fits): ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
-  r0 = rows[0]
+    for x, y, p in zip(b, fits, (r["predicted_ctx"] for r in done)):
+      ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
+      ax.annotate(f"{p:,}", (x, p), textcoords="offset points", xytext=(6, 4), fontsize=8, color="C1")
+    x = range(len(done))
+    parts = [("held before load", "held_before_load_bytes"), ("weights", "model_bytes"), ("KV cache", "kv_bytes_at_fit"),
+             ("compute + output buffers", "buffer_bytes_at_fit"), ("not in the prediction", "unpredicted_bytes_at_fit")]
+    bottom = [0.0] * len(done)
+    for label, key in parts:
+      v = [(r.get(key) or 0) / MiB for r in done]
+      bx.bar(x, v, bottom=bottom, label=label, hatch="//" if key.startswith("unpredicted") else None)
+      bottom = [a + c for a, c in zip(bottom, v)]
+    bx.axhline(r0["limit_bytes"] / MiB, color="k", ls=":", label="the limit")
+    bx.set_xticks(list(x), [f"batch {r['batch']}\nctx {r['ctx_fits']:,}" for r in done], fontsize=8)
   ax.set_xscale("log", base=2); ax.set_yscale("log", base=2)
   ax.set_xticks([r["batch"] for r in rows], [str(r["batch"]) for r in rows])
   ax.set_xlabel("batch (sequences decoded together)")
   ax.set_ylabel("context per sequence, positions")
+  ax.legend(fontsize=8); ax.grid(True, which="both", alpha=0.3)
+  counted = "virtual size (VmSize)" if r0["mechanism"] == "RLIMIT_AS" else "peak RSS"
+  bx.set_ylabel(f"MiB: {counted} at the end of the run")
+  bx.set_title("at the largest context that ran", fontsize=9)
+  bx.legend(fontsize=7, loc="lower right")
   host = (done[0].get("cpu_model") or done[0].get("hostname")) if done else ""
-  ax.set_title(f"{r0['backend']} {r0.get('model_name') or r0['size']} {r0['quantize']}: largest context under "
-               f"{memory.format_size(r0['limit_bytes'])} ({r0['mechanism']})\n{host}; prompt fills the context, "
-               f"{r0['n_tokens']} decode steps, 1 run; bisected to {r0['tolerance']:.0%}", fontsize=9)
-  ax.legend(fontsize=8)
-  ax.grid(True, which="both", alpha=0.3)
+  fig.suptitle(f"{r0['backend']} {r0['size']} {r0['quantize']} ({(done[0].get('model_name') if done else '') or ''}): largest context per "
+               f"sequence under {memory.format_size(r0['limit_bytes'])} ({r0['mechanism']})\n{host}, "
+               f"{done[0].get('threads') if done else '?'} thread(s); the prompt fills the context, then {r0['n_tokens']} decode steps, "
+               f"1 run per probe; bisected to {r0['tolerance']:.0%}", fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=130)
   plt.close(fig)

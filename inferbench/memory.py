@@ -94,7 +94,8 @@ class Limit:
 
   def header(self) -> dict:
     h = {"memory_limit_bytes": self.bytes, "memory_limit": format_size(self.bytes), "memory_limit_mechanism":
-         "cgroup v2 memory.max" if self.mechanism == "cgroup" else "RLIMIT_AS"}
+         "cgroup v2 memory.max" if self.mechanism == "cgroup" else "RLIMIT_AS",
+         "memory_limit_scope": "from the backend's load on; the harness prepares the model file and tokenizer before"}
     if self.mechanism == "rlimit": h["memory_limit_caveat"] = RLIMIT_CAVEAT
     return h
 

@@ -89,9 +89,11 @@ def run(cfg: RunConfig, log: LogWriter):
   device_peak = memory.DeviceSampler() if cfg.device == "cuda" else None
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
                                       temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn, batch=cfg.batch))
-  kv = info.kv_bytes(cfg.ctx * cfg.batch)
+  pad = getattr(backend, "KV_PAD", 1)
+  kv_ctx = -(-cfg.ctx // pad) * pad  # the positions the backend allocates per sequence
+  kv = info.kv_bytes(kv_ctx * cfg.batch)
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
-              "device_name": metadata.device_name(cfg.device), **engine.info, "predicted_kv_bytes": kv,
+              "device_name": metadata.device_name(cfg.device), **engine.info, "kv_pad": pad, "kv_positions_per_sequence": kv_ctx, "predicted_kv_bytes": kv,
               # weights + KV cache of every sequence + the compute and output buffers the backend reported
               "predicted_bytes": info.weight_bytes + kv + sum(engine.info.get(f"{k}_buffer_bytes", 0) for k in ("compute", "output"))})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))

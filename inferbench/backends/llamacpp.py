@@ -23,7 +23,9 @@ from .base import BackendConfig, Step
 UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
              # micro-batch would grow with ctx x ctx attention scores
 MAX_BATCH = 256  # LLAMA_MAX_SEQ: the most sequence ids one llama.cpp context holds
-LOG: deque[str] = deque(maxlen=500)  # llama.cpp's recent log lines: buffer sizes, and why an allocation failed
+KV_PAD = 256     # llama.cpp rounds each sequence's KV cache up to a multiple of this many cells (ctx 272 holds 512)
+LOG: deque[str] = deque(maxlen=200)  # llama.cpp's recent log lines: why an allocation failed
+BUFFERS: list[str] = []              # its buffer-size lines since the last clear (a model's load logs hundreds of lines)
 BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([0-9.]+) MiB")
 
 @functools.cache
@@ -36,6 +38,7 @@ def llama_lib():
   def tap(level: int, text: bytes, _):
     line = text.decode("utf-8", errors="replace")
     LOG.append(line)
+    if "buffer size" in line: BUFFERS.append(line)
     shown[0] = level == 4 or (level == 5 and shown[0])  # ggml_log_level: 4 ERROR, 5 CONT(inues the last line)
     if shown[0]: sys.stderr.write(line)
   # ggml aborts the process on a failed assertion (e.g. a buffer it could not allocate); its abort callback runs
@@ -113,7 +116,7 @@ class LlamaCppEngine:
       raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
     self.version = version("llama_cpp_python")
     t0 = time.perf_counter()
-    LOG.clear()
+    LOG.clear(); BUFFERS.clear()
     self.model = load_model(cfg.model, n_gpu_layers=-1 if cfg.device == "cuda" else 0)
     params = lib.llama_context_default_params()
     # batch B: B sequences of cfg.ctx positions each, every sequence its own part of the KV cache (not unified)
@@ -131,7 +134,7 @@ class LlamaCppEngine:
     self.batch = lib.llama_batch_init(cfg.ctx * cfg.batch, 0, 1)
     self.temperature, self.rng = cfg.temperature, default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
-    buffers = buffer_bytes(LOG)
+    buffers = buffer_bytes(BUFFERS)
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)",
                  "llamacpp.n_ubatch": params.n_ubatch,
