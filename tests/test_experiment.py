@@ -108,8 +108,12 @@ def test_batch_logs_b_sequences_per_step(tiny_model, tmp_path, backend):
   seconds = sum(s["total_latency_ms"] for s in dec) / 1e3
   aggregate, per_sequence = sum(s["n_tokens"] for s in dec) / seconds, len(dec) / seconds
   assert aggregate == pytest.approx(B * per_sequence) and aggregate > per_sequence
-  h = log.header  # the KV cache of B sequences of ctx positions each, 16-bit K and V
-  assert int(h["predicted_kv_bytes"]) == B * 64 * 2 * int(h["n_layers"]) * int(h["n_kv_heads"]) * int(h["head_dim"]) * 2
+  h = log.header  # the KV cache of B sequences of ctx positions each (llama.cpp rounds them up to 256), 16-bit K and V
+  cells = int(h["kv_positions_per_sequence"])
+  assert cells == (256 if backend == "llamacpp" else 64)
+  assert int(h["predicted_kv_bytes"]) == B * cells * 2 * int(h["n_layers"]) * int(h["n_kv_heads"]) * int(h["head_dim"]) * 2
+  if backend == "llamacpp":  # what llama.cpp logged it allocated, in MiB with 2 decimals
+    assert int(h["kv_buffer_bytes"]) == pytest.approx(int(h["predicted_kv_bytes"]), abs=0.006 * 2**20)
 
 # --- scaling tables, on a hand-made summary ---
 

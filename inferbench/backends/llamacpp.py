@@ -73,6 +73,11 @@ def log_errors() -> str:
   """llama.cpp's recent error lines, for an exception's message (an out-of-memory failure is only said there)."""
   return " ".join(l.strip() for l in LOG if re.search(r"fail|error|insufficient|out of memory|bad_alloc", l, re.I))[-300:]
 
+def environment(cfg) -> dict[str, str]:
+  # a native crash (e.g. std::bad_alloc under a memory limit) otherwise attaches gdb to print a backtrace: seconds of
+  # output that bury the one line saying why
+  return {"GGML_NO_BACKTRACE": "1"}
+
 def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False):
   lib = llama_lib()
   params = lib.llama_model_default_params()
