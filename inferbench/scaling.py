@@ -15,7 +15,7 @@ import pandas as pd
 
 KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "bits_per_weight", "threads", "ctx", "n_prompt_tokens", "n_decode_steps", "temperature", "concurrency",
-        "batch", "knobs", "mode"]
+        "batch", "request_rate", "knobs", "mode"]
 MiB = 2**20
 
 def _with_groups(df: pd.DataFrame, axis: str) -> pd.DataFrame:
