@@ -21,12 +21,11 @@ that fails there is read again line by line to name the line and field. parse() 
 LogError, for anything else.
 """
 from __future__ import annotations
-import itertools, json, math, os, re, stat
+import functools, itertools, json, math, os, re, stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 import numpy as np
-import pyarrow as pa, pyarrow.compute as pc, pyarrow.json as pj
 
 MAGIC = "# inferbench raw log"
 SCHEMA = 2
@@ -50,15 +49,21 @@ class Field:
   choices: tuple = ()       # the only values a string may take
   pattern: str = ""         # a regex a string must match whole
 
-ARROW = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 COUNT, OPT_COUNT, OPT_MS = Field(int), Field(int, null=True), Field(float, null=True)
 STEP = {"run": COUNT, "phase": Field(str, choices=PHASES), "step": COUNT, "position": COUNT, "n_tokens": Field(int, lo=1),
         "token_id": OPT_COUNT,                    # null: a server's stream has no ids
+        "token_ids": Field(list, null=True),      # batch > 1: every sequence's token (token_id is the first's)
         "enqueue_latency_ms": Field(float), "total_latency_ms": Field(float),
         "bytes_read": OPT_COUNT,                  # the backend's own counter, where it has one
         "min_bytes_read": OPT_COUNT,              # the model geometry's lower bound (absent in serving logs)
         "text": Field(str)}
-STEP_SCHEMA = pa.schema([(k, ARROW[f.kind]) for k, f in STEP.items()])
+@functools.cache
+def step_schema():
+  """STEP as an Arrow schema. pyarrow is imported only to read logs: a worker that only writes one keeps its memory
+  (pyarrow's import alone maps 160 MiB of address space, which counts against a --memory-limit under RLIMIT_AS)."""
+  import pyarrow as pa
+  arrow = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_(), list: pa.list_(pa.int64())}
+  return pa.schema([(k, arrow[f.kind]) for k, f in STEP.items()])
 def _types(f: Field) -> set[type]: return {f.kind} | ({int} if f.kind is float else set()) | ({type(None)} if f.null else set())
 STEP_TYPES = frozenset(itertools.product(*map(_types, STEP.values())))  # the Python types of a decoded step's values, in order
 # run lines: what a backend or a serving request reports about one run. Other keys may follow, as JSON scalars.
@@ -110,6 +115,7 @@ def _check(key: str, v, f: Field):
   ok = isinstance(v, f.kind) and not (isinstance(v, bool) and f.kind is not bool) or (f.kind is float and type(v) is int)
   if not ok: raise _Bad(f"{key} is {type(v).__name__} {_short(v)}, not {f.kind.__name__}")
   if f.kind is float and not math.isfinite(v): raise _Bad(f"{key} is not a finite number")
+  if f.kind is list and not all(type(x) is int and 0 <= x <= INT64 for x in v): raise _Bad(f"{key} is {_short(v)}, not a list of token ids")
   if f.kind is int and abs(v) > INT64: raise _Bad(f"{key} is {v}, out of range")
   if f.kind in (int, float) and f.lo is not None and v < f.lo: raise _Bad(f"{key} is {v}, below {f.lo}")
   if f.choices and v not in f.choices: raise _Bad(f"{key} is {_short(v)}, not one of {', '.join(f.choices)}")
@@ -306,7 +312,7 @@ def _in_bulk(path, data: bytes, start: int, end: int, first: int, header, lines,
   is_run = np.zeros(n_lines, bool)
   is_run[run_at] = True
   step_line = np.flatnonzero(~is_run) + first
-  table = _steps(steps) if n_steps else STEP_SCHEMA.empty_table()
+  table = _steps(steps) if n_steps else step_schema().empty_table()
   if table is None and n_steps < BISECT_LINES: return None
   if table is None:  # the first line pyarrow rejects, found by bisection, is named by the line reader's checks
     ends = np.flatnonzero(np.frombuffer(steps, np.uint8) == ord("\n"))  # steps is "\n{...}\n{...}": line i follows ends[i]
@@ -322,10 +328,11 @@ def _in_bulk(path, data: bytes, start: int, end: int, first: int, header, lines,
   return _validate(path, header, lines, table, step_line, runs, np.array(run_at, np.int64) + first, status)
 
 def _steps(buf: bytes) -> pa.Table | None:
-  """Step lines' JSON ("\n{...}" each), decoded against STEP_SCHEMA; None where pyarrow rejects them."""
+  """Step lines' JSON ("\n{...}" each), decoded against step_schema(); None where pyarrow rejects them."""
+  import pyarrow as pa, pyarrow.json as pj
   try:
     table = pj.read_json(pa.BufferReader(buf), read_options=pj.ReadOptions(use_threads=False, block_size=min(len(buf) + 1, 1 << 30)),
-                         parse_options=pj.ParseOptions(explicit_schema=STEP_SCHEMA, unexpected_field_behavior="error"))
+                         parse_options=pj.ParseOptions(explicit_schema=step_schema(), unexpected_field_behavior="error"))
     table.column("text").validate(full=True)  # pyarrow takes JSON strings' bytes as they are: UTF-8 is checked here
     return table
   except (pa.ArrowInvalid, pa.ArrowNotImplementedError): return None
@@ -346,12 +353,14 @@ def _by_line(path, data: bytes, start: int, first: int, header, lines, schema) -
       else: raise _Bad(f"neither 'key: value', step, run nor status: {text[:60]!r}")
     except _Bad as e: raise LogError(path, n, f"{kind.removesuffix(':') if kind in ('step', 'run', 'status:') else 'line'}: {e}") from None
   if not status: raise LogError(path, first + len(raw) - 1, "no final status line: the run was cut short (or is still running)")
-  table = pa.Table.from_pylist(steps, schema=STEP_SCHEMA)
+  import pyarrow as pa
+  table = pa.Table.from_pylist(steps, schema=step_schema())
   return _validate(path, header, lines, table, np.array(step_line, np.int64), runs, np.array(run_line, np.int64), status)
 
 # ---- the rules across fields, lines and runs, checked on whole columns
 
 def _validate(path, header, lines, table: pa.Table, step_line: np.ndarray, runs: list[dict], run_line: np.ndarray, status: str) -> Log:
+  import pyarrow as pa, pyarrow.compute as pc
   def fail(mask, why: str):
     if (bad := np.flatnonzero(mask)).size: raise LogError(path, int(step_line[bad[0]]), f"step: {why}")
   col = {k: table.column(k) for k in STEP}
@@ -361,6 +370,10 @@ def _validate(path, header, lines, table: pa.Table, step_line: np.ndarray, runs:
     if f.kind is float: fail(~np.isfinite(num[k]), f"{k} is not a finite number")
     if f.kind in (int, float) and f.lo is not None: fail(np.nan_to_num(num[k], nan=f.lo) < f.lo, f"{k} is below {f.lo}")
     if f.choices: fail(~pc.is_in(col[k], pa.array(f.choices)).to_numpy(), f"{k} is not one of {', '.join(f.choices)}")
+    if f.kind is list and len(ids := pc.list_flatten(col[k])):  # token ids are counts too: a negative one names its step
+      bad = np.zeros(table.num_rows, bool)
+      bad[pc.list_parent_indices(col[k]).to_numpy()[ids.to_numpy() < 0]] = True
+      fail(bad, f"{k} holds a negative token id")
   run, step, pos, ntok = (num[k].astype(np.int64) for k in ("run", "step", "position", "n_tokens"))
   prefill = pc.equal(col["phase"], "prefill").to_numpy()
   fail(prefill != (step == 0), "phase must be prefill at step 0, and decode after it")

@@ -7,7 +7,7 @@ import argparse, itertools, json, os, re, shutil, signal, socket, subprocess, sy
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
-from . import analysis, backends, cli, models, proc, registry, roofline
+from . import analysis, backends, cli, memory, models, proc, registry, roofline
 from .rawlog import LogWriter, append_status
 from .worker import PARENT_DIED, RunConfig
 
@@ -21,16 +21,21 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
                       "(for speed only: its text is meaningless, every log and CSV row says so)")
   p.add_argument("--model", help="benchmark this local GGUF instead of a registry size (--size then only labels it)")
-  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
-  p.add_argument("--prompt-tokens", type=cli.whole(1), help="make the prompt exactly N tokens (repeating the prompt's tokens)")
-  p.add_argument("--n-tokens", type=cli.whole(1), default=registry.DEFAULT_N_TOKENS, help="decode steps after the prefill")
+  p.add_argument("--prompt", nargs="+", default=[registry.DEFAULT_PROMPT], help="one or several prompts")
+  p.add_argument("--prompt-tokens", nargs="+", type=cli.whole(1),
+                 help="make each prompt exactly N tokens (repeating its tokens): the context depth decoding starts at")
+  p.add_argument("--n-tokens", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_N_TOKENS], help="decode steps after the prefill")
   p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured runs, at least")
   p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured time, at least")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
-  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads")
+  p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[len(os.sched_getaffinity(0))], help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
-  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="context length (KV cache size): at least the prompt + --n-tokens")
-  p.add_argument("--temperature", type=cli.number(0), default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
+  p.add_argument("--ctx", nargs="+", type=int, default=[registry.DEFAULT_CTX],
+                 help="context length of each sequence (KV cache positions): at least the prompt + --n-tokens")
+  p.add_argument("--batch", nargs="+", type=cli.whole(1), default=[1], help="independent sequences decoded together, one call per step")
+  p.add_argument("--temperature", nargs="+", type=cli.number(0), default=[0.0], help="0 is greedy; above 0 samples, seeded by --seed")
+  p.add_argument("--memory-limit", help="run each worker under this much memory (e.g. 600MiB): cgroup v2 memory.max where "
+                                        "allowed, else RLIMIT_AS (virtual memory); running out is recorded as a result")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=cli.whole(0), default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
   p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before a configuration is stopped and recorded as failed")
@@ -54,23 +59,35 @@ def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
                      f"pass --ctx {n_prompt + n_tokens} or more, or fewer --n-tokens")
 
 def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
-  """Every combination of the flags given several values. Bad names fail here, before anything runs."""
+  """Every combination of the flags given several values. Bad names and values fail here, before anything runs."""
   for q in args.quantize: models.quant_type(q)
   if not args.model:
     for s in args.size: models.check_size(s)
+  most = getattr(backends.get(backend), "MAX_BATCH", 1)
+  if bad := [b for b in args.batch if b > most]:
+    raise ValueError(f"--batch {bad[0]}: {backend} decodes at most {most} sequence(s) at once" +
+                     (" (batch is not supported by this backend)" if most == 1 else ""))
+  limit = memory.parse_size(args.memory_limit) if args.memory_limit else None
+  if limit is not None and limit < (need := memory.python_needs_bytes()):
+    raise ValueError(f"--memory-limit {args.memory_limit}: below the {memory.format_size(need)} a worker needs before loading any "
+                     f"model (Python and its libraries, as {memory.limit_kind()} counts them): raise it")
   device = ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
   if device == "cuda" and not cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
   sizes = args.size if not args.model or args.size != [registry.DEFAULT_SIZE] else [Path(args.model).stem]
-  ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
-  for p in {len(i) for i in ids.values()}: check_ctx(args.ctx, p, args.n_tokens)
+  ids = {(s, w, p, n): prompt_ids(models.source_path(s, args.model, w), p, n)
+         for s in sizes for w in args.weights for p in args.prompt for n in args.prompt_tokens or [None]}
+  for i in ids.values():
+    for n, ctx in itertools.product(args.n_tokens, args.ctx): check_ctx(ctx, len(i), n)
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
              [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
-  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w],
-                    model=args.model, weights=w, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
-                    threads=args.threads, device=device, ctx=args.ctx, temperature=args.temperature, **v)
-          for size, w, q, seed, v in itertools.product(sizes, args.weights, args.quantize, args.seed, variants)]
+  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
+                    model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
+                    threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, **v)
+          for size, w, q, p, pt, n, t, ctx, th, b, seed, v in itertools.product(
+            sizes, args.weights, args.quantize, args.prompt, args.prompt_tokens or [None], args.n_tokens, args.temperature,
+            args.ctx, args.threads, args.batch, args.seed, variants)]
 
 def log_name(cfg: RunConfig) -> str:
   clean = lambda s: re.sub(r"[^A-Za-z0-9.-]+", "-", str(s))

@@ -6,10 +6,10 @@ loses only this configuration. The log is written as the run goes; its last line
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import json, signal, sys, time, traceback
-from dataclasses import dataclass, field
+import gc, hashlib, json, os, signal, sys, time, traceback
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from . import backends, metadata, models, proc, roofline
+from . import backends, memory, metadata, models, proc, roofline
 from .backends.base import BackendConfig, knobs_text
 from .backends.llamacpp import Tokenizer
 from .rawlog import LogWriter
@@ -34,10 +34,26 @@ class RunConfig:
   weights: str = "real"     # or "synthetic": random weights of the size's architecture (models.synthetic_path)
   beam: int = 0
   flash_attn: bool = False
+  batch: int = 1            # sequences decoded together, each with ctx positions
+  memory_limit_bytes: int | None = None  # run under this limit (memory.py); an out-of-memory end is a result
+  memory_cgroup: str | None = None       # the cgroup v2 folder that enforces it, made per run; else RLIMIT_AS
 
   @property
   def label(self) -> str:
-    return f"{self.backend} {self.size}{' (synthetic)' if self.weights == 'synthetic' else ''} {self.quantize} seed={self.seed}"
+    return (f"{self.backend} {self.size}{' (synthetic)' if self.weights == 'synthetic' else ''} {self.quantize} seed={self.seed} "
+            f"prompt={len(self.prompt_ids)} n={self.n_tokens} T={self.temperature:g} ctx={self.ctx} B={self.batch} threads={self.threads}")
+
+  def settings(self) -> dict:
+    """What the measurement depends on (not its id, nor where its limit is enforced): two configurations with the
+    same settings measure the same thing, so a log with them and status ok makes a rerun unnecessary. The prompt is
+    its ids' hash (the header's prompt_token_ids holds the ids)."""
+    s = {k: v for k, v in asdict(self).items() if k not in ("uuid", "memory_cgroup", "prompt_ids")}
+    return {**s, "prompt_ids_sha256": hashlib.sha256(json.dumps(self.prompt_ids).encode()).hexdigest()[:16]}
+
+  @property
+  def limit(self) -> memory.Limit | None:
+    if self.memory_limit_bytes is None: return None
+    return memory.Limit(self.memory_limit_bytes, "cgroup" if self.memory_cgroup else "rlimit", self.memory_cgroup)
 
 def say(cfg: RunConfig, msg: str): print(f"  [{cfg.label}] {msg}", file=sys.stderr, flush=True)
 
@@ -46,7 +62,8 @@ def run(cfg: RunConfig, log: LogWriter):
   md.update(backend=cfg.backend, size=cfg.size, quantize=cfg.quantize, seed=cfg.seed, uuid=cfg.uuid, device=cfg.device,
             threads=cfg.threads, n_prompt_tokens=len(cfg.prompt_ids), prompt_token_ids=json.dumps(cfg.prompt_ids),
             n_decode_steps=cfg.n_tokens, runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds, ctx=cfg.ctx,
-            temperature=cfg.temperature, sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded")
+            temperature=cfg.temperature, sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded",
+            batch=cfg.batch, run_config=json.dumps(cfg.settings(), sort_keys=True), **(cfg.limit.header() if cfg.limit else {}))
   md.update(roofline.header(cfg.device))  # measured once per host and cached; the first run measures it
   log.header(md)
 
@@ -63,34 +80,63 @@ def run(cfg: RunConfig, log: LogWriter):
   if (fallbacks := models.fallbacks(path)) is not None: log.header({"quantize_fallbacks": models.format_fallbacks(fallbacks)})
   say(cfg, f"model {path.name} ({info.file_type}, {info.weight_bytes / 1e6:.1f} MB)")
 
+  # the limit holds from the backend's load on: preparing the file (quantizing, reading its header, loading the
+  # tokenizer that writes the logged text) is harness work
+  decode = Tokenizer(source).decode
+  gc.collect()  # the GGUF reader's arrays
+  log.header({"rss_before_load_bytes": memory.proc_status_bytes("VmRSS"), "vm_before_load_bytes": memory.proc_status_bytes("VmSize")})
+  if cfg.limit: memory.enter(cfg.limit)
   backend = backends.get(cfg.backend)
+  if hasattr(backend, "on_fatal"): backend.on_fatal(lambda reason: fatal(cfg, log, reason))
+  device_peak = memory.DeviceSampler() if cfg.device == "cuda" else None
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
-                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn))
+                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn, batch=cfg.batch))
+  pad = getattr(backend, "KV_PAD", 1)
+  kv_ctx = -(-cfg.ctx // pad) * pad  # the positions the backend allocates per sequence
+  kv = info.kv_bytes(kv_ctx * cfg.batch)
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
               "device_name": metadata.device_name(cfg.device),
-              "knobs": knobs_text(engine.knobs), **engine.info})
+              "knobs": knobs_text(engine.knobs), **engine.info, "kv_pad": pad, "kv_positions_per_sequence": kv_ctx, "predicted_kv_bytes": kv,
+              # weights + KV cache of every sequence + the compute and output buffers the backend reported
+              "predicted_bytes": info.weight_bytes + kv + sum(engine.info.get(f"{k}_buffer_bytes", 0) for k in ("compute", "output"))})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
 
-  decode = Tokenizer(source).decode
   t0 = time.perf_counter()
   for _ in range(cfg.warmup): all(True for _ in engine.generate(cfg.prompt_ids, cfg.n_tokens))
-  log.header({"warmup_seconds": round(time.perf_counter() - t0, 3)})
+  log.header({"warmup_seconds": round(time.perf_counter() - t0, 3), "peak_rss_bytes_load": memory.peak_rss_bytes()})
 
   measured, r = 0.0, 0
   while r < cfg.runs or measured < cfg.min_seconds:
     ids, decode_s = [], 0.0
+    memory.reset_peak_rss()  # each run's own peak, without the load's (quantizing, reading the file)
+    if device_peak: device_peak.reset()
     for i, s in enumerate(engine.generate(cfg.prompt_ids, cfg.n_tokens)):
       ids.append(s.token_id)
       position = len(cfg.prompt_ids) + i - 1 if i else 0
+      # every sequence reads the weights once between them, and its own KV cache
+      least = info.prefill_bytes(s.n_tokens) if i == 0 else info.decode_bytes(position) + (cfg.batch - 1) * info.kv_bytes(position + 1)
       log.step(run=r, phase="decode" if i else "prefill", step=i, position=position, n_tokens=s.n_tokens, token_id=s.token_id,
                enqueue_latency_ms=round(s.enqueue_s * 1e3, 4), total_latency_ms=round(s.total_s * 1e3, 4),
-               bytes_read=s.bytes_read, min_bytes_read=info.prefill_bytes(s.n_tokens) if i == 0 else info.decode_bytes(position),
-               text="" if info.synthetic else decode(ids))
+               bytes_read=s.bytes_read, min_bytes_read=least, text="" if info.synthetic else decode(ids),
+               **({"token_ids": list(s.token_ids)} if cfg.batch > 1 else {}))
       measured += s.total_s
       decode_s += s.total_s if i else 0.0
-    log.run(run=r, **engine.run_totals())
-    say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens / decode_s:.1f} tok/s")
+    log.run(run=r, **engine.run_totals(), peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
+            **({"peak_device_bytes": device_peak.peak} if device_peak else {}))
+    say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens * cfg.batch / decode_s:.1f} tok/s"
+             + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else ""))
     r += 1
+  if device_peak: device_peak.close()
+
+def end_status(cfg: RunConfig, reason: str, error: BaseException | None = None) -> str:
+  """The log's last line: under a memory limit, running out of it is a result, and says so."""
+  oom = cfg.limit and (isinstance(error, MemoryError) or memory.OOM.search(reason))
+  return cfg.limit.status(reason) if oom else f"failed: {reason}"
+
+def fatal(cfg: RunConfig, log: LogWriter, reason: str):
+  """The backend is about to end the process (a native abort): end the log now, and the process with it."""
+  log.close(end_status(cfg, reason.replace("\n", " ")))
+  os._exit(1)
 
 # The runner stops a worker with SIGTERM (and it dies at once: the runner writes the status); this signal comes
 # when the runner itself died, so the worker ends its own log.
@@ -99,12 +145,14 @@ PARENT_DIED = signal.SIGHUP
 def main(argv: list[str]) -> int:
   cfg, log_path = RunConfig(**json.loads(argv[0])), Path(argv[1])
   log = LogWriter(log_path)
+  if cfg.limit: memory.hold_reserve()
   try:
     with proc.stop_on(PARENT_DIED): run(cfg, log)
   except BaseException as e:  # noqa: BLE001 - any failure is recorded in the log, then reported by exit code
+    memory.release_reserve()  # so that even out of memory the status can be written
     reason = (f"{e}: the runner that started this worker ended" if isinstance(e, proc.Stopped) else
               f"{type(e).__name__}: {e}").replace("\n", " ")
-    log.close(f"failed: {reason}")
+    log.close(end_status(cfg, reason, e))
     say(cfg, f"FAILED: {reason}")
     # a model error says what to do; anything else gets its traceback, which the runner passes on
     if not isinstance(e, (models.ModelError, proc.Stopped)): traceback.print_exc()

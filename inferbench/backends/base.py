@@ -5,6 +5,8 @@ the engine only runs the model and times each step:
 
   step 0    prefill: the whole prompt goes in, the first token comes out (time to first token)
   step 1..N decode: the previous token goes in, the next comes out
+
+With batch B, B independent sequences (the same prompt each) go through every step together, in one call.
 """
 from __future__ import annotations
 from dataclasses import dataclass
@@ -21,14 +23,16 @@ class BackendConfig:
   temperature: float = 0.0   # 0 is greedy
   beam: int = 0              # tinygrad: BEAM search width for its kernels (0 = untuned)
   flash_attn: bool = False   # llama.cpp: flash attention
+  batch: int = 1             # independent sequences decoded together, each with ctx positions of its own
 
 @dataclass(frozen=True)
 class Step:
   token_id: int
-  n_tokens: int              # tokens that went in: the prompt length at prefill, 1 when decoding
+  n_tokens: int              # tokens that went in: batch x the prompt length at prefill, batch when decoding
   enqueue_s: float           # until the backend's call returned, before waiting for the device
   total_s: float             # until the token was known on the host
   bytes_read: int | None = None  # from the backend's own counters, where it keeps them
+  token_ids: tuple[int, ...] = ()  # batch > 1: every sequence's token (token_id is the first sequence's)
 
 def knobs_text(knobs: dict) -> str:
   """The log header's `knobs` line, one way spelled: "beam=2 jit=2"."""

@@ -10,28 +10,81 @@ the runner and the worker import llama_cpp.llama_cpp before anything imports num
 import torch after it ("free(): invalid pointer"), so the bandwidth measurement runs in its own process.
 """
 from __future__ import annotations
-import ctypes, functools, time
+import ctypes, functools, re, sys, time
+from collections import deque
 from importlib.metadata import version
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 import numpy as np
+from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
+from .. import memory
 from .base import BackendConfig, Step
+
+UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
+             # micro-batch would grow with ctx x ctx attention scores
+MAX_BATCH = 256  # LLAMA_MAX_SEQ: the most sequence ids one llama.cpp context holds
+KV_PAD = 256     # llama.cpp rounds each sequence's KV cache up to a multiple of this many cells (ctx 272 holds 512)
+LOG: deque[str] = deque(maxlen=200)  # llama.cpp's recent log lines: why an allocation failed
+BUFFERS: list[str] = []              # its buffer-size lines since the last clear (a model's load logs hundreds of lines)
+BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([0-9.]+) MiB")
 
 @functools.cache
 def llama_lib():
-  """llama-cpp-python's C API, initialized once, with llama.cpp's own logging reduced to errors."""
+  """llama-cpp-python's C API, initialized once. llama.cpp's log is kept in LOG (it reports its buffer sizes there);
+  only its errors reach stderr."""
   import llama_cpp
-  from llama_cpp._logger import set_verbose
-  set_verbose(False)  # llama.cpp logs every tensor at load; keep errors only
+  shown = [False]  # whether the last line went to stderr: a continuation line follows it there
+  @llama_cpp.llama_log_callback
+  def tap(level: int, text: bytes, _):
+    line = text.decode("utf-8", errors="replace")
+    LOG.append(line)
+    if "buffer size" in line: BUFFERS.append(line)
+    shown[0] = level == 4 or (level == 5 and shown[0])  # ggml_log_level: 4 ERROR, 5 CONT(inues the last line)
+    if shown[0]: sys.stderr.write(line)
+  # ggml aborts the process on a failed assertion (e.g. a buffer it could not allocate); its abort callback runs
+  # first, so the harness can say why before the process ends
+  @ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+  def on_abort(message: bytes):
+    memory.release_reserve()  # out of memory, formatting the reason needs some
+    where_what = re.sub(r"\S*/(\S+:\d+:)", r"\1", message.decode(errors="replace"))  # the source file, not the build folder
+    reason = f"llama.cpp aborted: {where_what} ({log_errors()})"
+    sys.stderr.write(reason + "\n")
+    for hook in FATAL_HOOKS: hook(reason)
+  # by soname: the copy libllama itself loaded (its lib/libggml-base.so path maps a second copy, never called)
+  ggml = ctypes.CDLL("libggml-base.so.0")
+  ggml.ggml_set_abort_callback.restype = ggml.ggml_set_abort_callback.argtypes = None
+  ggml.ggml_set_abort_callback(on_abort)
+  llama_lib.callbacks = (tap, on_abort)  # ctypes calls them for the life of the process: keep them referenced
+  llama_cpp.llama_log_set(tap, ctypes.c_void_p(0))
   llama_cpp.llama_backend_init()
   return llama_cpp
+
+FATAL_HOOKS: list[Callable[[str], None]] = []  # called with the reason before llama.cpp aborts the process
+
+def on_fatal(hook: Callable[[str], None]): FATAL_HOOKS.append(hook)
+
+def buffer_bytes(lines) -> dict[str, int]:
+  """What llama.cpp said it allocated, per kind (model, KV, compute, output), summed over devices."""
+  out: dict[str, int] = {}
+  for m in BUFFER.finditer("".join(lines)): out[m.group(2).lower()] = out.get(m.group(2).lower(), 0) + int(float(m.group(3)) * 2**20)
+  return out
+
+def log_errors() -> str:
+  """llama.cpp's recent error lines, for an exception's message (an out-of-memory failure is only said there)."""
+  return " ".join(l.strip() for l in LOG if re.search(r"fail|error|insufficient|out of memory|bad_alloc", l, re.I))[-300:]
+
+def environment(cfg) -> dict[str, str]:
+  # a native crash (e.g. std::bad_alloc under a memory limit) otherwise attaches gdb to print a backtrace: seconds of
+  # output that bury the one line saying why
+  return {"GGML_NO_BACKTRACE": "1"}
 
 def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False):
   lib = llama_lib()
   params = lib.llama_model_default_params()
   params.n_gpu_layers, params.vocab_only = n_gpu_layers, vocab_only
   model = lib.llama_model_load_from_file(str(path).encode(), params)
-  if not model: raise ValueError(f"llama.cpp could not load {path}: is it a complete GGUF of an architecture llama.cpp knows?")
+  if not model: raise ValueError(f"llama.cpp could not load {path} ({log_errors() or 'no reason logged'}): is it a complete GGUF "
+                                 "of an architecture llama.cpp knows, and is there memory for it?")
   return model
 
 class Tokenizer:
@@ -69,57 +122,74 @@ class LlamaCppEngine:
       raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
     self.version = version("llama_cpp_python")
     t0 = time.perf_counter()
+    LOG.clear(); BUFFERS.clear()
     self.model = load_model(cfg.model, n_gpu_layers=-1 if cfg.device == "cuda" else 0)
     params = lib.llama_context_default_params()
-    params.n_ctx = params.n_batch = params.n_ubatch = cfg.ctx  # the whole prompt in one batch
+    # batch B: B sequences of cfg.ctx positions each, every sequence its own part of the KV cache (not unified)
+    params.n_ctx = params.n_batch = cfg.ctx * cfg.batch  # all B prompts in one llama_decode
+    params.n_ubatch = min(params.n_batch, UBATCH)
+    params.n_seq_max, params.kv_unified = cfg.batch, False
     params.n_threads = params.n_threads_batch = cfg.threads
     params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if cfg.flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.no_perf = False
     self.ctx = lib.llama_init_from_model(self.model, params)
-    if not self.ctx: raise RuntimeError(f"llama.cpp could not create a context of {cfg.ctx} tokens: lower --ctx")
-    self.n_ctx = cfg.ctx
+    if not self.ctx:
+      raise RuntimeError(f"llama.cpp could not create a context of {cfg.batch} x {cfg.ctx} tokens ({log_errors() or 'no reason logged'}): lower --ctx or --batch")
+    self.n_ctx, self.n_seq = cfg.ctx, cfg.batch
     self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
-    self.batch = lib.llama_batch_init(cfg.ctx, 0, 1)
-    self.temperature, self.rng = cfg.temperature, np.random.default_rng(cfg.seed)
+    self.batch = lib.llama_batch_init(cfg.ctx * cfg.batch, 0, 1)
+    self.temperature, self.rng = cfg.temperature, default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
     self.knobs = {"flash_attn": "on" if cfg.flash_attn else "off"}
+    buffers = buffer_bytes(BUFFERS)
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)",
-                 "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip()}
+                 "llamacpp.n_ubatch": params.n_ubatch,
+                 "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip(),
+                 # as llama.cpp logged them when it allocated: predicted_bytes counts the compute and output buffers
+                 **{f"{k.lower()}_buffer_bytes": v for k, v in buffers.items()}}
 
-  def _decode(self, ids: list[int], pos: int) -> tuple[int, float, float]:
-    """Runs ids at positions pos.., returns (next token, seconds until llama_decode returned, seconds until sampled)."""
-    b = self.batch
-    b.n_tokens = len(ids)
-    for i, t in enumerate(ids):
-      b.token[i], b.pos[i], b.n_seq_id[i], b.seq_id[i][0], b.logits[i] = t, pos + i, 1, 0, i == len(ids) - 1
+  def _decode(self, seqs: list[list[int]], pos: int) -> tuple[list[int], float, float]:
+    """One llama_decode of every sequence's ids at positions pos.. (sequence s has seq id s). Returns (each sequence's
+    next token, seconds until llama_decode returned, seconds until sampled)."""
+    b, n = self.batch, len(seqs[0])
+    b.n_tokens = n * len(seqs)
+    for s, ids in enumerate(seqs):
+      for i, t in enumerate(ids):
+        j = s * n + i
+        b.token[j], b.pos[j], b.n_seq_id[j], b.seq_id[j][0], b.logits[j] = t, pos + i, 1, s, i == n - 1
     t0 = time.perf_counter()
-    if rc := self.lib.llama_decode(self.ctx, b): raise RuntimeError(f"llama_decode failed with code {rc}")
+    if rc := self.lib.llama_decode(self.ctx, b): raise RuntimeError(f"llama_decode failed with code {rc} ({log_errors()})")
     t1 = time.perf_counter()
-    logits = np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, -1), shape=(self.n_vocab,))
-    token = sample(logits, self.temperature, self.rng)
-    return token, t1 - t0, time.perf_counter() - t0
+    # the outputs are the sequences' last tokens, in batch order: B rows of logits, one block
+    logits = np.ctypeslib.as_array(self.lib.llama_get_logits(self.ctx), shape=(len(seqs), self.n_vocab))
+    tokens = sample(logits, self.temperature, self.rng)
+    return tokens, t1 - t0, time.perf_counter() - t0
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     if len(prompt_ids) + n_decode > self.n_ctx:
       raise ValueError(f"prompt ({len(prompt_ids)}) + {n_decode} tokens exceed the context of {self.n_ctx}: raise --ctx")
     self.lib.llama_memory_clear(self.lib.llama_get_memory(self.ctx), True)  # fresh KV cache: every run starts cold
     self.lib.llama_perf_context_reset(self.ctx)
-    token, enqueue, total = self._decode(prompt_ids, 0)
-    yield Step(token, len(prompt_ids), enqueue, total)
+    tokens, enqueue, total = self._decode([prompt_ids] * self.n_seq, 0)
+    yield Step(tokens[0], len(prompt_ids) * self.n_seq, enqueue, total, token_ids=tuple(tokens))
     for i in range(n_decode):
-      token, enqueue, total = self._decode([token], len(prompt_ids) + i)
-      yield Step(token, 1, enqueue, total)
+      tokens, enqueue, total = self._decode([[t] for t in tokens], len(prompt_ids) + i)
+      yield Step(tokens[0], self.n_seq, enqueue, total, token_ids=tuple(tokens))
 
   def run_totals(self) -> dict:
+    if self.n_seq > 1: return {}  # llama.cpp counts a step of several sequences as prompt evaluation: its timers do not compare
     p = self.lib.llama_perf_context(self.ctx)
     return {"internal_prefill_ms": p.t_p_eval_ms, "internal_decode_ms": p.t_eval_ms,
             "internal_prefill_tokens": p.n_p_eval, "internal_decode_steps": p.n_eval}
 
-def sample(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-  if temperature <= 0: return int(np.argmax(logits))
+def sample(logits: np.ndarray, temperature: float, rng: Generator) -> list[int]:
+  """One token per row of logits: the argmax, or drawn from softmax(logits / temperature) by inverse CDF, as
+  rng.choice(p=...) draws it (one uniform per row), for all rows at once."""
+  if temperature <= 0: return np.argmax(logits, axis=1).tolist()
   z = logits.astype(np.float64) / temperature
-  p = np.exp(z - z.max())
-  return int(rng.choice(len(p), p=p / p.sum()))
+  cdf = np.cumsum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)
+  u = rng.random(len(z))
+  return (cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1).tolist()
 
 def load(cfg: BackendConfig) -> LlamaCppEngine: return LlamaCppEngine(cfg)

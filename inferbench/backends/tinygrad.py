@@ -10,6 +10,7 @@ from typing import Iterator
 from .base import BackendConfig, Step
 
 PREFILL_CHUNK = 32  # tinygrad.llm's generate() feeds the prompt in chunks of this many tokens
+MAX_BATCH = 256     # tinygrad.llm's Transformer takes (batch, tokens) and sizes its KV cache by the first call's batch
 
 def environment(cfg: BackendConfig) -> dict[str, str]:
   env = {"DEV": "CUDA" if cfg.device == "cuda" else "CPU", "CPU_COUNT": str(cfg.threads)}
@@ -31,7 +32,7 @@ class TinygradEngine:
     t0 = time.perf_counter()
     self.model, _ = Transformer.from_gguf(cfg.model, max_context=cfg.ctx)
     self.device_name = Device.DEFAULT
-    self.temperature = cfg.temperature
+    self.temperature, self.n_seq = cfg.temperature, cfg.batch
     load_s = time.perf_counter() - t0
     # TinyJit runs a function plainly on its first call, captures it on the second and replays from the third:
     # three short runs leave both the prefill and the decode JIT captured (and BEAM-searched, with --beam).
@@ -55,7 +56,7 @@ class TinygradEngine:
     # the same symbolic variables as tinygrad.llm's generate(), so its JIT is reused across positions and runs
     v_pos, v_toks = UOp.variable("start_pos", 0, self.model.max_context - 1), UOp.variable("toks", 1, PREFILL_CHUNK)
     temp = Tensor(self.temperature).contiguous()
-    toks = Tensor(prompt_ids + [0] * (self.model.max_context - len(prompt_ids)), dtype="int32").reshape(1, -1).realize()
+    toks = Tensor([prompt_ids + [0] * (self.model.max_context - len(prompt_ids))] * self.n_seq, dtype="int32").realize()
     GlobalCounters.reset()
     t0 = time.perf_counter()
     pos = 0
@@ -65,15 +66,15 @@ class TinygradEngine:
       out = self.model(toks[:, sp:sp + v_toks.bind(n)], sp, temp).realize()
       pos += n
     t1 = time.perf_counter()
-    token = int(out.item())
-    yield Step(token, len(prompt_ids), t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem)
+    tokens = [t for (t,) in out.tolist()]  # (batch, 1): each sequence's next token
+    yield Step(tokens[0], len(prompt_ids) * self.n_seq, t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem, tuple(tokens))
     for _ in range(n_decode):
       GlobalCounters.reset()
       t0 = time.perf_counter()
       out = self.model(out, v_pos.bind(pos), temp).realize()
       t1 = time.perf_counter()
-      token = int(out.item())
-      yield Step(token, 1, t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem)
+      tokens = [t for (t,) in out.tolist()]
+      yield Step(tokens[0], self.n_seq, t1 - t0, time.perf_counter() - t0, GlobalCounters.global_mem, tuple(tokens))
       pos += 1
 
   def run_totals(self) -> dict: return {}

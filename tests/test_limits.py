@@ -1,0 +1,68 @@
+"""Memory: sizes, the boundary search, a limit that makes a configuration run out (and the next one still run), and
+find_limits end to end on the tiny model, all on real llama.cpp workers."""
+import csv
+from pathlib import Path
+import pytest
+from inferbench import limits, memory, rawlog, runner
+
+FAST = ["--n-tokens", "4", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--threads", "1"]
+LIMIT = "330MiB"  # the tiny model at ctx 128 runs well under it; a context of 65536 positions does not
+
+def test_parse_size():
+  assert memory.parse_size("600MiB") == 600 * 2**20
+  assert memory.parse_size("1.5G") == int(1.5 * 2**30) and memory.parse_size("2GB") == 2 * 10**9 and memory.parse_size("4096") == 4096
+  with pytest.raises(ValueError, match="not understood"): memory.parse_size("lots")
+
+@pytest.mark.parametrize("boundary", [100, 1000, 5000, 77777])
+def test_search_finds_a_known_boundary_within_tolerance(boundary):
+  probe = lambda ctx: "ok" if ctx <= boundary else "failed: out of memory (limit 1 MiB, RLIMIT_AS): test"
+  fits, fails, tried = limits.search(probe, 512, 1 << 20, 0.05)
+  assert fits <= boundary < fails
+  assert fails - fits <= max(limits.GRANULE, 0.05 * fits)
+  assert len(tried) < 20
+
+def test_search_stops_at_a_failure_that_is_not_memory():
+  fits, fails, tried = limits.search(lambda ctx: "ok" if ctx < 2000 else "failed: something else", 512, 1 << 20, 0.05)
+  assert (fits, fails) == (1024, None) and tried[-1] == (2048, "failed: something else")
+
+def test_a_tiny_limit_ends_one_configuration_out_of_memory_and_the_next_still_runs(tiny_model, tmp_path):
+  rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST,
+                                "--ctx", "65536", "128", "--memory-limit", LIMIT])
+  assert rc == 1  # one failed
+  logs = {int(l.header["ctx"]): l for l in map(rawlog.parse, tmp_path.glob("*.txt"))}
+  assert logs[65536].status.startswith(f"failed: out of memory (limit {memory.format_size(memory.parse_size(LIMIT))}")
+  assert logs[128].ok and len(logs[128].steps) == 5
+  h = logs[128].header
+  assert int(h["memory_limit_bytes"]) == memory.parse_size(LIMIT) and h["memory_limit_mechanism"] in ("RLIMIT_AS", "cgroup v2 memory.max")
+  if h["memory_limit_mechanism"] == "RLIMIT_AS": assert "virtual address space" in h["memory_limit_caveat"]
+  # memory in every log: the run's peak, and the prediction
+  assert 0 < logs[128].runs[0]["peak_rss_bytes"] < memory.parse_size(LIMIT)
+  assert int(h["predicted_bytes"]) >= int(h["model_bytes"]) + int(h["predicted_kv_bytes"])
+
+@pytest.mark.parametrize("flags, why", [
+  (["--memory-limit", "10MiB"], "a worker needs before loading any model"),
+  (["--batch", "0"], "argument --batch: 0 is too small"),
+  (["--n-tokens", "-3"], "argument --n-tokens: -3 is too small"),
+  (["--ctx", "0"], "--ctx 0 is smaller than the prompt"),
+  (["--batch", "1000"], "at most 256 sequence"),
+  (["--ctx", "16", "--prompt-tokens", "20"], "--ctx 16 is smaller than the prompt (20 tokens)"),
+])
+def test_bad_input_is_refused_before_anything_runs(tiny_model, tmp_path, capsys, flags, why):
+  try: rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path / "out"), *FAST, *flags])
+  except SystemExit as e: rc = e.code  # argparse's own refusals
+  assert rc == 2
+  assert why in capsys.readouterr().err
+  assert not (tmp_path / "out").exists()
+
+def test_find_limits_brackets_the_boundary_with_real_probes(tiny_model, tmp_path):
+  out = tmp_path / "limits"
+  assert limits.main(["--model", str(tiny_model), "--memory-limit", LIMIT, "--batch", "2", "--start-ctx", "128",
+                      "--threads", "1", "-o", str(out)]) == 0
+  (row,) = csv.DictReader(open(out / "limits.csv"))
+  fits, fails = int(row["ctx_fits"]), int(row["ctx_fails"])
+  assert fails - fits <= max(limits.GRANULE, 0.05 * fits)
+  by_ctx = {int(l.header["ctx"]): l for l in map(rawlog.parse, (out / "logs").glob("*.txt"))}
+  # the worker wrote that it ran out, or (a std::bad_alloc that reached std::terminate) run_one logged the SIGABRT
+  assert by_ctx[fits].ok and (limits.out_of_memory(by_ctx[fails].status) or "bad_alloc" in by_ctx[fails].status)
+  assert int(by_ctx[fits].header["n_prompt_tokens"]) == fits - 4  # the prompt filled the context
+  assert row["predicted_ctx"] and (out / "limits.png").stat().st_size > 10_000
