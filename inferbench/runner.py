@@ -17,7 +17,9 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", nargs="+", default=[defaults.DEFAULT_SIZE], help=f"model sizes: {', '.join(defaults.MODELS)}")
   p.add_argument("--quantize", nargs="+", default=[defaults.DEFAULT_QUANTIZE],
-                 help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
+                 help=f"{', '.join(defaults.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})"
+                      + (": the GGUF files the other backends read; or MLX's own affine quantization mlx-q4, mlx-q8, mlx-q4-g32 "
+                         "(bits 2-8, group size 32/64/128)" if backend == "mlx" else ""))
   p.add_argument("--seed", nargs="+", type=int, default=[defaults.DEFAULT_SEED])
   p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[defaults.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
@@ -35,6 +37,12 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy; above 0 samples, seeded by --seed")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=int, default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
+  if backend == "mlx": p.add_argument("--pipeline", nargs="+", choices=["on", "off"], default=["on"],
+                                      help="on: queue the next step before reading this token, as mlx-lm's generate_step (the headline); "
+                                           "off: each step built, evaluated and read alone")
+  if backend == "mlx": p.add_argument("--dtype", nargs="+", choices=["float32", "float16", "bfloat16"],
+                                      help="compute dtype of MLX's floating weights (and quantized scales) and activations; default: float32 on "
+                                           "the CPU (MLX's x86 kernels have no fast half precision), float16 on the GPU")
   p.add_argument("--timeout", type=float, help="seconds before a configuration is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   return p
@@ -51,7 +59,9 @@ def prompt_ids(source: Path, text: str, n: int | None) -> list[int]:
 
 def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   """Every combination of the flags given several values. Bad names fail here, before anything runs."""
-  for q in args.quantize: models.quant_type(q)
+  for q in args.quantize:
+    models.quant_type(q)
+    if models.is_mlx(q) and backend != "mlx": raise ValueError(f"{q} is MLX's own quantization: only mlx_benchmark.py runs it")
   if not args.model:
     for s in args.size: models.check_size(s)
   if args.n_tokens < 1 or args.runs < 1 or args.warmup < 0: raise ValueError("--n-tokens and --runs must be >= 1, --warmup >= 0")
@@ -62,7 +72,8 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   sizes = args.size if not args.model or args.size != [defaults.DEFAULT_SIZE] else [Path(args.model).stem]
   ids = {(s, w): prompt_ids(models.source_path(s, args.model, w), args.prompt, args.prompt_tokens) for s in sizes for w in args.weights}
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
-             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
+             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else \
+             [{"pipeline": p == "on", "dtype": d} for p in args.pipeline for d in args.dtype or [""]] if backend == "mlx" else [{}]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w],
                     model=args.model, weights=w, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                     threads=args.threads, device=device, ctx=args.ctx, temperature=args.temperature, **v)
@@ -133,9 +144,10 @@ def summarize(path: Path) -> dict:
   return row
 
 def variant(h: dict) -> str:
-  """The backend setting a configuration varies: tinygrad's BEAM width, llama.cpp's flash attention."""
+  """The backend setting a configuration varies: tinygrad's BEAM width, llama.cpp's flash attention, MLX's pipelining and dtype."""
   if "tinygrad.beam" in h: return f"beam={h['tinygrad.beam']}"
   if "llamacpp.flash_attn" in h: return f"fa={'on' if h['llamacpp.flash_attn'] == '1' else 'off'}"
+  if "mlx.pipeline" in h: return f"pipeline={'on' if h['mlx.pipeline'] == '1' else 'off'} {h.get('mlx.dtype')}"
   return ""
 
 SUMMARY_COLUMNS = ["backend", "size", "weights", "quantize", "seed", "device", "variant", "conc", "runs", "decode tok/s",

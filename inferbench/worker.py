@@ -34,6 +34,8 @@ class RunConfig:
   weights: str = "real"     # or "synthetic": random weights of the size's architecture (models.synthetic_path)
   beam: int = 0
   flash_attn: bool = False
+  pipeline: bool = True
+  dtype: str = ""
 
   @property
   def label(self) -> str:
@@ -63,7 +65,8 @@ def run(cfg: RunConfig, log: LogWriter):
 
   backend = backends.get(cfg.backend)
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
-                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn))
+                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn,
+                                      pipeline=cfg.pipeline, dtype=cfg.dtype))
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
               "device_name": metadata.device_name(cfg.device), **engine.info})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
@@ -98,7 +101,8 @@ def main(argv: list[str]) -> int:
     reason = f"{type(e).__name__}: {e}".replace("\n", " ")
     log.close(f"failed: {reason}")
     say(cfg, f"FAILED: {reason}")
-    traceback.print_exc()  # the runner passes it on, so a failure on a remote machine can be read
+    # the runner passes it on, so a failure on a remote machine can be read; a ModelError's one line already says what to do
+    if not isinstance(e, models.ModelError): traceback.print_exc()
     return 1
   log.close("ok")
   return 0
