@@ -163,7 +163,7 @@ class MLXEngine:
                        "(pip install 'mlx[cuda13]==0.32.4', CUDA 13 libraries on LD_LIBRARY_PATH; see docs/results/run_gpu_mlx.sh), or use --device cpu")
     device = mx.Device(mx.gpu if cfg.device == "cuda" else mx.cpu)  # --device cuda is MLX's gpu device
     mx.set_default_device(device)
-    self.stream = mx.new_stream(device)  # generation on its own stream, as mlx-lm's generation_stream
+    self.stream = mx.new_thread_local_stream(device)  # generation on its own stream, as mlx-lm's generation_stream
     mx.random.seed(cfg.seed)             # --temperature samples through mx.random
     self.version, self.device_name, self.ctx, self.pipeline = mx.__version__, device.type.name, cfg.ctx, cfg.pipeline
     # MLX's x86 CPU kernels have no fast half precision: a 4-bit quantized matvec with float16 scales and activations
@@ -179,12 +179,13 @@ class MLXEngine:
                  "mlx.timing": "pipelined as mlx-lm's generate_step (async_eval of the next step before reading this token): "
                                "total = token-to-token time" if cfg.pipeline else "synchronous: each step built, evaluated and read alone"}
 
-  def _step(self, tokens, cache):
-    """mlx-lm's generate_step._step: the logits of the last position, log-softmax, then the sampler."""
+  def _step(self, tokens, cache) -> tuple:
+    """mlx-lm's generate_step._step: the logits of the last position, log-softmax, then the sampler; (token, logprobs)."""
     mx = self.mx
     with mx.stream(self.stream):
       logits = self.model(tokens[None], cache=cache)[:, -1, :]
-      return self.sampler(logits - mx.logsumexp(logits, keepdims=True))
+      logprobs = logits - mx.logsumexp(logits, keepdims=True)
+      return self.sampler(logprobs), logprobs
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     mx = self.mx
@@ -197,13 +198,13 @@ class MLXEngine:
     if len(prompt_ids) > 1:  # as generate_step: all but the last prompt token fill the cache, their logits never computed
       with mx.stream(self.stream): self.model(prompt[None, :-1], cache=cache)
       mx.eval([c.state for c in cache])
-    y = self._step(prompt[-1:], cache)
-    if self.pipeline: mx.async_eval(y)
+    y, logprobs = self._step(prompt[-1:], cache)
+    if self.pipeline: mx.async_eval(y, logprobs)  # generate_step evaluates the log-probabilities too
     for i in range(n_decode + 1):
       last = i == n_decode
       if self.pipeline and not last:
         nxt = self._step(y, cache)
-        mx.async_eval(nxt)
+        mx.async_eval(*nxt)
       t1 = time.perf_counter()
       token = y.item()
       t2 = time.perf_counter()
@@ -212,7 +213,7 @@ class MLXEngine:
       if i % 256 == 0: mx.clear_cache()  # as generate_step
       # pipelined, the next step has been running since it was queued: its time counts from this token's arrival
       t0 = t2 if self.pipeline else time.perf_counter()
-      y = nxt if self.pipeline else self._step(y, cache)
+      y = (nxt if self.pipeline else self._step(y, cache))[0]
 
   def run_totals(self) -> dict: return {"peak_device_bytes": self.mx.get_peak_memory()}
 
