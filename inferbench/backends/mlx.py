@@ -176,6 +176,8 @@ class MLXEngine:
     self.model.set_dtype(getattr(mx, dtype))  # floating parameters only: packed quantized weights stay as they are
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "mlx.weights": how, "mlx.pipeline": int(cfg.pipeline), "mlx.dtype": dtype,
                  "mlx.device": str(device), "mlx.device_info": json.dumps(mx.device_info()), "mlx.mlx_lm": version("mlx-lm"),
+                 # seen here: one core busy while it decodes; MLX has no thread setting, so --threads does not apply
+                 **({"mlx.cpu_threads": "1: MLX's CPU stream runs its operations on one thread"} if cfg.device != "cuda" else {}),
                  "mlx.timing": "pipelined as mlx-lm's generate_step (async_eval of the next step before reading this token): "
                                "total = token-to-token time" if cfg.pipeline else "synchronous: each step built, evaluated and read alone"}
 
