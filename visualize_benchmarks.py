@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Terminal view of benchmark_output/summary.csv (run benchmark_analysis.py first): per phase, each configuration's
-median tok/s as a bar, with the 95% CI of the mean per-token latency, runs, samples and instability flags."""
+median tok/s over runs as a bar, with its 95% t-interval over runs, the runs, the steps and instability flags."""
 import argparse, math, sys
 from pathlib import Path
 from inferbench.analysis import PHASES, AnalysisError, read_summary
@@ -23,21 +23,20 @@ def main() -> int:
   from rich import box
   console = Console(no_color=args.ascii, highlight=False)
   for phase in PHASES:
-    rs = [r for r in rows if r["phase"] == phase]
-    if not rs:
+    rs = rows[rows["phase"] == phase]
+    if rs.empty:
       console.print(f"{phase}: no data")
       continue
-    top = max(r["tok_s_median"] for r in rs)
-    t = Table(title=f"{phase}: median tok/s per configuration ({'1 token per step' if phase == 'decode' else 'whole prompt per step'})",
+    top = rs["tok_s_median"].max()
+    t = Table(title=f"{phase}: median tok/s over runs ({'1 token per sequence per step' if phase == 'decode' else 'whole prompt per step'})",
               box=box.ASCII if args.ascii else box.SIMPLE_HEAD, title_justify="left")
-    for c in ("backend", "device", "host", "size", "quantize", "weights", "runs", "n", "tok/s p50", "", "ms/tok mean [95% CI]", "cv", "flags"):
-      t.add_column(c, justify="right" if c in ("runs", "n", "tok/s p50", "cv") else "left")
-    for r in rs:
-      label = r["backend"] + (f" {r['variant']}" if r["variant"] else "")
-      t.add_row(label, r["device"], r["hostname"], r["size"], r["quantize"], r["weights"], f"{r['n_runs']:.0f}", f"{r['count']:.0f}",
-                f"{r['tok_s_median']:,.1f}", bar(r["tok_s_median"], top, 20 if args.ascii else 30),
-                f"{r['latency_ms_mean']:.4g} [{r['latency_ms_ci95_low']:.4g}, {r['latency_ms_ci95_high']:.4g}]",
-                f"{r['cv']:.1%}", ("[red]" if r["noisy"] and not args.ascii else "") + r["flags"])
+    for c in ("configuration", "runs", "steps", "tok/s", "", "95% CI (runs)", "cv", "flags"):
+      t.add_column(c, justify="right" if c in ("runs", "steps", "tok/s", "cv") else "left")
+    for r in rs.to_dict("records"):
+      ci = "no CI" if r["tok_s_ci95_low"] != r["tok_s_ci95_low"] else f"{r['tok_s_ci95_low']:,.4g} – {r['tok_s_ci95_high']:,.4g}"
+      t.add_row(r["label"] or r["backend"], f"{r['n_runs']:.0f}", f"{r['n_steps']:.0f}", f"{r['tok_s_median']:,.1f}",
+                bar(r["tok_s_median"], top, 20 if args.ascii else 30), ci, f"{r['cv']:.1%}",
+                ("[red]" if r["noisy"] and not args.ascii else "") + r["flags"])
     console.print(t)
   return 0
 

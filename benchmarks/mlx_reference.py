@@ -48,11 +48,10 @@ def main():
   p.add_argument("--pipeline", choices=["on", "off"], default="on", help="the harness's mode (on: as generate_step)")
   args = p.parse_args()
   import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-  import defaults
-  from inferbench import models, runner
-  source = models.source_path(defaults.DEFAULT_SIZE)
+  from inferbench import models, registry, runner
+  source = models.source_path(registry.DEFAULT_SIZE)
   model = Path(args.model) if args.model else source
-  ids = runner.prompt_ids(source, defaults.DEFAULT_PROMPT, None)  # the harness's default prompt, as the runner tokenizes it
+  ids = runner.prompt_ids(source, registry.DEFAULT_PROMPT, None)  # the harness's default prompt, as the runner tokenizes it
   def run(code: str, who: str) -> list[float]:
     out = subprocess.run([sys.executable, "-c", code, str(model), str(args.n_tokens), str(args.runs), args.dtype, args.pipeline,
                           ",".join(map(str, ids))], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)

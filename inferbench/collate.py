@@ -23,7 +23,10 @@ EXTRA_COLUMNS = ["backend", "backend_version", "phase", "run", "position", "n_st
                  "mode", "concurrency", "request_start_ms", "e2e_latency_ms", "n_token_chunks", "usage_completion_tokens",
                  "tokens_match", "finish_reason", "aggregate_tokens_per_sec",
                  # roofline (roofline.py): decode rows only
-                 "roofline_gb_s", "roofline_tok_s", "pct_of_roofline"]
+                 "roofline_gb_s", "roofline_tok_s", "pct_of_roofline",
+                 # what makes a configuration (analysis.KEY) and its memory
+                 "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes",
+                 "peak_rss_bytes", "peak_device_bytes"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 
@@ -36,7 +39,8 @@ def rows(log: Log) -> list[dict]:
                                       "uuid", "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device",
                                       "model_name", "model_type", "weights", "n_params", "model_bytes", "bits_per_weight",
                                       "threads", "temperature", "load_seconds", "compile_seconds", "model_sha256",
-                                      "cpu_model", "python", "git_commit", "started_at")}
+                                      "cpu_model", "python", "git_commit", "started_at", "knobs", "ctx", "n_decode_steps",
+                                      "batch", "request_rate", "predicted_bytes", "memory_limit_bytes")}
   common["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith("version.")}, sort_keys=True)
   # package versions travel into the CSV so the deck's setup slide can name them without reading raw logs
   common["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
@@ -67,6 +71,7 @@ def rows(log: Log) -> list[dict]:
                 "request_start_ms": r.get("start_ms"), "e2e_latency_ms": r.get("e2e_latency_ms"), "n_token_chunks": r.get("n_token_chunks"),
                 "usage_completion_tokens": r.get("usage_completion_tokens"), "tokens_match": r.get("tokens_match"),
                 "finish_reason": r.get("finish_reason"),
+                "peak_rss_bytes": r.get("peak_rss_bytes"), "peak_device_bytes": r.get("peak_device_bytes"),
                 "roofline_gb_s": bandwidth_gb_s or None, "roofline_tok_s": ceiling,
                 "pct_of_roofline": roofline.pct_of_ceiling(tps, ceiling) if ceiling and tps else None})
   return out

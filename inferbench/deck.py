@@ -1,14 +1,16 @@
 """presentation.typ -> presentation.pdf: copy the plots to docs/images/, compute the deck's data, compile with Typst.
 
-Typst reads three things, all derived from the collated CSVs, nothing typed by hand: benchmark_output/summary.csv
-(its results tables, through Typst's own csv()), docs/deck_data.json (setup and findings, computed here from that
-summary) and the PNGs. Any sweep_*.csv beside the summary adds a sweep slide.
+Typst reads three things, all derived from the analysis's files, nothing typed by hand: benchmark_output/summary.csv
+(its results tables, through Typst's own csv()), docs/deck_data.json (setup and findings, sentences made here from
+summary.csv and ratios.csv: no statistic is computed here) and the PNGs. Any sweep_*.csv beside the summary adds a
+sweep slide.
 """
 from __future__ import annotations
 import argparse, csv, datetime, json, math, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
-from .analysis import DISPLAY, EXPECTED, AnalysisError, read_summary, speedups
+import pandas as pd
+from .analysis import DISPLAY, EXPECTED, AnalysisError, read_ratios, read_summary
 from .models import atomic_write
 from .plots import ADDITIONAL, MAIN
 
@@ -17,68 +19,64 @@ PLOTS = (*MAIN, *ADDITIONAL)
 SWEEP_PLOT = "quantization_pareto"
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
-def fmt(v: float) -> str: return "–" if math.isnan(v) else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-def config(r: dict) -> str: return " ".join(x for x in (r["size"], r["quantize"], r["variant"], "(synthetic)" if r["weights"] == "synthetic" else "") if x)
-def where(r: dict) -> str: return f"{r['hostname']} {r['device']}"
-def bpw(r: dict) -> float: return float(r["bits_per_weight"].split(";")[0])
+def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+def ci(lo: float, hi: float, unit: str = "") -> str: return "no CI (fewer than 3 runs)" if lo != lo else f"95% CI {fmt(lo)}–{fmt(hi)}{unit}"
+def number(v: str) -> float:
+  try: return float(str(v).split(";")[0])
+  except ValueError: return math.nan
 
-def setup(summary: list[dict]) -> dict:
+def setup(summary: pd.DataFrame) -> dict:
   hosts = defaultdict(lambda: defaultdict(set))
   backends, packages = defaultdict(set), defaultdict(set)
-  for r in summary:
+  for r in summary.to_dict("records"):
     h = hosts[(r["hostname"], r["platform"], r["cpu_model"])]  # two machines may share a hostname (a VM's "vm")
     for k in ("release", "python"): h[k].add(r[k])
     h["devices"].add(f"{r['device']}: {r['device_name']}")
     backends[name(r["backend"])].add(r["backend_version"])
-    for k, v in json.loads(r["versions"] or "{}").items(): packages[k].add(v)
+    for versions in r["versions"].split("; "):
+      for k, v in json.loads(versions or "{}").items(): packages[k].add(v)
   models = {(r["model_name"], r["size"], r["model_type"], r["bits_per_weight"], r["n_params"], r["model_bytes"], r["weights"])
-            for r in summary}
-  join = lambda s: ", ".join(sorted(x for x in s if x))
+            for r in summary.to_dict("records")}
+  join = lambda s: ", ".join(sorted(str(x) for x in s if x))
+  millions = lambda v: "–" if number(v) != number(v) else f"{number(v) / 1e6:,.1f}"  # a server does not say which file it serves
   return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}}
                     for (n, p, c), h in sorted(hosts.items())],
           "backends": [{"backend": b, "version": join(v)} for b, v in sorted(backends.items())],
           "packages": [{"package": p, "version": join(v)} for p, v in sorted(packages.items())],
-          "models": [{"model": m, "size": s, "type": t, "bits_per_weight": b, "n_params": f"{int(n.split(';')[0]) / 1e6:,.1f} M",
-                      "file_mb": f"{int(mb.split(';')[0]) / 1e6:,.1f}", "weights": w} for m, s, t, b, n, mb, w in sorted(models)],
-          "runs": sorted({int(r["n_runs"]) for r in summary}),
-          "decode_steps_per_run": sorted({round(r["count"] / r["n_runs"]) for r in summary if r["phase"] == "decode"}),
-          "prompt_tokens": join({r["n_prompt_tokens"] for r in summary}), "threads": join({r["threads"] for r in summary}),
-          "git_commits": join({c[:12] for r in summary for c in r["git_commit"].split("; ")}),
-          "measured": f"{min(r['first_started_at'] for r in summary)[:16]} – {max(r['last_started_at'] for r in summary)[:16]} UTC"}
+          "models": [{"model": m or "–", "size": s, "type": t or "–", "bits_per_weight": b or "–", "n_params": f"{millions(n)} M",
+                      "file_mb": millions(mb), "weights": w} for m, s, t, b, n, mb, w in sorted(models)],
+          "runs": sorted({int(v) for v in summary["n_runs"]}),
+          "decode_steps_per_run": join({str(v) for v in summary["n_decode_steps"]}),
+          "prompt_tokens": join({str(v) for v in summary["n_prompt_tokens"]}), "threads": join({str(v) for v in summary["threads"]}),
+          "git_commits": join({c[:12] for cs in summary["git_commit"] for c in cs.split("; ")}),
+          "measured": f"{min(summary['first_started_at'])[:16]} – {max(summary['last_started_at'])[:16]} UTC"}
 
-def findings(summary: list[dict], baseline: str) -> dict[str, list[str]]:
-  """Sentences computed from the summary: the fastest backend per configuration, speedups, the quantization effect,
-  and what the reader should distrust."""
-  out: dict[str, list[str]] = {"fastest": [], "speedups": [], "quantization": [], "caveats": []}
-  same = defaultdict(list)
-  for r in summary: same[(r["phase"], r["size"], r["quantize"], r["weights"], r["hostname"], r["device"])].append(r)
-  for (phase, *_), rs in sorted(same.items(), key=lambda kv: (kv[0][0] != "decode", kv[0][1:])):
-    rs = sorted(rs, key=lambda r: -r["tok_s_median"])
-    best, rest = rs[0], rs[1:]
-    vs = f", {best['tok_s_median'] / rest[0]['tok_s_median']:.2f}× {name(rest[0]['backend'])} ({fmt(rest[0]['tok_s_median'])})" if rest else ""
-    lead = f"{name(best['backend'])} fastest" if rest else f"only {name(best['backend'])} measured"
-    out["fastest"].append(f"{phase}, {config(best)} on {where(best)}: {lead}, {fmt(best['tok_s_median'])} tok/s median{vs}")
-  for r in speedups(summary, baseline):
-    out["speedups"].append(f"{name(r['backend'])} over {name(baseline)}, {r['phase']}, {config(r)} on {where(r)}: "
-                           f"{r['speedup_median']:.2f}× (median), {r['speedup_mean']:.2f}× (mean, 95% CI {r['speedup_ci95_low']:.2f}–"
-                           f"{r['speedup_ci95_high']:.2f}×)")
-  if not out["speedups"]: out["speedups"].append(f"no configuration was measured on both {name(baseline)} and another backend")
-  lines = defaultdict(list)
-  for r in summary: lines[(r["backend"], r["size"], r["variant"], r["weights"], r["hostname"], r["device"], r["phase"])].append(r)
-  for (backend, *_, phase), rs in sorted(lines.items()):
-    if len(rs) < 2: continue
-    rs = sorted(rs, key=bpw, reverse=True)  # the most precise first: the reference
-    ref = rs[0]
-    steps = "; ".join(f"{r['model_type']} ({bpw(r):.2f} b/w) {r['tok_s_median'] / ref['tok_s_median']:.2f}×" for r in rs[1:])
-    out["quantization"].append(f"{name(backend)} {phase}, {ref['size']} on {where(ref)}: against {ref['model_type']} ({bpw(ref):.2f} b/w, "
-                               f"{fmt(ref['tok_s_median'])} tok/s): {steps}")
-  if not out["quantization"]: out["quantization"].append("no backend was measured at two quantizations of one model")
-  noisy = [r for r in summary if r["flags"]]
-  out["caveats"] += [f"{name(r['backend'])} {r['phase']} {config(r)} on {where(r)}: {r['flags']}" for r in noisy]
-  if missing := [name(b) for b in EXPECTED if b not in {r["backend"] for r in summary}]:
-    out["caveats"].append(f"no data for {', '.join(missing)}")
-  if not any(r["device"] == "cuda" for r in summary): out["caveats"].append("no GPU runs: CPU only")
-  if any(r["weights"] == "synthetic" for r in summary):
+def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict[str, list[str]]:
+  """Sentences computed from summary.csv and ratios.csv: backends compared on matched configurations, setting
+  effects within a backend, the quantization effect, and what the reader should distrust."""
+  out: dict[str, list[str]] = {"fastest": [], "speedups": [], "settings": [], "quantization": [], "caveats": []}
+  r = ratios if len(ratios) else pd.DataFrame(columns=["kind", "phase", "backend", "baseline_backend"])
+  def sentence(q) -> str:  # what the two share, then what tells them apart
+    mine, theirs = q["label"].split(), q["baseline_label"].split()
+    common = " ".join(w for w in mine if w in theirs)
+    apart = lambda a, b: " ".join(w for w in a if w not in b) or "–"
+    return (f"{common} ({q['phase']}): {apart(mine, theirs)} vs {apart(theirs, mine)}: {q['ratio']:.2f}× "
+            f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}; {q['n_runs']:.0f} vs {q['baseline_n_runs']:.0f} runs)")
+  backend = r[r["kind"] == "backend"]
+  for _, same in backend[backend["phase"] == "decode"].groupby("baseline_config", sort=True):
+    best = same.sort_values("ratio").iloc[-1]
+    if best["ratio"] > 1:
+      out["fastest"].append(f"{name(best['backend'])} fastest: {sentence(best)}, {fmt(best['tok_s_median'])} tok/s median")
+  if not out["fastest"]: out["fastest"].append("no configuration was measured on two backends with every other setting equal")
+  out["speedups"] = [sentence(q) for q in backend[backend["baseline_backend"] == baseline].to_dict("records")] or \
+                    [f"no configuration was measured on both {name(baseline)} and another backend with every other setting equal"]
+  out["settings"] = [sentence(q) for q in r[r["kind"] == "setting"].to_dict("records")] or ["no backend setting was varied"]
+  out["quantization"] = [sentence(q) for q in r[r["kind"] == "quantization"].to_dict("records")] or \
+                        ["no backend was measured at two quantizations of one model"]
+  out["caveats"] = [f"{l} ({p}): {f}" for l, p, f in zip(summary["label"], summary["phase"], summary["flags"]) if f]
+  if missing := [name(b) for b in EXPECTED if b not in set(summary["backend"])]: out["caveats"].append(f"no data for {', '.join(missing)}")
+  if not summary["device"].eq("cuda").any(): out["caveats"].append("no GPU runs: CPU only")
+  if summary["weights"].eq("synthetic").any():
     out["caveats"].append("synthetic weights (random values, real shapes): their speed is meaningful, their text is not")
   return out
 
@@ -88,16 +86,16 @@ def sweeps(folder: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f: out.append({"file": path.name, "rows": list(csv.DictReader(f))})
   return out
 
-def deck_data(summary: list[dict], folder: Path, baseline: str) -> dict:
-  return {"setup": setup(summary), "findings": findings(summary, baseline), "baseline": name(baseline), "sweeps": sweeps(folder),
-          "backends": sorted({name(r["backend"]) for r in summary}), "summary_rows": len(summary)}
+def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baseline: str) -> dict:
+  return {"setup": setup(summary), "findings": findings(summary, ratios, baseline), "baseline": name(baseline), "sweeps": sweeps(folder),
+          "backends": sorted({name(b) for b in summary["backend"]}), "summary_rows": len(summary)}
 
 def typst_path(path: Path, root: Path) -> str: return "/" + Path(os.path.relpath(path.resolve(), root)).as_posix()
 
 def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tinygrad", typ: Path = ROOT / "presentation.typ") -> Path:
   summary_csv = folder / "summary.csv"
   summary = read_summary(summary_csv)
-  if not summary: raise AnalysisError(f"{summary_csv} has no rows: run a benchmark, its collate script and benchmark_analysis.py")
+  if summary.empty: raise AnalysisError(f"{summary_csv} has no rows: run a benchmark, its collate script and benchmark_analysis.py")
   if missing := [f"{n}.png" for n in PLOTS if not (plots / f"{n}.png").is_file()]:
     raise AnalysisError(f"{plots}/ lacks {', '.join(missing)}: run generate_plots.py and generate_additional_plots.py first")
   images = docs / "images"
@@ -105,13 +103,13 @@ def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tin
   for n in (*PLOTS, SWEEP_PLOT):
     if (plots / f"{n}.png").is_file(): shutil.copyfile(plots / f"{n}.png", images / f"{n}.png")
     else: (images / f"{n}.png").unlink(missing_ok=True)  # a stale sweep plot must not appear without its sweep
-  data = deck_data(summary, folder, baseline)
+  data = deck_data(summary, read_ratios(folder / "ratios.csv"), folder, baseline)
   data["has_sweep_plot"] = (images / f"{SWEEP_PLOT}.png").is_file()
   atomic_write(docs / "deck_data.json", json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False))
   import typst
   root = Path(os.path.commonpath([p.resolve() for p in (typ.parent, folder, docs)]))
   # the PDF's date is the last measurement's, so the same data compiles to the same file
-  stamp = datetime.datetime.fromisoformat(max(r["last_started_at"] for r in summary)).timestamp()
+  stamp = datetime.datetime.fromisoformat(max(summary["last_started_at"])).timestamp()
   pdf = typst.compile(str(typ), root=str(root), timestamp=int(stamp),
                       sys_inputs={"summary": typst_path(summary_csv, root), "data": typst_path(docs / "deck_data.json", root),
                                   "images": typst_path(images, root)})

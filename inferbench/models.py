@@ -2,13 +2,16 @@
 then quantized with llama.cpp's own quantizer so every backend reads the very same file (or, for MLX's own
 mlx-q* quantizations, with MLX's affine quantizer into an mlx-lm model folder beside them)."""
 from __future__ import annotations
-import hashlib, importlib.util, json, os, re, struct, tempfile
+import hashlib, importlib.util, json, os, re, struct, sys, tempfile
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-import defaults
-from defaults import MODELS, QUANT_ALIASES
+from typing import Callable, TypeVar
+from . import registry
+from .registry import MODELS, QUANT_ALIASES
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("INFERBENCH_MODELS", ROOT / "models"))
 
@@ -44,7 +47,7 @@ def quant_type(quantize: str) -> str | None:
   if is_mlx(quantize): return quantize
   raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}, or mlx-q4, mlx-q8, mlx-q4-g32 (MLX)")
 
-def check_size(size: str) -> defaults.ModelSource:
+def check_size(size: str) -> registry.ModelSource:
   if size not in MODELS: raise ModelError(f"unknown size {size!r}: use one of {', '.join(MODELS)}, or --model PATH for a local GGUF")
   return MODELS[size]
 
@@ -68,14 +71,14 @@ def source_path(size: str | None, model: str | None = None, weights: str = "real
       if found := sorted(Path(folder).glob("*.gguf")): return found[0]
   return hub_download(src.repo, src.filename)
 
-def synthetic_path(size: str, seed: int = defaults.SYNTHETIC_SEED) -> Path:
+def synthetic_path(size: str, seed: int = registry.SYNTHETIC_SEED) -> Path:
   """An F16 GGUF with the exact tensor shapes of the model `size` names and random weights, written once and cached.
   Its tokenizer is the embedded SmolLM2's, padded with unused tokens to the architecture's vocabulary."""
   from . import synthetic
   src = check_size(size)
   path = CACHE / "synthetic" / f"{src.name}-synthetic-seed{seed}.F16.gguf"
   if not path.is_file():
-    tokenizer_from = source_path(defaults.SYNTHETIC_TOKENIZER_FROM)
+    tokenizer_from = source_path(registry.SYNTHETIC_TOKENIZER_FROM)
     synthetic.write_model(path, src.arch, tokenizer_from, name=f"{src.name} (synthetic weights)", seed=seed)
   return path
 
@@ -187,19 +190,32 @@ def atomic_write(path: Path, data: str | bytes):
     raise
 
 def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
-  """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models.
-  A quantized source is first dequantized to F16, so every other type comes from the most precise weights at hand."""
+  """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models, with
+  its fallbacks beside it (see fallbacks). A quantized source is first dequantized to F16, so every other type comes
+  from the most precise weights at hand."""
   if is_mlx(quantize): return mlx_quantized(source, quantize, threads, log)
   want = quant_type(quantize)
   have = describe(source).file_type
   if want is None or want == have: return source
   out = CACHE / "quantized" / f"{model_stem(source)}.{want}.gguf"
-  if out.is_file(): return out
+  if out.is_file() and _sidecar(out).is_file(): return out
   base = source
   if PRECISION.index(have) > PRECISION.index("F16") and want != "F16": base = quantized(source, "F16", threads, log)
-  log(f"quantizing {base.name} -> {out.name} with llama.cpp")
-  llama_quantize(base, out, want, threads)
+  # a file cached before its fallbacks were recorded: a dry run of the quantizer (no file written) recounts them
+  log(f"{'counting the fallbacks of' if out.is_file() else 'quantizing'} {base.name} -> {out.name} with llama.cpp")
+  n = llama_quantize(base, out, want, threads, dry_run=out.is_file())
+  log(f"{out.name}: {sum(n.values())} tensors in fallback types ({format_fallbacks(n)}), recorded in {_sidecar(out).name}")
   return out
+
+def _sidecar(gguf: Path) -> Path: return gguf.with_name(gguf.name + ".json")
+
+def fallbacks(gguf: Path) -> dict[str, int] | None:
+  """How many tensors llama.cpp's quantizer stored in a fallback type, per type (K-quants need rows that are multiples
+  of 256, so narrower tensors fall back, e.g. q4_K -> q5_0). None for a file this cache did not quantize."""
+  try: return json.loads(_sidecar(gguf).read_text())["fallbacks"]
+  except (OSError, ValueError, KeyError, TypeError): return None
+
+def format_fallbacks(n: dict[str, int]) -> str: return ", ".join(f"{k}={v}" for k, v in sorted(n.items())) or "none"
 
 def mlx_quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
   """The model.safetensors of an mlx-lm model folder holding `source` in MLX's affine quantization, made once with
@@ -221,16 +237,42 @@ def model_stem(path: Path) -> str:
   head, _, tail = Path(path).stem.rpartition(".")
   return head if head and tail.upper() in FTYPES else Path(path).stem
 
-def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None):
+FALLBACK = re.compile(r"-> falling back to\s+(\S+)")  # llama-quant.cpp's per-tensor warning
+FALLBACK_TOTAL = re.compile(r"tensor\(s\) required fallback quantization")  # and its summary of them
+
+def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None, dry_run: bool = False) -> dict[str, int]:
+  """Quantizes src to dst and records its fallbacks in dst's sidecar; returns them. llama.cpp prints a warning per
+  fallback tensor from C, so fd 2 goes to a file during the call: the warnings are counted, other lines passed on.
+  A dry run writes only the sidecar (of a dst made before)."""
   import ctypes
   from .backends.llamacpp import llama_lib
-  llama_cpp = llama_lib()  # quiet: the quantizer otherwise logs every tensor; bits_per_weight shows fallbacks
+  llama_cpp = llama_lib()
   dst.parent.mkdir(parents=True, exist_ok=True)
   tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
   params = llama_cpp.llama_model_quantize_default_params()
-  params.ftype, params.nthread, params.allow_requantize = FTYPES[ftype], threads or os.cpu_count() or 1, True
+  params.ftype, params.nthread, params.allow_requantize, params.dry_run = FTYPES[ftype], threads or os.cpu_count() or 1, True, dry_run
   try:
-    if rc := llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)):
-      raise ModelError(f"llama.cpp could not quantize {src} to {ftype} (code {rc}): check that the file is a complete GGUF")
-    os.replace(tmp, dst)
+    rc, text = _fd2_captured(lambda: llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)))
+    if other := [l for l in text.splitlines() if l.strip() and not FALLBACK.search(l) and not FALLBACK_TOTAL.search(l)]:
+      print("\n".join(other), file=sys.stderr, flush=True)
+    if rc: raise ModelError(f"llama.cpp could not quantize {src} to {ftype} (code {rc}): check that the file is a complete GGUF")
+    n = dict(Counter(FALLBACK.findall(text)))
+    atomic_write(_sidecar(dst), json.dumps({"source": src.name, "type": ftype, "fallbacks": n}, indent=1))
+    if not dry_run: os.replace(tmp, dst)
+    return n
   finally: tmp.unlink(missing_ok=True)
+
+def _fd2_captured(call: Callable[[], T]) -> tuple[T, str]:
+  """Runs call() with file descriptor 2 (where C code writes stderr) sent to a temporary file; returns its result
+  and the text written there."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as f:
+    os.dup2(f.fileno(), 2)
+    try: result = call()
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+    f.seek(0)
+    return result, f.read().decode(errors="replace")

@@ -1,66 +1,78 @@
-"""The eight figures, drawn from the collated CSVs only (through analysis.load and analysis.summarize).
+"""The eight figures, drawn from the analysis's files only: summary.csv, runs.csv and ratios.csv (run
+benchmark_analysis.py first). No statistic is computed here.
 
-Every figure has a decode panel and a prefill panel, units on its axes, and a caption naming the models, sizes,
-hosts and devices, the statistic shown, the runs behind it, the weights (hatched or marked when synthetic) and the
-backends that have no data. The same CSVs give byte-identical PNGs: no timestamps, no software tag, seeded jitter.
+Every figure has a decode panel and a prefill panel, units on its axes, and a caption naming the models, hosts and
+devices, the statistic shown, the runs behind it, the weights (hatched or dashed when synthetic) and the backends
+without data. Bars are the median over runs, whiskers the 95% t-interval over runs (none below 3 runs), dots each run.
+Labels show exactly the settings that vary among what a panel shows. The same files give byte-identical PNGs.
 """
 from __future__ import annotations
 import argparse, math, sys, textwrap
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
+import pandas as pd
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
-from .analysis import DISPLAY, PHASES, AnalysisError, Data, load, speedups, summarize  # noqa: E402
+from .analysis import DISPLAY, EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary  # noqa: E402
 from .collate import csv_path  # noqa: E402
+from .stats import MIN_RUNS_CI  # noqa: E402
 
 MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
 ADDITIONAL = ("latency_distribution", "memory_throughput", "param_throughput", "device_comparison")
-COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868"}
-OTHER_COLORS = ["#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
-MEAN_CI = ("bars: mean of per-step values, whiskers: its 95% CI (Student t; one leaving a log axis reaches 0: too few samples), "
-           "◆ median")
+COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868", "mlx": "#8172B3"}
+OTHER_COLORS = ["#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#64B5CD"]
+MEDIAN_CI = (f"bars: median over runs (a run's tok/s = its tokens / their total time), whiskers: 95% Student t interval "
+             f"over runs (none below {MIN_RUNS_CI} runs), dots: each run")
 DPI = 110
 CROWDED = 10  # x groups in a panel above which labels wrap and panels stack
+SERIES = ("backend", "backend_version", "mode", "knobs")     # what tells bars apart within a group
+DEVICE = ("hostname", "device", "device_name", "threads")    # threads follow the host: all its cores
+X = tuple(k for k in KEY if k not in SERIES)                 # what tells groups apart
 
 plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
                      "axes.spines.right": False, "svg.hashsalt": "inferbench", "path.simplify": False})
+
+@dataclass(frozen=True)
+class Results:
+  summary: pd.DataFrame
+  runs: pd.DataFrame
+  ratios: pd.DataFrame
+  folder: Path
+
+  @property
+  def missing(self) -> list[str]: return [b for b in EXPECTED if b not in set(self.summary["backend"])]
+
+def read(folder: Path) -> Results:
+  summary = read_summary(Path(folder) / "summary.csv")
+  if summary.empty: raise AnalysisError(f"{folder}/summary.csv has no rows: run a benchmark, its collate script and benchmark_analysis.py")
+  return Results(summary, read_runs(Path(folder) / "runs.csv"), read_ratios(Path(folder) / "ratios.csv"), Path(folder))
 
 def color(backend: str) -> str:
   if backend in COLORS: return COLORS[backend]
   return OTHER_COLORS[sum(map(ord, backend)) % len(OTHER_COLORS)]  # stable across runs, unlike hash()
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
-def synthetic(r: dict) -> bool: return "synthetic" in r.get("weights", "")
-def config(r: dict) -> str:
-  return " ".join(x for x in (r["size"], r["quantize"], r.get("variant", ""), "(synthetic)" if synthetic(r) else "") if x)
-def bpw(r: dict) -> float:
+def synthetic(r) -> bool: return r["weights"] == "synthetic"
+def bpw(r) -> float:
   """The model file's bits per weight; NaN where unknown (a remote server does not say which file it serves)."""
-  try: return float(r["bits_per_weight"].split(";")[0])  # one model file per configuration
+  try: return float(str(r["bits_per_weight"]).split(";")[0])
   except ValueError: return math.nan
-def where(r: dict) -> str: return f"{r['hostname']} {r['device']}"
 
-def x_label(r: dict, many_places: bool) -> str: return config(r) + (f"\n{where(r)}" if many_places else "")
-def model_label(r: dict, many_places: bool) -> str:
-  return " ".join(x for x in (r["size"], r["quantize"], "(synthetic)" if synthetic(r) else "") if x) + (f"\n{where(r)}" if many_places else "")
-
-def threads(r: dict) -> str: return next((t for t in r.get("variant", "").split() if t.startswith("threads=")), "")
-def without_threads(r: dict) -> str: return " ".join(t for t in r.get("variant", "").split() if t != threads(r))
-def knobs_of(summary: list[dict]) -> Callable[[dict], str]:
-  """A row's variant without its thread count where its host and device ran only one (threads follow the host, so
-  threads_note puts them in the caption and they need not split the bars)."""
-  counts = defaultdict(set)
-  for r in summary: counts[where(r)].add(threads(r))
-  return lambda r: without_threads(r) if len(counts[where(r)]) == 1 else r.get("variant", "")
-def threads_note(summary: list[dict]) -> list[str]:
-  ts = sorted({f"{where(r)}: {threads(r)}" for r in summary if threads(r)})
-  return [f"Threads: {'; '.join(ts)}"] if ts else []
-def series_label(knobs: Callable[[dict], str], r: dict) -> str: return " ".join(x for x in (name(r["backend"]), knobs(r)) if x)
+def labels(rows: pd.DataFrame, columns) -> list[str]:
+  """analysis.label over these rows, for the columns a plot puts on this axis."""
+  return label(rows, [c for c in KEY if c in columns]).tolist() if len(rows) else []
+def series_labels(rows: pd.DataFrame, columns=SERIES) -> list[str]:
+  """The backend's name always, then whatever else varies among the series."""
+  rest = labels(rows, [c for c in columns if c != "backend"])
+  return [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], rest)]
+def wrap(s: str, width: int) -> str: return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in s.split("\n"))
 
 # ---------------------------------------------------------------- the figure frame every plot shares
 
@@ -75,17 +87,17 @@ def log_axis(ax, axis: str = "y", span: float = 1.0):
   a.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
   a.set_minor_formatter(NullFormatter())
 
-def caption(data: Data, rows: list[dict], statistic: str, extra: list[str] = ()) -> str:
+def caption(res: Results, rows: pd.DataFrame, statistic: str, extra: list[str] = ()) -> str:
   types = defaultdict(set)
-  for r in rows: types[(r["model_name"], r["size"], r["weights"])].add(r["model_type"])
-  models = [f"{m} (size {s}, {w} weights; {', '.join(sorted(t))})" for (m, s, w), t in sorted(types.items())]
-  places = sorted({f"{r['hostname']}: {r['device']} = {r['device_name']}" for r in rows})
-  runs = [int(r["n_runs"]) for r in rows]
-  missing = [f"{name(b)} (no rows in {csv_path(Path(), b).name})" for b in data.missing]
+  for r in rows.to_dict("records"): types[(r["model_name"], r["size"], r["weights"])].add(r["model_type"] or "file unknown")
+  models = [f"{m or 'unnamed'} (size {s}, {w} weights; {', '.join(sorted(t))})" for (m, s, w), t in sorted(types.items())]
+  places = sorted({f"{r['hostname']}: {r['device']} = {r['device_name']}" for r in rows.to_dict("records")})
+  runs = rows["n_runs"].astype(int).tolist()
+  missing = [f"{name(b)} (no rows in {csv_path(Path(), b).name})" for b in res.missing]
   lines = [f"Models: {'; '.join(models) or 'none'}", f"Hosts and devices: {'; '.join(places) or 'none'}",
            f"{statistic}. Runs per configuration: {min(runs)}–{max(runs)}" if runs else statistic,
            *extra, *([f"No data: {', '.join(missing)}"] if missing else []),
-           f"Data: {', '.join(f.name for f in data.files) or 'no CSV'}"]
+           f"Data: {res.folder.name}/summary.csv, runs.csv, ratios.csv (from {', '.join(sorted(set('; '.join(rows['source_csv']).split('; ')) - {''})) or 'no CSV'})"]
   return "\n".join(textwrap.fill(l, 150, subsequent_indent="    ") for l in lines)
 
 def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: bool = False):
@@ -111,239 +123,272 @@ def save(fig, path: Path) -> Path:
   plt.close(fig)
   return path
 
-def by_phase(rows: list[dict]) -> dict[str, list[dict]]: return {p: [r for r in rows if r["phase"] == p] for p in PHASES}
+def by_phase(rows: pd.DataFrame) -> dict[str, pd.DataFrame]: return {p: rows[rows["phase"] == p] for p in PHASES}
 
 def phase_title(phase: str) -> str:
-  return "decode (1 token per step)" if phase == "decode" else "prefill (whole prompt per step, incl. first token)"
+  return "decode (1 token per sequence per step)" if phase == "decode" else "prefill (whole prompt per step, incl. first token)"
+
+def crowded(summary: pd.DataFrame) -> bool:
+  """More configurations than side-by-side panels can label: stack the panels at full width."""
+  return max((summary["phase"] == p).sum() for p in PHASES) > CROWDED
 
 # ---------------------------------------------------------------- one grouped-bar helper for six of the plots
 
-def bars(ax, rows: list[dict], x_of: Callable[[dict], str], series_of: Callable[[dict], str], metric: str, ylabel: str,
-         legend_outside: bool = False):
-  """Grouped bars of summary rows: bar = {metric}_mean, whiskers = its 95% CI, ◆ = {metric}_median. Synthetic hatched."""
-  if not rows: return empty(ax, "no data")
-  xs = sorted({x_of(r) for r in rows})
-  series = sorted({(r["backend"], series_of(r)) for r in rows})
-  at = {x: sorted({(r["backend"], series_of(r)) for r in rows if x_of(r) == x}) for x in xs}  # each group holds only its own bars
-  shade = defaultdict(int)
+@dataclass(frozen=True)
+class Bar:
+  x: str                  # the group
+  series: str             # the bar within the group (the legend entry)
+  backend: str
+  value: float
+  low: float = math.nan   # whisker, nan: none
+  high: float = math.nan
+  dots: tuple = ()        # each run's value
+  hatched: bool = False
+
+def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
+  """Grouped bars: each group holds only its own bars; a backend's series shade evenly; synthetic weights hatched."""
+  if not items: return empty(ax, "no data")
+  xs = sorted({b.x for b in items})
+  series = sorted({(b.backend, b.series) for b in items})
+  at = {x: sorted({(b.backend, b.series) for b in items if b.x == x}) for x in xs}
   width = min(0.8 / max(map(len, at.values())), 0.3)
-  top = max(r[f"{metric}_ci95_high"] if not math.isnan(r[f"{metric}_ci95_high"]) else r[f"{metric}_mean"] for r in rows)
-  bottom = min(r[f"{metric}_mean"] for r in rows)
+  every = [v for b in items for v in (b.value, b.high, *b.dots) if v == v]
+  top, bottom = max(every), min(b.value for b in items)
   log = bottom > 0 and top / bottom > 30  # tiny and real models differ 100x: linear bars would hide the small ones
-  for i, (backend, s) in enumerate(series):
+  shade = defaultdict(int)
+  rng = np.random.default_rng(0)
+  for backend, s in series:
     n_mine = sum(b == backend for b, _ in series)
-    alpha = 1.0 - 0.6 * shade[backend] / max(n_mine - 1, 1)  # a backend's series shade evenly from 1 to 0.4
+    alpha = 1.0 - 0.6 * shade[backend] / max(n_mine - 1, 1)
     shade[backend] += 1
-    mine = [r for r in rows if series_of(r) == s and r["backend"] == backend]
-    pos = [xs.index(x := x_of(r)) + width * (at[x].index((backend, s)) - (len(at[x]) - 1) / 2) for r in mine]
-    mean = np.array([r[f"{metric}_mean"] for r in mine])
-    # a CI reaching to 0 or below (2 prefill samples) runs off a log axis's bottom: that is what it says
-    lo = np.array([max(r[f"{metric}_ci95_low"], mean[j] / 1e6 if log else 0) for j, r in enumerate(mine)])
-    hi = np.array([r[f"{metric}_ci95_high"] for r in mine])
-    ax.bar(pos, mean, width * 0.92, color=color(backend), alpha=alpha, label=s, edgecolor="#222", linewidth=0.4,
-           hatch=["//" if synthetic(r) else "" for r in mine])
-    ax.errorbar(pos, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
-    ax.scatter(pos, [r[f"{metric}_median"] for r in mine], marker="D", s=14, color="white", edgecolor="#111", zorder=3, linewidth=0.7)
-    for p, m, h, r in zip(pos, mean, hi, mine):
-      ax.annotate(fmt(r[f"{metric}_median"]), (p, np.nanmax([m, h, r[f"{metric}_median"]])), xytext=(0, 2), textcoords="offset points",
+    mine = [b for b in items if (b.backend, b.series) == (backend, s)]
+    pos = np.array([xs.index(b.x) + width * (at[b.x].index((backend, s)) - (len(at[b.x]) - 1) / 2) for b in mine])
+    value = np.array([b.value for b in mine])
+    ax.bar(pos, value, width * 0.92, color=color(backend), alpha=alpha, label=s, edgecolor="#222", linewidth=0.4,
+           hatch=["//" if b.hatched else "" for b in mine])
+    lo, hi = np.array([b.low for b in mine]), np.array([b.high for b in mine])
+    has = ~np.isnan(lo)
+    if has.any():
+      ax.errorbar(pos[has], value[has], yerr=[value[has] - np.maximum(lo[has], value[has] / 1e6 if log else 0), hi[has] - value[has]],
+                  fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
+    for p, b in zip(pos, mine):
+      if b.dots: ax.scatter(p + rng.uniform(-0.25, 0.25, len(b.dots)) * width, b.dots, s=7, color="#111", alpha=0.6, linewidth=0, zorder=3)
+      ax.annotate(fmt(b.value), (p, np.nanmax([b.value, b.high, *b.dots])), xytext=(0, 2), textcoords="offset points",
                   ha="center", va="bottom", fontsize=7, rotation=90 if len(series) * len(xs) > 8 else 0)
   dense = len(xs) > CROWDED
-  wrap = lambda x: "\n".join(textwrap.fill(line, 13, break_long_words=False) for line in x.split("\n"))  # keeps the label's own lines
-  ax.set_xticks(range(len(xs)), [wrap(x) if dense else x for x in xs], fontsize=7 if dense else 8)
+  if len(xs) > 16: ax.set_xticks(range(len(xs)), [x.replace("\n", " ") for x in xs], fontsize=7, rotation=90)  # no room to wrap
+  else: ax.set_xticks(range(len(xs)), [wrap(x, 13) if dense else x for x in xs], fontsize=7 if dense else 8)
   ax.set_xlim(-0.6, len(xs) - 0.4)
   if log:
     log_axis(ax)
     ax.set_ylim(bottom / 4, top * 4)
   else: ax.set_ylim(0, top * 1.15)
   ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
-  handles, labels = ax.get_legend_handles_labels()
-  if any(synthetic(r) for r in rows): handles.append(Patch(facecolor="white", edgecolor="#222", hatch="//", label="synthetic weights"))
+  handles, _ = ax.get_legend_handles_labels()
+  if any(b.hatched for b in items): handles.append(Patch(facecolor="white", edgecolor="#222", hatch="//", label="synthetic weights"))
   if legend_outside or len(handles) > 6:  # inside, it would cover bars
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
   else: ax.legend(handles=handles, fontsize=7.5, loc="best", framealpha=0.8)
 
+def run_values(res: Results, config: str, column: str) -> tuple:
+  return tuple(res.runs.loc[res.runs["config"] == config, column].dropna())
+
+def rate_bars(res: Results, rows: pd.DataFrame, value: str, run_column: str | None, x_cols=X, series_cols=SERIES, ci: bool = True) -> list[Bar]:
+  """Summary rows as bars: x and series labels from what varies among them; dots from runs.csv."""
+  xl, sl = labels(rows, x_cols) or [""] * len(rows), series_labels(rows, series_cols)
+  return [Bar(x or "all", s, r["backend"], r[value], r["tok_s_ci95_low"] if ci else math.nan, r["tok_s_ci95_high"] if ci else math.nan,
+              run_values(res, r["config"], run_column) if run_column else (), synthetic(r))
+          for x, s, r in zip(xl, sl, rows.to_dict("records"))]
+
+def mark(ax, x: float, y: float, marker: str, c: str):
+  """A percentile's marker: ◆ hollow, ▲ and ✕ in the backend's colour."""
+  ax.scatter([x], [y], marker=marker, s=20, zorder=3, **({"color": "white", "edgecolor": c} if marker == "D" else {"color": c}))
+
 # ---------------------------------------------------------------- the eight figures
 
-def places_vary(rows: list[dict]) -> bool: return len({where(r) for r in rows}) > 1
-def crowded(summary: list[dict]) -> bool:
-  """More configurations than side-by-side panels can label: stack the panels at full width."""
-  return max(sum(r["phase"] == p for r in summary) for p in PHASES) > CROWDED
-
-def backend_comparison(data: Data, summary: list[dict], **_) -> plt.Figure:
-  many = places_vary(summary)
-  fig, axes = figure("Throughput per backend (tok/s, higher is better)",
-                     caption(data, summary, MEAN_CI + "; tok/s = tokens in a step / step time", threads_note(summary)),
-                     stacked=crowded(summary))
-  knobs = knobs_of(summary)
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
-    bars(ax, rows, lambda r: model_label(r, many), lambda r: series_label(knobs, r), "tok_s", f"{phase} tok/s")
+def backend_comparison(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  fig, axes = figure("Throughput per backend (tok/s, higher is better)", caption(res, s, MEDIAN_CI), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    bars(ax, rate_bars(res, rows, "tok_s_median", f"{phase}_tok_s"), f"{phase} tok/s")
     ax.set_title(phase_title(phase))
   return fig
 
-def speedup_comparison(data: Data, summary: list[dict], baseline: str = "tinygrad", **_) -> plt.Figure:
-  pairs = speedups(summary, baseline)
-  unmatched = sorted({f"{config(r)} on {where(r)}" for r in summary if r["backend"] != baseline} -
-                     {f"{config(r)} on {where(r)}" for r in pairs})
-  extra = [f"Speedup = backend tok/s ÷ {name(baseline)} tok/s on the same device, host, size and quantization; whiskers combine "
-           "both 95% CIs' far ends (conservative)"] + ([f"No {name(baseline)} baseline for: {'; '.join(unmatched)}"] if unmatched else [])
-  fig, axes = figure(f"Speedup over {name(baseline)} (×, higher is better)", caption(data, summary, MEAN_CI, extra), stacked=crowded(summary))
-  many = places_vary(summary)
-  for ax, (phase, rows) in zip(axes, by_phase(pairs).items()):
+def speedup_comparison(res: Results, baseline: str = "tinygrad", **_) -> plt.Figure:
+  r = res.ratios
+  pairs = r[(r["kind"] == "backend") & (r["baseline_backend"] == baseline)] if len(r) else r
+  others = res.summary[res.summary["backend"] != baseline]
+  unmatched = sorted(set(others["label"]) - set(pairs["label"])) if len(pairs) else sorted(set(others["label"]))
+  extra = [f"Speedup = median tok/s of a backend's runs ÷ median of {name(baseline)}'s fastest setting's runs, on a configuration matched "
+           "in every other setting (same device, host, model file, threads, context, prompt, steps, temperature, batch); whiskers: "
+           "seeded percentile bootstrap 95% interval over both sets of runs"] + \
+          ([f"No {name(baseline)} run matches: {'; '.join(unmatched)}"] if unmatched else [])
+  fig, axes = figure(f"Speedup over {name(baseline)} (×, higher is better)", caption(res, res.summary, "Ratios of run medians", extra),
+                     stacked=crowded(res.summary))
+  for ax, phase in zip(axes, PHASES):
     ax.set_title(phase_title(phase))
-    if not any(r["backend"] == baseline for r in summary):
+    rows = pairs[pairs["phase"] == phase] if len(pairs) else pairs
+    if baseline not in set(res.summary["backend"]):
       empty(ax, f"baseline {name(baseline)} has no data in these CSVs:\nno speedup to show (choose another with --baseline)")
       continue
-    if not rows:
+    if rows.empty:
       empty(ax, f"no {phase} configuration measured on both {name(baseline)} and another backend")
       continue
-    ax.axhline(1, color="#555", linestyle="--", linewidth=0.8, label=f"{name(baseline)} = 1×")  # bars() puts it in the legend
-    bars(ax, rows, lambda r: x_label(r, many), lambda r: f"{name(r['backend'])} vs {name(baseline)}", "speedup", f"{phase} speedup (×)")
+    ax.axhline(1, color="#555", linestyle="--", linewidth=0.8, label=f"{name(baseline)} = 1×")
+    xl = labels(rows, X) or [""] * len(rows)
+    items = [Bar(x or "all", f"{name(q['backend'])} {q['knobs']} vs {name(baseline)} {q['baseline_knobs']}".replace("  ", " ").strip(),
+                 q["backend"], q["ratio"], q["ratio_ci95_low"], q["ratio_ci95_high"], hatched=synthetic(q))
+             for x, q in zip(xl, rows.to_dict("records"))]
+    bars(ax, items, f"{phase} speedup (×)")
   return fig
 
-def summary_stats(data: Data, summary: list[dict], **_) -> plt.Figure:
-  cap = caption(data, summary, "Per-token latency per configuration: mean with 95% CI (bar), median ◆, p90 ▲, p99 ✕; "
-                "n = samples (decode: runs × steps; prefill: one per run), cv = stdev / mean; red: noisy (cv ≥ 10%)")
+def summary_stats(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  cap = caption(res, s, "Per-token latency: ● 1000 / median tok/s over runs, with the 95% t-interval over runs; ◆ p50, ▲ p90, ✕ p99 over "
+                "all steps (p90 from 10 steps, p99 from 100); cv = stdev / mean over runs; red: noisy (cv ≥ 10%)")
   fig, axes = figure("Per-token latency statistics (ms per token, lower is better)", cap,
-                     height=max(3.0, 0.45 * max(len(v) for v in by_phase(summary).values()) + 1.5))
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
+                     height=max(3.0, 0.45 * max(len(v) for v in by_phase(s).values()) + 1.5))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
     ax.set_title(phase_title(phase))
-    if not rows:
+    if rows.empty:
       empty(ax, "no data")
       continue
+    per_token = 1e3 / (rows["tok_s_median"] / rows["batch"].astype(float)) if phase == "decode" else \
+                1e3 / rows["tok_s_median"]
     ys = list(range(len(rows)))[::-1]
-    for y, r in zip(ys, rows):
+    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    for y, (lat, r) in zip(ys, zip(per_token, rows.to_dict("records"))):
       c = color(r["backend"])
-      ax.errorbar(r["latency_ms_mean"], y, xerr=[[r["latency_ms_mean"] - max(r["latency_ms_ci95_low"], r["latency_ms_min"])],
-                  [r["latency_ms_ci95_high"] - r["latency_ms_mean"]]], fmt="o", color=c, capsize=3, markersize=4)
-      ax.scatter([r["latency_ms_median"]], [y], marker="D", color="white", edgecolor=c, s=22, zorder=3)
-      ax.scatter([r["latency_ms_p90"]], [y], marker="^", color=c, s=20)
-      ax.scatter([r["latency_ms_p99"]], [y], marker="x", color=c, s=22)
-    ax.set_yticks(ys, [f"{name(r['backend'])} {config(r)}" + (f" {where(r)}" if places_vary(summary) else "") +
-                       f"\nn={r['count']:.0f}, cv {r['cv']:.0%}" + (" NOISY" if r["noisy"] else "") for r in rows], fontsize=7.5)
-    for t, r in zip(ax.get_yticklabels(), rows): t.set_color("#c00" if r["noisy"] else "#111")
-    log_axis(ax, "x", span=max(r["latency_ms_p99"] for r in rows) / min(r["latency_ms_min"] for r in rows))
+      if r["tok_s_ci95_low"] == r["tok_s_ci95_low"]:
+        scale = lat * r["tok_s_median"]
+        ax.plot([scale / r["tok_s_ci95_high"], scale / max(r["tok_s_ci95_low"], 1e-9)], [y, y], color=c, linewidth=1.2)
+      ax.scatter([lat], [y], marker="o", color=c, s=22, zorder=3)
+      for col, m in (("latency_ms_p50", "D"), ("latency_ms_p90", "^"), ("latency_ms_p99", "x")):
+        if r[col] == r[col]: mark(ax, r[col], y, m, c)
+    ax.set_yticks(ys, [f"{wrap(n, 48)}\nruns={r['n_runs']:.0f}, cv {r['cv']:.0%}" + (" NOISY" if r["noisy"] else "")
+                       for n, r in zip(names, rows.to_dict("records"))], fontsize=7.5)
+    for t, r in zip(ax.get_yticklabels(), rows.to_dict("records")): t.set_color("#c00" if r["noisy"] else "#111")
+    shown = [v for v in [*per_token, *rows["latency_ms_p99"], *rows["latency_ms_p50"]] if v == v]
+    log_axis(ax, "x", span=max(shown) / min(shown))
     ax.margins(x=0.1, y=0.08)
     ax.legend(handles=[Line2D([], [], marker=m, color="#444", markerfacecolor=f, linestyle=ls, label=l) for m, f, ls, l in
-                       (("o", "#444", "-", "mean, 95% CI"), ("D", "white", "", "median"), ("^", "#444", "", "p90"), ("x", "#444", "", "p99"))],
-              fontsize=7, loc="best", framealpha=0.8)
+                       (("o", "#444", "-", "1000 / median tok/s, 95% CI"), ("D", "white", "", "p50 of steps"), ("^", "#444", "", "p90"),
+                        ("x", "#444", "", "p99"))], fontsize=7, loc="best", framealpha=0.8)
     ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
     ax.grid(axis="x", which="both", alpha=0.25)
   return fig
 
-def quantization_impact(data: Data, summary: list[dict], **_) -> plt.Figure:
-  unknown = sorted({name(r["backend"]) for r in summary if math.isnan(bpw(r))})
-  summary = [r for r in summary if not math.isnan(bpw(r))]
-  cap = caption(data, summary, "Points: mean tok/s with 95% CI, ◆ median; x = the GGUF file's bits per weight (all tensors); "
-                "one line per backend, size, host and device" +
-                (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""), threads_note(summary))
-  fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap, stacked=crowded(summary))
-  knobs = knobs_of(summary)
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
+def quantization_impact(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  unknown = sorted({name(b) for b, v in zip(s["backend"], s.apply(bpw, axis=1)) if math.isnan(v)})
+  s = s[~s.apply(bpw, axis=1).isna()]
+  cap = caption(res, s, "Points: median tok/s over runs with the 95% t-interval over runs; x = the GGUF file's bits per weight "
+                "(all tensors); one line per backend setting, model and place" +
+                (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
+  fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap, stacked=crowded(s))
+  line_cols = [k for k in KEY if k not in ("quantize", "model_type", "model_sha256")]
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
     ax.set_title(phase_title(phase))
-    lines = defaultdict(list)
-    for r in rows: lines[(r["backend"], r["size"], knobs(r), where(r), synthetic(r))].append(r)
-    if not lines:
+    if rows.empty:
       empty(ax, "no data")
       continue
-    for (backend, size, variant, place, synth), rs in sorted(lines.items()):
-      rs.sort(key=lambda r: bpw(r))
-      x = [bpw(r) for r in rs]
-      y = np.array([r["tok_s_mean"] for r in rs])
-      err = [y - np.maximum([r["tok_s_ci95_low"] for r in rs], y / 1e6), np.array([r["tok_s_ci95_high"] for r in rs]) - y]
-      label = " ".join(v for v in (name(backend), size, variant, place if places_vary(summary) else "", "(synthetic)" if synth else "") if v)
-      ax.errorbar(x, y, yerr=err, color=color(backend), marker="o", markersize=4, capsize=3, label=label,
-                  linestyle="--" if synth else "-", linewidth=1.2)
-      ax.scatter(x, [r["tok_s_median"] for r in rs], marker="D", s=14, color="white", edgecolor="#111", zorder=3)
-      for xi, yi, r in zip(x, y, rs):
-        ax.annotate(f"{r['model_type']}\n{fmt(r['tok_s_median'])}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    rows = rows.assign(line=series_labels(rows, line_cols), bpw=rows.apply(bpw, axis=1))
+    lines = rows.groupby("line", sort=True)
+    for line, rs in lines:
+      rs = rs.sort_values("bpw")
+      y = rs["tok_s_median"].to_numpy()
+      lo = np.where(rs["tok_s_ci95_low"].isna(), y, np.maximum(rs["tok_s_ci95_low"], y / 1e6))
+      hi = np.where(rs["tok_s_ci95_high"].isna(), y, rs["tok_s_ci95_high"])
+      synth = synthetic(rs.iloc[0])
+      ax.errorbar(rs["bpw"], y, yerr=[y - lo, hi - y], color=color(rs.iloc[0]["backend"]), marker="o", markersize=4, capsize=3,
+                  label=line, linestyle="--" if synth else "-", linewidth=1.2)
+      for xi, yi, t in zip(rs["bpw"], y, rs["model_type"]):
+        ax.annotate(f"{t}\n{fmt(yi)}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
     log_axis(ax)
     ax.set_xlabel("bits per weight (GGUF file bytes × 8 / parameters)")
     ax.set_ylabel(f"{phase} tok/s (log scale)")
-    beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "frameon": False} if len(lines) > 6 else {}  # inside, it would cover lines
-    ax.legend(fontsize=7.5, title="dashed: synthetic weights" if any(k[-1] for k in lines) else None, title_fontsize=7, **beside)
+    beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "frameon": False} if lines.ngroups > 6 else {}
+    ax.legend(fontsize=7.5, title="dashed: synthetic weights" if rows["weights"].eq("synthetic").any() else None, title_fontsize=7, **beside)
     ax.grid(alpha=0.25, which="major")
     ax.margins(x=0.15)
-    means = [r["tok_s_mean"] for r in rows]
-    ax.set_ylim(min(means) / 4, max(r["tok_s_ci95_high"] for r in rows) * 4)  # a CI reaching 0 runs off the bottom
+    ax.set_ylim(rows["tok_s_median"].min() / 4, rows[["tok_s_median", "tok_s_ci95_high"]].max().max() * 4)
   return fig
 
-def latency_distribution(data: Data, summary: list[dict], **_) -> plt.Figure:
-  groups = defaultdict(list)
-  for r in data.rows: groups[(r["phase"], r["backend"], config(r), where(r))].append(r["total_latency_ms"] / r["n_step_tokens"])
-  cap = caption(data, summary, "Every status-ok step's per-token latency: box = quartiles, line = median, whiskers = 1.5 IQR, "
-                "dots = each step (jitter across the boxes only, seeded); decode: runs × steps samples; prefill: one per run")
-  most = max(sum(k[0] == p for k in groups) for p in PHASES)
-  across = most > CROWDED  # boxes as rows, like summary_stats: their labels need the width
-  fig, axes = figure("Per-token latency distribution (ms per token, lower is better)", cap, height=0.32 * most + 1.5 if across else 4.2)
+def latency_distribution(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  cap = caption(res, s, "Per configuration: dots = each run's per-token latency (decode: the run's median step; prefill: its time ÷ "
+                "prompt tokens), bar from p50 to p99 of all steps (◆ p50, ▲ p90, ✕ p99; a percentile needs 1, 10 and 100 steps)")
+  most = max((s["phase"] == p).sum() for p in PHASES)
+  fig, axes = figure("Per-token latency distribution (ms per token, lower is better)", cap, height=0.32 * most + 1.5)
   rng = np.random.default_rng(0)
-  for ax, phase in zip(axes, PHASES):
-    ax.set_title(textwrap.fill(phase_title(phase), 30 if across else 60))  # the panels are narrow beside long labels
-    keys = sorted(k for k in groups if k[0] == phase)
-    if not keys:
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    ax.set_title(textwrap.fill(phase_title(phase), 40))
+    if rows.empty:
       empty(ax, "no data")
       continue
-    values = [groups[k] for k in keys]
-    pos = list(range(len(keys)))[::-1] if across else list(range(len(keys)))
-    box = ax.boxplot(values, positions=pos, widths=0.5, patch_artist=True, showfliers=False, medianprops={"color": "#111"},
-                     orientation="horizontal" if across else "vertical")
-    for patch, k in zip(box["boxes"], keys): patch.set(facecolor=color(k[1]), alpha=0.35)
-    for i, k, v in zip(pos, keys, values):
-      jitter = i + rng.uniform(-0.18, 0.18, len(v))
-      ax.scatter(*((v, jitter) if across else (jitter, v)), s=6, color=color(k[1]), alpha=0.8, linewidth=0)
-      if not across: ax.annotate(f"n={len(v)}", (i, 0), xycoords=("data", "axes fraction"), xytext=(0, 2), textcoords="offset points",
-                                 ha="center", va="bottom", fontsize=7)
-    many = len({k[3] for k in keys}) > 1
-    parts = [[name(k[1]), k[2], *([k[3]] if many else [])] for k in keys]
-    labels = [f"{' '.join(p)}, n={len(v)}" if across else "\n".join(p) for p, v in zip(parts, values)]
-    (ax.set_yticks if across else ax.set_xticks)(pos, labels, fontsize=7.5)
-    every = [x for v in values for x in v]
-    log_axis(ax, "x" if across else "y", span=max(every) / min(every))
-    (ax.set_xlabel if across else ax.set_ylabel)(f"{phase} latency (ms per token, log scale)")
-    ax.grid(axis="x" if across else "y", which="both", alpha=0.25)
+    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    ys = list(range(len(rows)))[::-1]
+    every = []
+    for y, r in zip(ys, rows.to_dict("records")):
+      c = color(r["backend"])
+      runs = res.runs[res.runs["config"] == r["config"]]
+      v = (runs["decode_ms_median"] if phase == "decode" else runs["prefill_ms"] / runs["n_prompt_tokens"].astype(float)).dropna().to_numpy()
+      ax.scatter(v, y + rng.uniform(-0.18, 0.18, len(v)), s=10, color=c, alpha=0.8, linewidth=0)
+      ps = [r[f"latency_ms_p{q}"] for q in (50, 90, 99)]
+      known = [p for p in ps if p == p]
+      if len(known) > 1: ax.plot([known[0], known[-1]], [y, y], color=c, linewidth=3, alpha=0.35, solid_capstyle="butt")
+      for p, m in zip(ps, ("D", "^", "x")):
+        if p == p: mark(ax, p, y, m, c)
+      every += [*v, *known]
+    ax.set_yticks(ys, [f"{wrap(n, 48)}, runs={r['n_runs']:.0f}, steps={r['n_steps']:.0f}" for n, r in zip(names, rows.to_dict("records"))],
+                  fontsize=7.5)
+    log_axis(ax, "x", span=max(every) / min(every))
+    ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
+    ax.grid(axis="x", which="both", alpha=0.25)
   return fig
 
-def memory_throughput(data: Data, summary: list[dict], **_) -> plt.Figure:
-  rooflines = sorted({(where(r), r["roofline_gb_s"]) for r in summary if r["roofline_gb_s"] > 0})
+def memory_throughput(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  rooflines = sorted({(f"{r['hostname']} {r['device']}", r["roofline_gb_s"]) for r in s.to_dict("records") if r["roofline_gb_s"] > 0})
   extra = ["Bytes per step: tinygrad = bytes its kernels access (GlobalCounters.global_mem); others = model geometry, a lower bound "
-           "(every weight once + KV cache up to the position)", *threads_note(summary)]
+           "(every weight once + KV cache up to the position)"]
   extra.append("Roofline: the host's measured memory bandwidth, " + "; ".join(f"{p}: {v:.1f} GB/s" for p, v in rooflines)
                if rooflines else "No measured memory bandwidth in these CSVs (roofline_gb_s): no roofline drawn")
-  fig, axes = figure("Memory throughput (GB/s = bytes moved per step / step time, higher is better)",
-                     caption(data, summary, MEAN_CI, extra), stacked=crowded(summary))
-  many, knobs = places_vary(summary), knobs_of(summary)
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
+  fig, axes = figure("Memory throughput (GB/s = bytes moved in a run / its time, higher is better)",
+                     caption(res, s, "bars: median over runs, dots: each run", extra), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
     for p, v in rooflines:  # drawn first, so bars() puts them in the legend
       ax.axhline(v, color="#a00", linestyle=":", linewidth=1.2, label=f"measured bandwidth {p}: {v:.1f} GB/s")
-    bars(ax, rows, lambda r: model_label(r, many), lambda r: f"{series_label(knobs, r)} ({r['memory_bytes_source']} bytes)", "mem_gb_s",
-         f"{phase} memory throughput (GB/s)")
+    items = [Bar(b.x, f"{b.series} ({src} bytes)", b.backend, b.value, dots=b.dots, hatched=b.hatched)
+             for b, src in zip(rate_bars(res, rows, "mem_gb_s_median", f"{phase}_mem_gb_s", ci=False), rows["memory_bytes_source"])]
+    bars(ax, items, f"{phase} memory throughput (GB/s)")
     ax.set_title(phase_title(phase))
-    if rooflines and rows: ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v in rooflines)))
+    if rooflines and len(rows): ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v in rooflines)))
   return fig
 
-def param_throughput(data: Data, summary: list[dict], **_) -> plt.Figure:
-  extra = ["Parameter throughput = the GGUF's weight bytes / step time: how fast the weights would stream if each step read them once",
-           *threads_note(summary)]
-  fig, axes = figure("Parameter throughput (GB/s of model weights per step time, higher is better)",
-                     caption(data, summary, MEAN_CI, extra), stacked=crowded(summary))
-  many, knobs = places_vary(summary), knobs_of(summary)
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
-    bars(ax, rows, lambda r: model_label(r, many), lambda r: series_label(knobs, r), "param_gb_s", f"{phase} parameter throughput (GB/s)")
+def param_throughput(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  extra = ["Parameter throughput = the GGUF's weight bytes × steps / the run's time: how fast the weights would stream if each step read them once"]
+  fig, axes = figure("Parameter throughput (GB/s of model weights, higher is better)",
+                     caption(res, s, "bars: median over runs, dots: each run", extra), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    bars(ax, rate_bars(res, rows, "param_gb_s_median", f"{phase}_param_gb_s", ci=False), f"{phase} parameter throughput (GB/s)")
     ax.set_title(phase_title(phase))
   return fig
 
-def device_comparison(data: Data, summary: list[dict], **_) -> plt.Figure:
-  """The same configuration side by side on every device it ran on. Thread counts follow the host (all its cores),
-  so they are left out of the configuration and shown in the caption."""
-  places = sorted({(r["hostname"], r["device"], r["device_name"]) for r in summary})
-  no_gpu = "" if any(r["device"] == "cuda" for r in summary) else "No GPU (cuda) runs in these CSVs: CPU only"
+def device_comparison(res: Results, **_) -> plt.Figure:
+  """The same configuration side by side on every device it ran on; a device's threads are its own (all its cores)."""
+  s = res.summary
+  places = sorted({(r["hostname"], r["device"], r["device_name"]) for r in s.to_dict("records")})
+  no_gpu = "" if s["device"].eq("cuda").any() else "No GPU (cuda) runs in these CSVs: CPU only"
   notes = [n for n in (no_gpu, f"One device only: {' '.join(places[0]) if places else 'none'}" if len(places) < 2 else "") if n]
-  notes += threads_note(summary)
-  def same_config(r: dict) -> str:  # thread counts differ between hosts, so never split a configuration by them
-    return "\n".join(x for x in (name(r["backend"]), f"{r['size']} {r['quantize']}", without_threads(r), "(synthetic)" if synthetic(r) else "") if x)
-  fig, axes = figure("Throughput per device (tok/s, higher is better)", caption(data, summary, MEAN_CI, notes), stacked=True, height=3.9)
-  for ax, (phase, rows) in zip(axes, by_phase(summary).items()):
-    bars(ax, rows, same_config, lambda r: f"{name(r['backend'])} on {r['device']} ({r['hostname']}):\n{textwrap.fill(r['device_name'], 24)}",
-         "tok_s", f"{phase} tok/s", legend_outside=True)
+  x_cols = [k for k in X if k not in DEVICE] + ["backend", "knobs"]
+  groups = max(len(set(labels(rows, x_cols))) for rows in by_phase(s).values())
+  fig, axes = figure("Throughput per device (tok/s, higher is better)", caption(res, s, MEDIAN_CI, notes), stacked=True,
+                     height=3.9 + (2.6 if groups > 16 else 0))  # room for the turned labels
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    items = rate_bars(res, rows, "tok_s_median", f"{phase}_tok_s", x_cols=x_cols, series_cols=("backend", *DEVICE))
+    bars(ax, items, f"{phase} tok/s", legend_outside=True)
     ax.set_title(phase_title(phase) + (f"\n{no_gpu}" if no_gpu else ""), fontsize=9)
   return fig
 
@@ -351,14 +396,12 @@ FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summa
                                    latency_distribution, memory_throughput, param_throughput, device_comparison)}
 
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
-  data = load(folder)
-  if not data.rows: raise AnalysisError(f"no status-ok benchmark rows in {folder}/*.csv: run a benchmark and its collate script first")
-  summary = summarize(data)
-  return [save(FIGURES[n](data, summary, baseline=baseline), out / f"{n}.png") for n in names]
+  res = read(folder)
+  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names]
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(description=doc)
-  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of collated CSVs (default: %(default)s)")
+  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of summary.csv, runs.csv and ratios.csv (default: %(default)s)")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("plots"), help="where the PNGs go (default: %(default)s)")
   if "speedup_comparison" in names:
     p.add_argument("--baseline", default="tinygrad", help="backend the speedups are relative to (default: %(default)s)")

@@ -1,34 +1,74 @@
-"""Statistics, derived in one place from raw samples, and the plain-text table every command prints."""
+"""The statistics, on plain arrays of samples. The sample is a run (see analysis.py): steps inside one run share the
+process, the caches and the machine's drift, so they are not independent and never make an interval."""
 from __future__ import annotations
 import math
 import numpy as np
+from scipy import stats as sps
 
-# two-sided 95% Student t quantiles for 1..30 degrees of freedom; past 30 the normal 1.96 is within 2%
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-NOISY_CV = 0.10  # flag a configuration whose stdev is at least 10% of its mean
+MIN_RUNS_CI = 3        # a t-interval or a bootstrap over fewer runs says nothing: none is given
+PERCENTILE_MIN = {50: 1, 90: 10, 99: 100}  # fewer samples than this and the percentile is only the maximum
+NOISY_CV = 0.10        # flag a configuration whose runs' stdev is at least 10% of their mean
+FIRST_RUN_SLOW = 1.10  # a first run 10% slower than the others' median: a missed warm-up
+MAD_K = 3.5            # robust z-score beyond which a run is an outlier (flagged, never dropped)
+BOOTSTRAP_RESAMPLES = 4999
+BOOTSTRAP_SEED = 0     # the same data always gives the same interval
 
-def t95(dof: int) -> float: return _T95[dof - 1] if 1 <= dof <= len(_T95) else 1.96
+def _finite(x) -> np.ndarray:
+  x = np.asarray(x, dtype=np.float64)
+  return x[np.isfinite(x)]
 
-def describe(values) -> dict:
-  """count, mean, std, 95% CI of the mean, median, p90, p99, min, max and coefficient of variation."""
-  x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
-  if x.size == 0: return {"count": 0}
-  std = float(x.std(ddof=1)) if x.size > 1 else 0.0
-  half = t95(x.size - 1) * std / math.sqrt(x.size) if x.size > 1 else 0.0
-  mean = float(x.mean())
-  return {"count": int(x.size), "mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half,
-          "median": float(np.median(x)), "p90": float(np.percentile(x, 90)), "p99": float(np.percentile(x, 99)),
-          "min": float(x.min()), "max": float(x.max()), "cv": std / mean if mean else 0.0}
+def t_interval(x, confidence: float = 0.95) -> tuple[float, float]:
+  """Student t interval of the mean of x; (nan, nan) below MIN_RUNS_CI samples."""
+  x = _finite(x)
+  if x.size < MIN_RUNS_CI: return math.nan, math.nan
+  if np.ptp(x) == 0: return float(x[0]), float(x[0])
+  lo, hi = sps.t.interval(confidence, x.size - 1, loc=x.mean(), scale=sps.sem(x))
+  return float(lo), float(hi)
 
-def mad_outliers(values, k: float = 3.5) -> int:
+def cv(x) -> float:
+  x = _finite(x)
+  return float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() else math.nan
+
+def percentile(x, q: int) -> float:
+  """The q-th percentile, or nan where there are too few samples for it to mean more than the maximum."""
+  x = _finite(x)
+  return float(np.percentile(x, q)) if x.size >= PERCENTILE_MIN[q] else math.nan
+
+def mad_outliers(x, k: float = MAD_K) -> int:
   """How many samples lie more than k robust (MAD-based) z-scores from the median."""
-  x = np.asarray(values, dtype=np.float64)
+  x = _finite(x)
   if x.size < 3: return 0
-  med = np.median(x)
-  mad = np.median(np.abs(x - med))
-  if mad == 0: return 0
-  return int((0.6745 * np.abs(x - med) / mad > k).sum())
+  mad = np.median(np.abs(x - np.median(x)))
+  return int((0.6745 * np.abs(x - np.median(x)) / mad > k).sum()) if mad else 0
+
+def drift(x) -> bool:
+  """The first and second half of the runs (in the order they ran) disagree beyond their 95% t-intervals."""
+  x = _finite(x)
+  if x.size < 2 * MIN_RUNS_CI: return False
+  (lo1, hi1), (lo2, hi2) = t_interval(x[:x.size // 2]), t_interval(x[x.size // 2:])
+  return hi1 < lo2 or hi2 < lo1
+
+def first_run_slow(first: float, rest) -> bool:
+  """A rate whose first run is FIRST_RUN_SLOW below the median of the rest (runs of one log)."""
+  rest = _finite(rest)
+  return bool(rest.size and math.isfinite(first) and first * FIRST_RUN_SLOW < np.median(rest))
+
+def _ratio_of_medians(a, b, axis=-1): return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+def bootstrap_ratio(a, b, paired: bool = False, confidence: float = 0.95, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+  """median(a) / median(b) with a seeded percentile-bootstrap interval over the runs; the runs of a and b are
+  resampled apart (paired=False: two configurations) or together (paired=True: two timers of the same runs).
+  The interval is (nan, nan) below MIN_RUNS_CI runs on either side."""
+  a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+  ok = np.isfinite(a) & np.isfinite(b) if paired else None
+  if paired: a, b = a[ok], b[ok]
+  else: a, b = _finite(a), _finite(b)
+  if not a.size or not b.size: return math.nan, math.nan, math.nan
+  ratio = float(_ratio_of_medians(a, b))
+  if min(a.size, b.size) < MIN_RUNS_CI: return ratio, math.nan, math.nan
+  res = sps.bootstrap((a, b), _ratio_of_medians, paired=paired, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
+                      confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+  return ratio, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 def format_table(rows: list[dict], columns: list[str]) -> str:
   def fmt(v) -> str:

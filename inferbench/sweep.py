@@ -13,13 +13,14 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, csv, hashlib, io, json, os, signal, subprocess, sys, threading, time, uuid
+import argparse, hashlib, json, os, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-import defaults
-from . import metadata, models, quality, runner, stats, tasks
+from . import registry
+import pandas as pd
+from . import analysis, cli, metadata, models, proc, quality, runner, stats, tasks
 from .collate import collate
 from .worker import RunConfig
 
@@ -31,8 +32,9 @@ QUALITY_CTX = 256      # tokens per window (each from an empty cache): 2 windows
 TASK_EXAMPLES = 10     # per task, 3 tasks
 TASK_MAX_TOKENS = 24   # the longest answer (12 characters copied) fits
 # The deck (issue 3) reads these names: keep them.
-COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "prefill_tok_s",
-           "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement", "task_accuracy", "task_examples",
+COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "decode_tok_s_ci95_low",
+           "decode_tok_s_ci95_high", "prefill_tok_s", "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement",
+           "task_accuracy", "task_examples",
            "task_detail", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
@@ -145,45 +147,39 @@ def run_job(job: Job):
     phase(job, "tasks", settings, lambda: asdict(tasks.run(path, log, job.task_examples, job.task_max_tokens, job.seed, job.task_threads)))
 
 def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
-  """The regular benchmark path: a worker writes a raw log, the runner summarizes it, collate updates the backend's CSV."""
+  """The regular benchmark path: a worker writes a raw log, collate updates the backend's CSV, and the analysis's run-level
+  statistics (the same as summary.csv's) give the speed columns."""
   out_dir.mkdir(parents=True, exist_ok=True)
   log = out_dir / runner.log_name(cfg)
   status = runner.run_one(cfg, log, timeout)
   collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
-  s = runner.summarize(log)
-  return {"decode_tok_s": s["decode tok/s"], "prefill_tok_s": s["prefill tok/s"], "decode_cv": s["cv"], "runs": s["runs"],
-          "decode_tokens": cfg.n_tokens, "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
+  s = analysis.analyse(analysis.from_logs([log]))[1].set_index("phase")
+  number = lambda phase, col: float(s.at[phase, col])
+  return {"decode_tok_s": number("decode", "tok_s_median"), "decode_tok_s_ci95_low": number("decode", "tok_s_ci95_low"),
+          "decode_tok_s_ci95_high": number("decode", "tok_s_ci95_high"), "prefill_tok_s": number("prefill", "tok_s_median"),
+          "decode_cv": number("decode", "cv"), "runs": int(s.at["decode", "n_runs"]), "decode_tokens": cfg.n_tokens,
+          "prompt_tokens": len(cfg.prompt_ids), "log": log.name}
+
+# The child stops its worker in up to proc.GRACE_S and writes its status; the whole still holds within 2 s.
+CHILD_GRACE_S = proc.GRACE_S + 0.3
 
 def child(job: Job, timeout: float | None) -> str:
-  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not."""
+  """Runs one quantization's child process; returns '' if it exited cleanly, else why it did not. At `timeout` seconds
+  a timer stops it whatever it prints: SIGTERM, which it turns into cleanup (its worker's and server's groups, whose
+  logs then say so), then SIGKILL CHILD_GRACE_S later."""
   cmd = [sys.executable, "-m", "inferbench.sweep", json.dumps(asdict(job))]
   tail: deque[str] = deque(maxlen=3)
-  # its own process group (the worker in it too), and SIGTERM if this process dies
-  proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                          preexec_fn=tasks.die_with_parent, cwd=models.ROOT)
-  timed_out = threading.Event()
-  term = lambda: _killpg(proc.pid, signal.SIGTERM)  # the child's handler stops its server and worker before it exits
-  timer = threading.Timer(timeout, lambda: (timed_out.set(), term())) if timeout else None
-  if timer: timer.start()
-  try:
-    for line in proc.stderr:
-      sys.stderr.write(line)
-      tail.append(line.strip())
-    rc = proc.wait()
-  except BaseException:  # Ctrl-C
-    term()
-    proc.wait()
+  oom = proc.oom_kills()
+  p = proc.start(cmd, stderr=subprocess.PIPE, text=True, errors="replace", cwd=models.ROOT)
+  relay = proc.relay(p.stderr, tail)
+  try: rc = proc.wait(p, timeout, CHILD_GRACE_S)
+  except BaseException as e:  # Ctrl-C reaches the child as SIGINT ('interrupted'), a stop signal as SIGTERM
+    proc.stop(p, CHILD_GRACE_S, signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM)
     raise
-  finally:
-    if timer: timer.cancel()
-  if timed_out.is_set() and rc != 0: return f"timed out after {timeout:g} s"
-  if rc == 0: return ""
-  return (f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"child exited with code {rc}") + (f": {tail[-1]}" if tail else "")
-
-def _killpg(pid: int, sig: int):
-  try: os.killpg(pid, sig)
-  except ProcessLookupError: pass
+  relay.join(timeout=1.0)
+  if rc is None: return f"timed out after {timeout:g} s"
+  return "" if rc == 0 else proc.exit_reason("child", rc, oom) + (f": {tail[-1]}" if tail else "")
 
 def rows(job: Job, crash: str, md: dict) -> list[dict]:
   """The CSV rows of one quantization, from the journals this sweep stamped; a phase without one says why."""
@@ -199,7 +195,8 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
     out.append({
       "size": job.size, "model_name": q.get("model_name"), "quant": job.quant, "backend": backend,
       "bits_per_weight": q.get("bits_per_weight"), "file_bytes": q.get("file_bytes"),
-      "decode_tok_s": sp.get("decode_tok_s"), "prefill_tok_s": sp.get("prefill_tok_s"), "decode_cv": sp.get("decode_cv"),
+      "decode_tok_s": sp.get("decode_tok_s"),
+      "decode_tok_s_ci95_low": sp.get("decode_tok_s_ci95_low"), "decode_tok_s_ci95_high": sp.get("decode_tok_s_ci95_high"), "prefill_tok_s": sp.get("prefill_tok_s"), "decode_cv": sp.get("decode_cv"),
       "speed_runs": sp.get("runs"), "speed_decode_tokens": sp.get("decode_tokens"), "speed_prompt_tokens": sp.get("prompt_tokens"),
       "perplexity": qual.get("perplexity"), "kl_mean": qual.get("kl_mean"), "kl_p99": qual.get("kl_p99"),
       "top1_agreement": qual.get("top1_agreement"), "quality_tokens": qs.get("tokens"), "quality_ctx": qs.get("ctx"),
@@ -213,35 +210,30 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   return out
 
 def write_csv(path: Path, all_rows: list[dict]):
-  def text(v) -> str: return "" if v is None else repr(round(v, 6)) if isinstance(v, float) else str(v)
-  buf = io.StringIO()
-  w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-  w.writeheader()
-  w.writerows({c: text(r.get(c)) for c in COLUMNS} for r in all_rows)
-  models.atomic_write(path, buf.getvalue())
+  models.atomic_write(path, analysis.to_csv(pd.DataFrame(all_rows, columns=COLUMNS, dtype=object)))  # object: 128 stays 128
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument("--size", help=f"model size: {', '.join(defaults.MODELS)} (default {defaults.DEFAULT_SIZE}); with --model, its label")
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
   p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad", "mlx"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
-  p.add_argument("--seed", type=int, default=defaults.DEFAULT_SEED, help="speed runs and task generation")
-  p.add_argument("--prompt", default=defaults.DEFAULT_PROMPT, help="speed runs' prompt")
-  p.add_argument("--n-tokens", type=int, default=SPEED_TOKENS, help="decode steps per speed run")
-  p.add_argument("--runs", type=int, default=defaults.DEFAULT_RUNS, help="measured speed runs, at least")
-  p.add_argument("--min-seconds", type=float, default=defaults.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
-  p.add_argument("--warmup", type=int, default=defaults.DEFAULT_WARMUP, help="unmeasured speed runs first")
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
-  p.add_argument("--ctx", type=int, default=defaults.DEFAULT_CTX, help="speed runs' context length")
-  p.add_argument("--quality-tokens", type=int, default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
-  p.add_argument("--quality-ctx", type=int, default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
-  p.add_argument("--task-examples", type=int, default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
-  p.add_argument("--task-max-tokens", type=int, default=TASK_MAX_TOKENS, help="reply length cap")
+  p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
+  p.add_argument("--n-tokens", type=cli.whole(1), default=SPEED_TOKENS, help="decode steps per speed run")
+  p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
+  p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
+  p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
+  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
+  p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
+  p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
+  p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
+  p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
+  p.add_argument("--task-max-tokens", type=cli.whole(1), default=TASK_MAX_TOKENS, help="reply length cap")
   # the server's own threads spin-wait; on a shared CPU two of them can be 20x slower than one, and accuracy needs no speed
-  p.add_argument("--task-threads", type=int, default=1, help="CPU threads of the task server")
-  p.add_argument("--timeout", type=float, help="seconds before one quantization's child is stopped and recorded as failed")
+  p.add_argument("--task-threads", type=cli.whole(1), default=1, help="CPU threads of the task server")
+  p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before one quantization's child is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   p.add_argument("--plot", type=Path, default=Path("plots/quantization_pareto.png"))
   return p
@@ -255,10 +247,16 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     for q in filter(models.is_mlx, args.quants):
       models.mlx_quant(q)
       if "mlx" not in args.backend: raise ValueError(f"{q} is MLX's own quantization: add --backend mlx")
-    size = args.size or (Path(args.model).stem if args.model else defaults.DEFAULT_SIZE)
+    size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
-    source_type = models.describe(models.source_path(size, args.model)).file_type
-    if args.quality_tokens % args.quality_ctx or args.quality_ctx < 2: raise ValueError("--quality-tokens must be a multiple of --quality-ctx (>= 2)")
+    source = models.source_path(size, args.model)
+    source_type = models.describe(source).file_type
+    if args.quality_tokens % args.quality_ctx:
+      raise ValueError(f"--quality-tokens {args.quality_tokens} is not a multiple of --quality-ctx {args.quality_ctx}: "
+                       f"pass --quality-tokens {args.quality_tokens // args.quality_ctx * args.quality_ctx or args.quality_ctx}")
+    runner.check_ctx(args.ctx, len(runner.prompt_ids(source, args.prompt, None)), args.n_tokens)
+    cli.output_dir(args.output_dir)
+    cli.output_dir(args.plot.parent, "--plot's folder")
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -278,7 +276,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
               timeout=args.timeout, force=args.force, run_id=run_id)
     print(f"[{i}/{len(quants)}] {quant}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    crash = child(job, args.timeout)
+    try:
+      with proc.stop_on(signal.SIGTERM, signal.SIGHUP): crash = child(job, args.timeout)
+    except (KeyboardInterrupt, proc.Stopped) as e:
+      print(f"[{i}/{len(quants)}] {quant}: stopped: {proc.interrupted(e)}", file=sys.stderr)
+      return proc.exit_code(e)
     done += rows(job, crash, md)
     write_csv(target, done)
     print(f"[{i}/{len(quants)}] {quant}: {done[-1]['status']} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
@@ -290,13 +292,16 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   return 0 if all(r["status"] == "ok" for r in done) else 1
 
 def _child_main(argv: list[str]) -> int:
-  # a SIGTERM from the parent (timeout, Ctrl-C) unwinds like Ctrl-C, so the finally blocks stop the server and the worker
-  signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
   job = Job(**json.loads(argv[0]))
-  try: run_job(job)
+  # a SIGTERM from the parent (its timeout, or it died) unwinds like Ctrl-C: the finally blocks stop the server and the worker
+  try:
+    with proc.stop_on(signal.SIGTERM): run_job(job)
   except Exception as e:  # noqa: BLE001 - the parent records it in the row
     say(job.quant, f"FAILED: {type(e).__name__}: {e}".replace("\n", " "))
     return 1
+  except (KeyboardInterrupt, proc.Stopped) as e:
+    say(job.quant, f"stopped: {proc.interrupted(e)}")
+    return proc.exit_code(e)
   return 0
 
 if __name__ == "__main__": sys.exit(_child_main(sys.argv[1:]))

@@ -7,7 +7,7 @@ depends on shapes and bytes, not on values. Their text is meaningless, and every
 from __future__ import annotations
 from pathlib import Path
 import numpy as np
-from defaults import Arch
+from .registry import Arch
 
 TINY = Arch(n_layers=2, dim=64, ffn_dim=128, n_heads=4, n_kv_heads=2, vocab_size=49152, rope_theta=10000.0,
             context_length=512, tied_embeddings=False)  # untied: a tied random model just repeats its input token

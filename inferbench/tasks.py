@@ -4,11 +4,12 @@
 Exact match means the reply, with whitespace collapsed and one trailing period dropped, equals the answer.
 """
 from __future__ import annotations
-import json, os, random, signal, socket, string, subprocess, sys, time, urllib.error, urllib.request
+import json, random, socket, string, subprocess, sys, time, urllib.error, urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from .proc import start, stop  # stop: SIGTERM to the server's process group, SIGKILL soon after
 
 WORDS = ("apple", "river", "stone", "cloud", "tiger", "paper", "green", "house", "light", "music", "ocean", "pencil",
          "summer", "window", "yellow", "bridge", "garden", "silver", "planet", "forest")
@@ -45,13 +46,6 @@ def free_port() -> int:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
 
-def die_with_parent():
-  """In the server's process: get SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
-  try:
-    import ctypes
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-  except (OSError, AttributeError): pass
-
 @dataclass(frozen=True)
 class Server:
   url: str
@@ -66,8 +60,7 @@ def serve(model: Path, log_path: Path, threads: int, ctx: int, seed: int, ready_
          "--n_ctx", str(ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads), "--seed", str(seed)]
   log_path.parent.mkdir(parents=True, exist_ok=True)
   with open(log_path, "w") as log:
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=die_with_parent)
+    proc = start(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # its own group, gone with this process
   try:
     url = f"http://127.0.0.1:{port}"
     _wait_ready(proc, url, log_path, ready_s)
@@ -84,16 +77,6 @@ def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, ready_s: float
       with urllib.request.urlopen(f"{url}/v1/models", timeout=2): return
     except (urllib.error.URLError, OSError): time.sleep(0.25)
   raise RuntimeError(f"llama.cpp server not ready after {ready_s:g} s (log: {log_path})")
-
-def stop(proc: subprocess.Popen):
-  """SIGTERM to the server's process group, SIGKILL if it is still there 10 s later."""
-  for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
-    try: os.killpg(proc.pid, sig)
-    except ProcessLookupError: pass
-    try:
-      proc.wait(timeout=wait_s)
-      return
-    except subprocess.TimeoutExpired: continue
 
 def ask(url: str, prompt: str, max_tokens: int, seed: int, timeout_s: float = 120.0) -> str:
   body = {"messages": [{"role": "user", "content": prompt}], "temperature": 0.0, "max_tokens": max_tokens, "seed": seed}

@@ -6,11 +6,11 @@ loses only this configuration. The log is written as the run goes; its last line
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import json, sys, time, traceback
+import json, signal, sys, time, traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from . import backends, metadata, models, roofline
-from .backends.base import BackendConfig
+from . import backends, metadata, models, proc, roofline
+from .backends.base import BackendConfig, knobs_text
 from .backends.llamacpp import Tokenizer
 from .rawlog import LogWriter
 
@@ -61,6 +61,8 @@ def run(cfg: RunConfig, log: LogWriter):
               "n_params": info.n_params, "model_bytes": info.weight_bytes, "bits_per_weight": round(info.bits_per_weight, 3),
               "n_layers": info.n_layers, "n_kv_heads": info.n_kv_heads, "head_dim": info.head_dim,
               "tied_embeddings": int(info.tied_embeddings), "prepare_seconds": round(time.perf_counter() - t0, 3)})
+  # tensors llama.cpp's quantizer stored in another type than asked, per type; absent for a file it did not make
+  if (fallbacks := models.fallbacks(path)) is not None: log.header({"quantize_fallbacks": models.format_fallbacks(fallbacks)})
   say(cfg, f"model {path.name} ({info.file_type}, {info.weight_bytes / 1e6:.1f} MB)")
 
   backend = backends.get(cfg.backend)
@@ -68,7 +70,8 @@ def run(cfg: RunConfig, log: LogWriter):
                                       temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn,
                                       pipeline=cfg.pipeline, dtype=cfg.dtype))
   log.header({"backend_version": engine.version, "backend_device": engine.device_name,
-              "device_name": metadata.device_name(cfg.device), **engine.info})
+              "device_name": metadata.device_name(cfg.device),
+              "knobs": knobs_text(engine.knobs), **engine.info})
   say(cfg, f"loaded on {engine.device_name} " + ", ".join(f"{k}={v}" for k, v in engine.info.items() if k.endswith("seconds")))
 
   decode = Tokenizer(source).decode
@@ -92,17 +95,22 @@ def run(cfg: RunConfig, log: LogWriter):
     say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens / decode_s:.1f} tok/s")
     r += 1
 
+# The runner stops a worker with SIGTERM (and it dies at once: the runner writes the status); this signal comes
+# when the runner itself died, so the worker ends its own log.
+PARENT_DIED = signal.SIGHUP
+
 def main(argv: list[str]) -> int:
   cfg, log_path = RunConfig(**json.loads(argv[0])), Path(argv[1])
   log = LogWriter(log_path)
   try:
-    run(cfg, log)
+    with proc.stop_on(PARENT_DIED): run(cfg, log)
   except BaseException as e:  # noqa: BLE001 - any failure is recorded in the log, then reported by exit code
-    reason = f"{type(e).__name__}: {e}".replace("\n", " ")
+    reason = (f"{e}: the runner that started this worker ended" if isinstance(e, proc.Stopped) else
+              f"{type(e).__name__}: {e}").replace("\n", " ")
     log.close(f"failed: {reason}")
     say(cfg, f"FAILED: {reason}")
-    # the runner passes it on, so a failure on a remote machine can be read; a ModelError's one line already says what to do
-    if not isinstance(e, models.ModelError): traceback.print_exc()
+    # a model error says what to do; anything else gets its traceback, which the runner passes on
+    if not isinstance(e, (models.ModelError, proc.Stopped)): traceback.print_exc()
     return 1
   log.close("ok")
   return 0

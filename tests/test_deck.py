@@ -1,12 +1,14 @@
 """build_presentation.py: presentation.typ compiles offline into a 16:9 PDF with the eight plots, from full or
 partial data; its findings are computed from the summary."""
-import re, shutil, subprocess
+import csv, re, shutil, subprocess
+import pandas as pd
 import pytest
 from benchdata import only, real_csvs, script
 from inferbench import deck, plots
+from inferbench.analysis import read_ratios
 
-# title, setup, 2 methodology, findings, caveats, decode and prefill tables, one per plot
-PAGES = 8 + len(plots.FIGURES)
+# title, setup, 2 methodology, 2 findings, caveats, decode and prefill tables, one per plot
+PAGES = 9 + len(plots.FIGURES)
 
 def pdf_pages(pdf) -> int: return int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout)[1])
 def pdf_images(pdf) -> list[str]:
@@ -33,12 +35,36 @@ def test_deck_from_both_backends(real, tmp_path):
   assert pdf_pages(pdf) == PAGES
   assert len(pdf_images(pdf)) == 8 and sorted(p.name for p in (tmp_path / "docs/images").glob("*.png")) == sorted(f"{n}.png" for n in plots.FIGURES)
   text = pdf_text(pdf)
-  summary = deck.read_summary(data / "summary.csv")
-  best = max((r for r in summary if r["phase"] == "decode" and r["quantize"] == "default"), key=lambda r: r["tok_s_median"])
-  assert f"{deck.name(best['backend'])} fastest, {deck.fmt(best['tok_s_median'])} tok/s median" in text  # findings from data
-  assert "Speedups over tinygrad" in text and "× (median)" in text
+  ratios = read_ratios(data / "ratios.csv")
+  best = ratios[(ratios["kind"] == "backend") & (ratios["phase"] == "decode") & (ratios["ratio"] > 1)].iloc[0]
+  assert f"{best['ratio']:.2f}×" in " ".join(text.split())  # findings from ratios.csv
+  assert "Speedups over tinygrad" in text and "Setting effects" in text
   assert "0.3.36" in text and "0.13.0" in text  # backend versions on the setup slide, from the CSVs
   assert "synthetic" in text and "Results: decode" in text and "Results: prefill" in text
+
+def test_deck_reads_what_the_analysis_wrote(real, tmp_path):
+  """The deck computes nothing: a value changed in summary.csv is the value the slides show."""
+  data = only(real, tmp_path / "data", "llamacpp.csv")
+  pipeline(data, tmp_path)
+  summary = pd.read_csv(data / "summary.csv", dtype=str, keep_default_na=False)
+  summary.loc[0, "tok_s_median"] = "4242.0"
+  summary.to_csv(data / "summary.csv", index=False)
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "deck.pdf"))
+  assert r.returncode == 0, r.stderr
+  assert "4242" in pdf_text(tmp_path / "deck.pdf")
+
+def test_deck_builds_with_a_serving_csv(real, tmp_path):
+  """A server's CSV has no model file (no bits per weight, no parameters): the deck still builds, with its rows."""
+  data = only(real, tmp_path / "data", "llamacpp.csv")
+  rows = list(csv.DictReader(open(data / "llamacpp.csv", newline="")))
+  with open(data / "llamacpp_server.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows({**r, "backend": "llamacpp_server", "bits_per_weight": "", "model_type": "", "n_params": "", "model_bytes": "",
+                 "model_sha256": "", "mode": "endpoint", "concurrency": "4", "uuid": "s" + r["uuid"], "log_file": "s" + r["log_file"]} for r in rows)
+  pipeline(data, tmp_path)
+  text = pdf_text(tmp_path / "deck.pdf")
+  assert "llamacpp_server" in text and "concurrency=4" in " ".join(text.split())
 
 def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv")
@@ -57,31 +83,19 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
 def test_missing_plots_or_summary_is_a_clear_error(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv")
   r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
-  assert r.returncode == 2 and "run `python benchmark_analysis.py` first" in r.stderr
+  assert r.returncode == 2 and "run `python benchmark_analysis.py -d" in r.stderr
   assert script("benchmark_analysis.py", "-d", str(data)).returncode == 0
   r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
   assert r.returncode == 2 and "run generate_plots.py" in r.stderr and not (tmp_path / "x.pdf").exists()
 
-def row(backend, tok_s, quantize="default", bpw="16.0", model_type="F16", phase="decode"):
-  return {"backend": backend, "phase": phase, "size": "1B", "quantize": quantize, "variant": "", "weights": "real", "hostname": "h",
-          "device": "cpu", "seed": "42", "bits_per_weight": bpw, "model_type": model_type, "tok_s_median": tok_s, "tok_s_mean": tok_s,
-          "tok_s_ci95_low": tok_s * 0.9, "tok_s_ci95_high": tok_s * 1.1, "flags": ""}
-
-def test_findings_are_computed():
-  f = deck.findings([row("tinygrad", 50.0), row("llamacpp", 100.0), row("llamacpp", 150.0, "nf4", "4.8", "Q4_K_M")], "tinygrad")
-  assert "decode, 1B default on h cpu: llama.cpp fastest, 100 tok/s median, 2.00× tinygrad (50)" in f["fastest"]
-  assert "decode, 1B nf4 on h cpu: only llama.cpp measured, 150 tok/s median" in f["fastest"]
-  assert f["speedups"] == ["llama.cpp over tinygrad, decode, 1B default on h cpu: 2.00× (median), 2.00× (mean, 95% CI 1.64–2.44×)"]
-  assert f["quantization"] == ["llama.cpp decode, 1B on h cpu: against F16 (16.00 b/w, 100 tok/s): Q4_K_M (4.80 b/w) 1.50×"]
-  assert "no data for MLC-LLM" in f["caveats"] and "no GPU runs: CPU only" in f["caveats"]
-
 def test_setup_keeps_two_machines_with_one_hostname_apart():
   """A lent GPU machine and this VM are both called "vm": the setup slide still shows one row per machine."""
-  cpu = {**row("llamacpp", 40.0), "hostname": "vm", "platform": "Linux-a", "release": "6.1", "cpu_model": "Xeon A", "python": "3.11.7",
+  cpu = {"backend": "llamacpp", "phase": "decode", "size": "1B", "quantize": "default", "weights": "real", "device": "cpu",
+         "bits_per_weight": "16.0", "model_type": "F16", "n_decode_steps": "128", "hostname": "vm", "platform": "Linux-a", "release": "6.1", "cpu_model": "Xeon A", "python": "3.11.7",
          "device_name": "Xeon A", "backend_version": "0.3.36", "versions": "{}", "model_name": "m", "n_params": "1", "model_bytes": "2",
          "n_runs": 3, "count": 30, "n_prompt_tokens": "37", "threads": "2", "git_commit": "abc", "first_started_at": "2026-11-22T18:00",
          "last_started_at": "2026-11-22T19:00"}
   gpu = {**cpu, "platform": "Linux-b", "cpu_model": "Xeon B", "python": "3.12.3", "device": "cuda", "device_name": "H100"}
-  hosts = deck.setup([cpu, gpu])["hosts"]
+  hosts = deck.setup(pd.DataFrame([cpu, gpu]))["hosts"]
   assert [(h["hostname"], h["cpu_model"], h["devices"], h["python"]) for h in hosts] == [
     ("vm", "Xeon A", "cpu: Xeon A", "3.11.7"), ("vm", "Xeon B", "cuda: H100", "3.12.3")]

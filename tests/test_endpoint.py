@@ -85,16 +85,40 @@ class Misbehaving(BaseHTTPRequestHandler):
     self.send_header("Content-Type", ctype)
     self.end_headers()
     self.wfile.write(data); self.wfile.flush()
-  def do_GET(self): self.send(200, "application/json", json.dumps({"data": [{"id": "fake", "owned_by": "test"}]}).encode())
+  def trickle(self, data: bytes = b"x" * 1000):  # one byte every 0.5 s, no newline: each read gets data, so no stall
+    try:
+      for byte in data:
+        self.wfile.write(bytes([byte])); self.wfile.flush()
+        time.sleep(0.5)
+    except OSError: pass  # the client gave up, as it should
+  def do_GET(self):
+    if self.path.startswith("/trickle_models/"):
+      self.send(200, "application/json", b'{"data": [')
+      return self.trickle()
+    if self.path.startswith("/trickle_headers/"):
+      self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+      return self.trickle(b"X-Slow: " + b"y" * 1000)
+    # the echo server also puts the key into the model's name and owner
+    who = self.headers.get("Authorization", "") if self.path.startswith("/echo/") else "fake"
+    self.send(200, "application/json", json.dumps({"data": [{"id": who, "owned_by": who}]}).encode())
   def do_POST(self):
     mode, req = self.path.split("/")[1], json.loads(self.rfile.read(int(self.headers["Content-Length"])))
     if mode == "http500": return self.send(500, "application/json", json.dumps({"detail": f"echoing {self.headers['Authorization']}"}).encode())
+    if mode == "echo":  # a hostile server: the Authorization header comes back as generated text, a few characters a token
+      echo = self.headers["Authorization"] * 2
+      pieces = [echo[i:i + 3] for i in range(0, len(echo), 3)]
+      if not req["stream"]:
+        return self.send(200, "application/json", json.dumps({"choices": [{"text": echo, "finish_reason": "length"}],
+                                                              "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces)}}).encode())
+      events = [{"choices": [{"text": p, "finish_reason": "length" if i == len(pieces) - 1 else None}]} for i, p in enumerate(pieces)]
+      return self.send(200, "text/event-stream", b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n")
     if not req["stream"]:
       return self.send(200, "application/json", json.dumps({"choices": [{"text": "x" * 9, "finish_reason": "length"}],
                                                             "usage": {"prompt_tokens": 5, "completion_tokens": N_TOKENS + 1}}).encode())
     chunk = lambda text: f"data: {json.dumps({'choices': [{'text': text, 'finish_reason': None}]})}\n\n".encode()
     self.send(200, "text/event-stream", chunk("a") + chunk("b"))
     if mode == "malformed": self.wfile.write(b"data: {\"choices\": [{\"text\": \n\n")
+    elif mode == "trickle": self.trickle(b"data: " + b"z" * 1000)
     elif mode == "stall": time.sleep(5)
     elif mode == "die": self.connection.shutdown(socket.SHUT_RDWR)
 
@@ -140,3 +164,32 @@ def _has_mlc() -> bool:
   try: import mlc_llm  # noqa: F401
   except ImportError: return False
   return True
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle_models", "trickle_headers"])
+def test_request_timeout_is_a_hard_deadline(tmp_path, mode):
+  """A server that trickles a byte every 0.5 s, never a newline (in a stream line, /v1/models, its headers), defeats
+  any stall timeout; --request-timeout still ends each configuration within 2 s of its value, with a status line."""
+  with misbehaving() as port:
+    t0 = time.monotonic()
+    rc = serving.main(["--endpoint", f"http://127.0.0.1:{port}/{mode}/v1", "--n-tokens", str(N_TOKENS), "-o", str(tmp_path), "--requests", "1",
+                       "--warmup", "0", "--stall-timeout", "2", "--request-timeout", "3", "--concurrency", "1", "2"])
+    took = time.monotonic() - t0
+  logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]  # parse() refuses a log without its final status line
+  assert rc == 1 and len(logs) == 2 and all("took longer than 3 s" in l.status for l in logs), [l.status for l in logs]
+  # /v1/models once, then per configuration: the reference request (a stream only after it)
+  assert took < {"trickle": 2 * (3 + 2), "trickle_models": 3 + 2, "trickle_headers": 3 + 2}[mode] + 1, took
+
+def test_hostile_server_echoing_the_key(tmp_path):
+  """A server that sends the Authorization header back as generated text, split across tokens, and as the model's
+  name: the key, and no run of its first characters, reaches the logs, the CSV or the terminal."""
+  with misbehaving() as port:
+    with pytest.MonkeyPatch.context() as mp:
+      mp.setenv("INFERBENCH_TEST_KEY", KEY)
+      assert serving.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--endpoint", f"http://127.0.0.1:{port}/echo/v1", "--n-tokens", str(N_TOKENS),
+                           "-o", str(tmp_path), "--requests", "2", "--warmup", "0", "--request-rate", "50", "--ignore-eos"]) in (0, 1)
+  (log,) = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
+  assert "***" in log.steps[-1]["text"] and "***" in log.header["model_name"]  # it was there, and scrubbed
+  serving.collate_main(["-d", str(tmp_path)])
+  for f in tmp_path.iterdir():
+    text = f.read_text(encoding="utf-8", errors="replace")
+    assert not any(KEY[:k] in text for k in range(6, len(KEY) + 1)), f"part of the API key written to {f.name}"

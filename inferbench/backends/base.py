@@ -32,10 +32,15 @@ class Step:
   total_s: float             # until the token was known on the host
   bytes_read: int | None = None  # from the backend's own counters, where it keeps them
 
+def knobs_text(knobs: dict) -> str:
+  """The log header's `knobs` line, one way spelled: "beam=2 jit=2"."""
+  return " ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+
 class Engine(Protocol):
   version: str               # the backend package's version
   device_name: str           # what actually ran it, e.g. "CPU" or "CUDA"
   info: dict                 # extra header keys: load and compile times, settings that matter
+  knobs: dict                # the settings a user chose that can change speed, e.g. {"flash_attn": "on"}: part of the configuration
 
   def generate(self, prompt_ids: list[int], n_decode: int) -> Iterator[Step]:
     """One fresh run (empty KV cache): prefill, then n_decode decode steps. EOS is ignored so runs compare."""

@@ -42,10 +42,11 @@ class Tokenizer:
     self.model = load_model(path, vocab_only=True)
     self.vocab = self.lib.llama_model_get_vocab(self.model)
 
-  def encode(self, text: str) -> list[int]:
+  def encode(self, text: str, special: bool = False) -> list[int]:
+    """special: control tokens written as text (a chat template's <|im_start|>) become those tokens."""
     raw = text.encode()
     buf = (self.lib.llama_token * (len(raw) + 8))()
-    n = self.lib.llama_tokenize(self.vocab, raw, len(raw), buf, len(buf), True, False)
+    n = self.lib.llama_tokenize(self.vocab, raw, len(raw), buf, len(buf), True, special)
     assert n >= 0, f"tokenizer needed {-n} slots"
     return list(buf[:n])
 
@@ -81,6 +82,7 @@ class LlamaCppEngine:
     self.batch = lib.llama_batch_init(cfg.ctx, 0, 1)
     self.temperature, self.rng = cfg.temperature, np.random.default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
+    self.knobs = {"flash_attn": "on" if cfg.flash_attn else "off"}
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "harness (numpy)",
                  "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip()}

@@ -69,6 +69,7 @@ class MLCStreamEngine:
     t0 = time.perf_counter()
     self.engine = MLCEngine(str(self.model), device=cfg.device, model_lib=str(lib), mode=cfg.mode)
     self.server_name, self.models, self.device_name = "mlc", [str(self.model)], cfg.device
+    self.knobs = {}
     self.info = {"prepare_seconds": round(prepare_s, 3), "load_seconds": round(time.perf_counter() - t0, 3),
                  "mlc.mode": cfg.mode, "mlc.model_lib": lib.name, "mlc.quantization": cfg.quantize}
 

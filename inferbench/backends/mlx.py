@@ -15,7 +15,9 @@ pipeline on (the default and the headline, as mlx-lm generates and as its own be
 total_latency_ms runs from the previous token reaching the host to this one reaching it (the steps sum to the run's
 wall time) and enqueue_latency_ms until the next step's graph was built and queued. With pipeline off each step is
 built, evaluated and read alone: enqueue_latency_ms until its graph is built, total_latency_ms until mx.eval put
-its token on the host; that shows the per-step cost without the overlap.
+its token on the host; that shows the per-step cost without the overlap. Seen on the CPU (mlx 0.32.4): pipelined,
+enqueue is nearly the whole step, because mx.async_eval returned only once the previous step was nearly done (MLX
+caps the operations in flight, and on the CPU each is one task); synchronously, building a step's graph took ~2%.
 """
 from __future__ import annotations
 import contextlib, io, json, os, shutil, time
@@ -174,6 +176,7 @@ class MLXEngine:
     t0 = time.perf_counter()
     self.model, how = load_model(cfg.model)
     self.model.set_dtype(getattr(mx, dtype))  # floating parameters only: packed quantized weights stay as they are
+    self.knobs = {"pipeline": "on" if cfg.pipeline else "off", "dtype": dtype}
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "mlx.weights": how, "mlx.pipeline": int(cfg.pipeline), "mlx.dtype": dtype,
                  "mlx.device": str(device), "mlx.device_info": json.dumps(mx.device_info()), "mlx.mlx_lm": version("mlx-lm"),
                  # seen here: one core busy while it decodes; MLX has no thread setting, so --threads does not apply

@@ -39,6 +39,7 @@ class TinygradEngine:
     for _ in range(3): list(self.generate([0, 0], 3))
     # compile_seconds holds the JIT captures, kernel compiles and, with --beam, the BEAM search of every kernel; a
     # search's result is kept in tinygrad's cache db, so a second run with the same kernels and device skips it.
+    self.knobs = {"beam": cfg.beam, "jit": os.environ.get("JIT", "1")}
     self.info = {"load_seconds": round(load_s, 3), "compile_seconds": round(time.perf_counter() - t0, 3),
                  "tinygrad.beam": cfg.beam, "tinygrad.jit": os.environ.get("JIT", "1"), "tinygrad.prefill_chunk": PREFILL_CHUNK,
                  "tinygrad.cache_db": CACHEDB if CACHELEVEL.value >= 1 else "off (CACHELEVEL=0)",

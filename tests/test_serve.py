@@ -1,0 +1,218 @@
+"""inferbench.serve on the tiny model: OpenAI responses, continuous batching, the batch timeout, the bounded queue,
+validation, cancellation under load, and the load client against it. Every server binds 127.0.0.1 and is stopped;
+every loop is bounded in count and time."""
+import concurrent.futures, csv, http.client, json, sys, time
+from pathlib import Path
+from urllib.parse import urlsplit
+import pytest
+from inferbench import models, serve, serving
+from inferbench.rawlog import parse
+
+KEY = "sk-inferbench-serve-test-41c9e2"  # must never reach a log, a CSV or a message
+MAX_BATCH, TIMEOUT_MS, MAX_QUEUE = 4, 60, 6
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+  log = tmp_path_factory.mktemp("serve") / "server.log"
+  cmd = [sys.executable, "-m", "inferbench.serve", "--model", str(tiny_model), "--max-batch", str(MAX_BATCH), "--batch-timeout-ms", str(TIMEOUT_MS),
+         "--max-queue", str(MAX_QUEUE), "--ctx", "128", "--threads", "1", "--api-key", KEY]
+  with serve.launch(cmd, log, ready_s=60) as url: yield url, log
+  assert KEY not in log.read_text(errors="replace"), "the server logged its API key"
+
+def call(url: str, path: str, body: dict | str | None = None, key: str | None = KEY, timeout: float = 30) -> tuple[int, dict, list[dict]]:
+  """One request: (status, JSON body or {}, the stream's JSON events), over a plain connection."""
+  u = urlsplit(url)
+  conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+  try:
+    data = body if isinstance(body, str) or body is None else json.dumps(body)
+    conn.request("GET" if body is None else "POST", u.path + path, data, {"Authorization": f"Bearer {key}"} if key else {})
+    r = conn.getresponse()
+    if r.getheader("Content-Type", "").startswith("text/event-stream"):
+      lines = r.read().decode().splitlines()
+      return r.status, dict(r.getheaders()), [json.loads(l[5:]) for l in lines if l.startswith("data:") and l[5:].strip() != "[DONE]"]
+    return r.status, json.loads(r.read() or b"{}") | {"headers": dict(r.getheaders())}, []
+  finally: conn.close()
+
+def health(url: str) -> dict:
+  return next(iter(call(url.removesuffix("/v1"), "/health", key=None)[1]["models"].values()))
+
+PROMPT = {"prompt": "The history of computing is", "max_tokens": 12, "temperature": 0.0}
+
+def test_models_and_usage(server):
+  url, _ = server
+  status, listing, _ = call(url, "/models")
+  assert status == 200 and listing["data"][0]["owned_by"] == "inferbench"
+  status, out, _ = call(url, "/completions", PROMPT)
+  assert status == 200 and out["choices"][0]["finish_reason"] == "length"
+  assert out["usage"]["completion_tokens"] == 12 and out["usage"]["prompt_tokens"] > 0 and out["timings"]["queue_ms"] >= 0
+
+@pytest.mark.parametrize("path, body, text", [
+  ("/completions", PROMPT, lambda c: c["text"]),
+  ("/chat/completions", {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 10, "temperature": 0.0},
+   lambda c: c.get("message", c.get("delta", {})).get("content") or "")])
+def test_streaming_equals_non_streaming(server, path, body, text):
+  url, _ = server
+  _, whole, _ = call(url, path, body)
+  status, _, events = call(url, path, body | {"stream": True, "stream_options": {"include_usage": True}})
+  assert status == 200
+  assert "".join(text(c) for e in events for c in e["choices"]) == text(whole["choices"][0])
+  assert events[-1]["usage"] == whole["usage"] and events[-2]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+
+def test_batch_of_identical_greedy_requests_equals_a_lone_one(server):
+  url, _ = server
+  lone = call(url, "/completions", PROMPT)[1]["choices"][0]["text"]
+  with concurrent.futures.ThreadPoolExecutor(MAX_BATCH) as pool:  # within the batch timeout: one batch from its first step
+    outs = list(pool.map(lambda _: call(url, "/completions", PROMPT)[1], range(MAX_BATCH)))
+  assert [o["choices"][0]["text"] for o in outs] == [lone] * MAX_BATCH
+  assert max(o["timings"]["queue_ms"] for o in outs) < TIMEOUT_MS + 100  # they shared the wait, none waited twice
+
+def test_seeded_sampling(server):
+  url, _ = server
+  hot = lambda seed: call(url, "/completions", PROMPT | {"temperature": 1.5, "seed": seed})[1]["choices"][0]["text"]
+  assert hot(7) == hot(7) and len({hot(7), hot(8), hot(9)}) > 1
+
+def test_lone_request_waits_at_most_the_batch_timeout(server):
+  url, _ = server
+  waits = [call(url, "/completions", PROMPT | {"max_tokens": 1})[1]["timings"]["queue_ms"] for _ in range(3)]
+  assert all(0.9 * TIMEOUT_MS <= w <= TIMEOUT_MS + 100 for w in waits), waits  # it waits for company, then goes alone
+
+@pytest.mark.parametrize("body, status", [
+  ("{not json", 400), ("[]", 400), ("", 400), ({"prompt": "x", "max_tokens": 4, "frobnicate": 1}, 400),
+  ({"prompt": "x", "max_tokens": 0}, 400), ({"prompt": "x", "max_tokens": 100000}, 400), ({"prompt": "x", "temperature": 9}, 400),
+  ({"prompt": "x", "temperature": "0"}, 400), ({"prompt": ""}, 400), ({"prompt": [1, -5]}, 400), ({"prompt": [10**9]}, 400),
+  ({"prompt": "x", "n": 3}, 400), ({"prompt": "x", "stream": "yes"}, 400), ({"prompt": "x", "model": "nope"}, 404)])
+def test_malformed_requests_get_openai_errors(server, body, status):
+  url, _ = server
+  got, out, _ = call(url, "/completions", body)
+  assert got == status and isinstance(out["error"]["message"], str) and out["error"]["type"] == "invalid_request_error"
+
+def test_api_key_required(server):
+  url, _ = server
+  for key in (None, "wrong", KEY + "x"):
+    status, out, _ = call(url, "/completions", PROMPT, key=key)
+    assert status == 401 and KEY not in json.dumps(out)
+
+def test_burst_beyond_the_queue_gets_503(server):
+  url, _ = server
+  body = PROMPT | {"max_tokens": 100}
+  with concurrent.futures.ThreadPoolExecutor(24) as pool: outs = list(pool.map(lambda _: call(url, "/completions", body), range(24)))
+  codes = [s for s, _, _ in outs]
+  assert set(codes) == {200, 503} and codes.count(200) >= MAX_BATCH + MAX_QUEUE - 2, codes  # the slots and the queue were served
+  assert all(o["headers"].get("retry-after") == "1" and o["error"]["code"] == "queue_full" for s, o, _ in outs if s == 503)
+  assert call(url, "/completions", PROMPT)[0] == 200  # and the server goes on
+
+def test_disconnect_frees_the_slot(server):
+  """Clients that go away after their first token free their slots within a few steps, not after 100 tokens."""
+  url, _ = server
+  u = urlsplit(url)
+  conns = [http.client.HTTPConnection(u.hostname, u.port, timeout=30) for _ in range(MAX_BATCH)]
+  for c in conns: c.request("POST", u.path + "/completions", json.dumps(PROMPT | {"max_tokens": 100, "stream": True}), {"Authorization": f"Bearer {KEY}"})
+  for c in conns:
+    r = c.getresponse()
+    while not r.readline().startswith(b"data:"): pass
+  steps = health(url)["steps"]
+  for c in conns: c.sock.close(); c.close()
+  deadline = time.monotonic() + 5
+  while health(url)["active"]:
+    assert time.monotonic() < deadline
+    time.sleep(0.02)
+  assert health(url)["steps"] - steps < 50, "the cancelled sequences kept decoding"
+
+def test_thousand_requests_with_cancellations(server):
+  """1,000 short requests from 8 clients, every fifth dropped after its first token: all complete or are cancelled,
+  the slots and the queue empty afterwards, and RSS back to where it was after a warm-up."""
+  url, _ = server
+  u = urlsplit(url)
+  body = json.dumps(PROMPT | {"max_tokens": 6, "stream": True}).encode()
+  def one(i: int) -> str:
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+      for attempt in range(50):  # a 503 (queue full) is retried: the point is that each ends, not that none waits
+        conn.request("POST", u.path + "/completions", body, {"Authorization": f"Bearer {KEY}"})
+        r = conn.getresponse()
+        if r.status != 503: break
+        r.read(); time.sleep(0.05)
+      assert r.status == 200, r.status
+      if i % 5 == 0:
+        line = b""
+        while not line.startswith(b"data:"): assert (line := r.readline()), "the stream ended before its first token"
+        conn.sock.close()  # gone mid-stream
+        return "cancelled"
+      data = r.read()
+      assert data.rstrip().endswith(b"data: [DONE]")
+      return "completed"
+    finally: conn.close()
+  with concurrent.futures.ThreadPoolExecutor(8) as pool: list(pool.map(one, range(50)))  # warm-up
+  time.sleep(0.5)
+  base = call(url.removesuffix("/v1"), "/health", key=None)[1]["rss_bytes"]
+  t0 = time.monotonic()
+  with concurrent.futures.ThreadPoolExecutor(8) as pool: ends = list(pool.map(one, range(1000)))
+  assert time.monotonic() - t0 < 240
+  assert ends.count("cancelled") == 200 and ends.count("completed") == 800
+  deadline = time.monotonic() + 5
+  while (h := health(url))["active"] or h["queued"]:  # cancelled slots are freed at the next step
+    assert time.monotonic() < deadline, h
+    time.sleep(0.05)
+  rss = call(url.removesuffix("/v1"), "/health", key=None)[1]["rss_bytes"]
+  assert rss < base + 32 * 2**20, (base, rss)
+
+def test_client_against_the_server(server, tmp_path, monkeypatch):
+  """The load client at a request rate: its arrivals follow the seeded schedule, goodput counts exactly the requests
+  within both SLOs, and the key reaches no log, CSV or summary."""
+  url, log = server
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "4", "--warmup", "0", "--request-timeout", "30",
+          "-o", str(tmp_path), "--seed", "3", "--request-rate", "4", "--num-requests", "10", "--slo-ttft-ms", "300", "--slo-itl-ms", "40"]
+  assert serving.main(args) == 0
+  (path,) = tmp_path.glob("inferbench_serve_*.txt")
+  lg = parse(path)
+  assert lg.ok and lg.header["request_rate"] == "4.0" and "concurrency" not in lg.header
+  assert lg.header["server.max_batch"] == str(MAX_BATCH) and lg.header["server.batch_timeout_ms"] == str(float(TIMEOUT_MS))
+  assert lg.header["backend_device"] == "CPU" and lg.header["backend_version"][0].isdigit()
+  want = serving.arrivals(4.0, 3, 10, None)
+  runs = sorted(lg.runs, key=lambda r: r["run"])
+  assert [r["scheduled_ms"] for r in runs] == [round(t * 1e3, 4) for t in want]
+  assert all(0 <= r["start_ms"] - r["scheduled_ms"] < 100 for r in runs)  # sent on schedule, not when the last one ended
+  for r in runs:  # recompute each verdict from the raw steps
+    steps = sorted((s for s in lg.steps if s["run"] == r["run"]), key=lambda s: s["step"])
+    ttft, itl = steps[0]["total_latency_ms"], sum(s["total_latency_ms"] for s in steps[1:]) / (len(steps) - 1)
+    assert r["meets_slo"] == (ttft <= 300 and itl <= 40 + 1e-3), (r, ttft, itl)
+  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  with open(tmp_path / "inferbench_serve.csv", newline="") as f: assert len(list(csv.DictReader(f))) == 10 * 5
+  for f in [*tmp_path.iterdir(), log]: assert KEY not in f.read_text(errors="replace"), f.name
+
+def test_goodput_counts_exactly_the_requests_within_both_slos():
+  R = serving.Result  # times in binary fractions, so the bounds are exact
+  rs = [R(0, 0.0, times_s=[0.125, 0.15625, 0.1875], end_s=0.2),  # TTFT 125, ITL 31.25 (the bound): in
+        R(1, 0.0, times_s=[0.375, 0.390625], end_s=0.4),         # TTFT 375: out
+        R(2, 0.0, times_s=[0.25, 0.3125, 0.375], end_s=0.375),   # TTFT 250 (the bound), ITL 62.5: out
+        R(3, 0.0, times_s=[0.25, 0.28125], end_s=1.0),           # both bounds: in
+        R(4, 0.0, times_s=[0.0625], error="cut short")]          # failed: out
+  assert [serving.meets_slo(r, 250, 31.25) for r in rs] == [True, False, False, True, False]
+  assert serving.meets_slo(rs[0], None, None) is None and serving.meets_slo(rs[1], None, 20) is True
+  runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": r.end_s and r.end_s * 1e3, "error": r.error, "meets_slo": serving.meets_slo(r, 250, 31.25)}
+          for r in rs]
+  fig = serving.load_figures(runs)
+  assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
+
+def test_arrivals_are_seeded_poisson():
+  a = serving.arrivals(5.0, 1, 2000, None)
+  assert a == serving.arrivals(5.0, 1, 2000, None) != serving.arrivals(5.0, 2, 2000, None)
+  gaps = [y - x for x, y in zip([0.0, *a], a)]
+  assert abs(sum(gaps) / len(gaps) - 0.2) < 0.02 and all(g > 0 for g in gaps)
+  assert serving.arrivals(5.0, 1, None, 3.0) == [t for t in a if t < 3.0]
+
+def test_two_models_at_once(tiny_model, tmp_path):
+  q8 = models.quantized(tiny_model, "Q8_0")
+  cmd = [sys.executable, "-m", "inferbench.serve", "--model", str(tiny_model), str(q8), "--max-batch", "2", "--ctx", "64", "--threads", "1"]
+  with serve.launch(cmd, tmp_path / "server.log", ready_s=60) as url:
+    ids = [m["id"] for m in call(url, "/models", key=None)[1]["data"]]
+    assert ids == [tiny_model.stem, q8.stem]
+    for model in ids: assert call(url, "/completions", PROMPT | {"model": model}, key=None)[1]["model"] == model
+    assert health(url)["active"] == 0
+
+@pytest.mark.parametrize("args", [["--max-batch", "0"], ["--size", "999M"], ["--model", "/nonexistent.gguf"], ["--api-key-env", "INFERBENCH_UNSET_VAR"]])
+def test_bad_arguments_are_one_line(args, capsys):
+  assert serve.main(args) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("error: ") and len(err.splitlines()) == 1
