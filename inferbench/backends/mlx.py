@@ -169,7 +169,7 @@ class MLXEngine:
     mx.random.seed(cfg.seed)             # --temperature samples through mx.random
     self.version, self.device_name, self.ctx, self.pipeline = mx.__version__, device.type.name, cfg.ctx, cfg.pipeline
     # MLX's x86 CPU kernels have no fast half precision: a 4-bit quantized matvec with float16 scales and activations
-    # measured 40-100x slower than with float32 here (mlx 0.32.4), so the CPU computes in float32 unless told otherwise
+    # measured 40-120x slower than with float32 here (mlx 0.32.4), so the CPU computes in float32 unless told otherwise
     dtype = cfg.dtype or ("float16" if cfg.device == "cuda" else "float32")
     self.sampler = make_sampler(cfg.temperature)  # mlx-lm's: argmax at temperature 0
     self.make_cache = make_prompt_cache
