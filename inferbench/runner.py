@@ -15,7 +15,9 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"model sizes: {', '.join(registry.MODELS)}")
   p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE],
-                 help=f"{', '.join(registry.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})")
+                 help=f"{', '.join(registry.QUANT_ALIASES)} or a GGUF type ({', '.join(models.FTYPES)})"
+                      + (": the GGUF files the other backends read; or MLX's own affine quantization mlx-q4, mlx-q8, mlx-q4-g32 "
+                         "(bits 2-8, group size 32/64/128)" if backend == "mlx" else ""))
   p.add_argument("--seed", nargs="+", type=cli.whole(0), default=[registry.DEFAULT_SEED])
   p.add_argument("--weights", nargs="+", choices=models.WEIGHTS, default=[registry.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
@@ -38,6 +40,12 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
                                         "allowed, else RLIMIT_AS (virtual memory); running out is recorded as a result")
   if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=cli.whole(0), default=[0], help="tinygrad BEAM search width (JITBEAM)")
   if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
+  if backend == "mlx": p.add_argument("--pipeline", nargs="+", choices=["on", "off"], default=["on"],
+                                      help="on: queue the next step before reading this token, as mlx-lm's generate_step (the headline); "
+                                           "off: each step built, evaluated and read alone")
+  if backend == "mlx": p.add_argument("--dtype", nargs="+", choices=["float32", "float16", "bfloat16"],
+                                      help="compute dtype of MLX's floating weights (and quantized scales) and activations; default: float32 on "
+                                           "the CPU (MLX's x86 kernels have no fast half precision), float16 on the GPU")
   p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before a configuration is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   return p
@@ -60,7 +68,9 @@ def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
 
 def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   """Every combination of the flags given several values. Bad names and values fail here, before anything runs."""
-  for q in args.quantize: models.quant_type(q)
+  for q in args.quantize:
+    models.quant_type(q)
+    if models.is_mlx(q) and backend != "mlx": raise ValueError(f"{q} is MLX's own quantization: only mlx_benchmark.py runs it")
   if not args.model:
     for s in args.size: models.check_size(s)
   most = getattr(backends.get(backend), "MAX_BATCH", 1)
@@ -81,7 +91,8 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   for i in ids.values():
     for n, ctx in itertools.product(args.n_tokens, args.ctx): check_ctx(ctx, len(i), n)
   variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
-             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else [{}]
+             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else \
+             [{"pipeline": p == "on", "dtype": d} for p in args.pipeline for d in args.dtype or [""]] if backend == "mlx" else [{}]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
                     model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                     threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, **v)

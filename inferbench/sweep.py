@@ -6,6 +6,8 @@ Each quantization runs in its own child process (`python -m inferbench.sweep JOB
   speed     the regular benchmark, one worker per backend (runner.run_one: raw log in benchmark_output/, collated)
   quality   perplexity, KL and top-1 agreement against the F16 reference, from llama.cpp logits (quality.py)
   tasks     exact-match tasks asked of a llama.cpp server started for this quantization only (tasks.py)
+MLX's own quantizations (mlx-q4, mlx-q8, mlx-q4-g32) are mlx-lm model folders that only MLX reads: they are timed on
+the mlx backend only, scored from MLX's logits against MLX's logits of the F16 reference, and skip the tasks.
 Each phase saves a journal (benchmark_output/sweep_{size}/{quant}.{phase}.json) that holds the settings it ran with;
 a rerun skips a phase whose journal is ok with the same settings, unless --force. The CSV is rebuilt from the
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
@@ -34,7 +36,7 @@ COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_by
            "task_detail", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
-           "llama_cpp_python", "tinygrad", "git_commit"]
+           "llama_cpp_python", "tinygrad", "git_commit", "mlx"]
 SUMMARY = ["quant", "backend", "bits_per_weight", "decode_tok_s", "prefill_tok_s", "perplexity", "kl_mean", "kl_p99",
            "top1_agreement", "task_accuracy", "status"]
 
@@ -70,6 +72,12 @@ def say(quant: str, msg: str): print(f"  [{quant}] {msg}", file=sys.stderr, flus
 def _version(pkg: str) -> str:
   try: return version(pkg)
   except PackageNotFoundError: return ""
+
+def backends_of(job: Job) -> list[str]:
+  """The backends that can read this quantization: an mlx-q* folder only MLX."""
+  return [b for b in job.backends if b == "mlx" or not models.is_mlx(job.quant)]
+
+def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not models.is_mlx(job.quant)  # the task server is llama.cpp's
 
 def journal_path(job: Job, phase: str) -> Path: return Path(job.journal) / f"{job.quant}.{phase}.json"
 
@@ -110,7 +118,7 @@ def run_job(job: Job):
   say(job.quant, f"quantize: {path.name}, {q['file_bytes'] / 1e6:.1f} MB, {info.bits_per_weight:.2f} bits/weight in {time.perf_counter() - t0:.1f} s")
 
   ids = runner.prompt_ids(source, job.prompt, None)
-  for backend in job.backends:
+  for backend in backends_of(job):
     cfg = RunConfig(backend=backend, size=job.size, quantize=job.quant, seed=job.seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids,
                     model=job.model, n_tokens=job.n_tokens, runs=job.runs, warmup=job.warmup, min_seconds=job.min_seconds,
                     threads=job.threads, ctx=job.ctx)
@@ -121,15 +129,16 @@ def run_job(job: Job):
 
   ref = models.quantized(source, REFERENCE, job.threads, log=lambda m: say(job.quant, m))
   txt = quality.text(ref, job.quality_tokens, job.quality_ctx)
+  engine = "mlx" if models.is_mlx(job.quant) else "llamacpp"
   settings = {"model_sha256": info.sha256, "reference_sha256": models.file_sha256(ref), "text_sha256": txt.sha256,
-              "tokens": job.quality_tokens, "ctx": job.quality_ctx, "version": _version("llama_cpp_python")}
+              "tokens": job.quality_tokens, "ctx": job.quality_ctx, "engine": engine, "version": next(iter(quality.engine_version(engine).values()))}
   def measure_quality() -> dict:
-    r = quality.compare(quality.reference_logits(ref, txt, job.quality_ctx, job.threads, log=lambda m: say(job.quant, m)),
-                        quality.logits(path, txt, job.quality_ctx, job.threads), quality.targets(txt, job.quality_ctx))
+    r = quality.compare(quality.reference_logits(ref, txt, job.quality_ctx, job.threads, log=lambda m: say(job.quant, m), engine=engine),
+                        quality.logits(path, txt, job.quality_ctx, job.threads, engine), quality.targets(txt, job.quality_ctx))
     return {**asdict(r), "reference": str(ref), "text": txt.source}
   phase(job, "quality", settings, measure_quality)
 
-  if job.task_examples:
+  if has_tasks(job):
     settings = {"model_sha256": info.sha256, "seed": job.seed, "examples": job.task_examples, "max_tokens": job.task_max_tokens,
                 "version": _version("llama_cpp_python")}
     log = Path(job.journal) / f"{job.quant}.server.log"
@@ -175,9 +184,9 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
   load = lambda name: load_journal(journal_path(job, name), job.run_id) or {}
   q, qual, tsk = load("quantize"), load("quality"), load("tasks")
   out = []
-  for backend in job.backends:
+  for backend in backends_of(job):
     sp = load(f"speed-{backend}")
-    journals = {"quantize": q, "speed": sp, "quality": qual, **({"tasks": tsk} if job.task_examples else {})}
+    journals = {"quantize": q, "speed": sp, "quality": qual, **({"tasks": tsk} if has_tasks(job) else {})}
     failed = [f"{k}: {j['status'].removeprefix('failed: ')}" for k, j in journals.items() if j and j.get("status") != "ok"]
     if missing := [k for k, j in journals.items() if not j]: failed.append(f"{crash or 'stopped'}; no result for {', '.join(missing)}")
     qs = qual.get("settings", {})
@@ -191,7 +200,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
       "top1_agreement": qual.get("top1_agreement"), "quality_tokens": qs.get("tokens"), "quality_ctx": qs.get("ctx"),
       "quality_scored": qual.get("n_scored"), "quality_text": qual.get("text"), "quality_text_sha256": qs.get("text_sha256"),
       "quality_reference": Path(qual["reference"]).name if qual.get("reference") else None,
-      "quality_measured_with": f"llama.cpp {qs['version']} logits" if qs.get("version") else None,
+      "quality_measured_with": f"{'MLX' if qs.get('engine') == 'mlx' else 'llama.cpp'} {qs['version']} logits" if qs.get("version") else None,
       "task_accuracy": tsk.get("accuracy"), "task_examples": tsk.get("n_examples"),
       "task_detail": " ".join(f"{k} {v}" for k, v in tsk.get("per_task", {}).items()) or None,
       "status": "failed: " + "; ".join(failed) if failed else "ok", "threads": job.threads,
@@ -205,8 +214,8 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
-  p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}")
-  p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad"], help="backends timed for speed")
+  p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(models.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32")
+  p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad", "mlx"], help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
   p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
   p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
@@ -229,10 +238,13 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(doc).parse_args(argv)
-  if bad := [q for q in args.quants if q not in models.FTYPES]:
-    print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(models.FTYPES)}", file=sys.stderr)
+  if bad := [q for q in args.quants if q not in models.FTYPES and not models.is_mlx(q)]:
+    print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(models.FTYPES)}, or MLX's mlx-q4, mlx-q8, mlx-q4-g32", file=sys.stderr)
     return 2
   try:
+    for q in filter(models.is_mlx, args.quants):
+      models.mlx_quant(q)
+      if "mlx" not in args.backend: raise ValueError(f"{q} is MLX's own quantization: add --backend mlx")
     size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: models.check_size(size)
     source = models.source_path(size, args.model)
@@ -250,7 +262,8 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   target = out / f"sweep_{size}.csv"
   md = metadata.collect_all()
   md = {"hostname": md["hostname"], "cpu_model": md["cpu_model"], "device_name": metadata.device_name("cpu"), "python": md["python"],
-        "llama_cpp_python": md.get("version.llama_cpp_python"), "tinygrad": md.get("version.tinygrad"), "git_commit": md["git_commit"]}
+        "llama_cpp_python": md.get("version.llama_cpp_python"), "tinygrad": md.get("version.tinygrad"), "git_commit": md["git_commit"],
+        "mlx": md.get("version.mlx")}
   done: list[dict] = []
   quants, run_id = list(dict.fromkeys(args.quants)), uuid.uuid4().hex[:12]
   for i, quant in enumerate(quants, 1):

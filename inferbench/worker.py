@@ -37,6 +37,8 @@ class RunConfig:
   batch: int = 1            # sequences decoded together, each with ctx positions
   memory_limit_bytes: int | None = None  # run under this limit (memory.py); an out-of-memory end is a result
   memory_cgroup: str | None = None       # the cgroup v2 folder that enforces it, made per run; else RLIMIT_AS
+  pipeline: bool = True
+  dtype: str = ""
 
   @property
   def label(self) -> str:
@@ -90,7 +92,8 @@ def run(cfg: RunConfig, log: LogWriter):
   if hasattr(backend, "on_fatal"): backend.on_fatal(lambda reason: fatal(cfg, log, reason))
   device_peak = memory.DeviceSampler() if cfg.device == "cuda" else None
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
-                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn, batch=cfg.batch))
+                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn, batch=cfg.batch,
+                                      pipeline=cfg.pipeline, dtype=cfg.dtype))
   pad = getattr(backend, "KV_PAD", 1)
   kv_ctx = -(-cfg.ctx // pad) * pad  # the positions the backend allocates per sequence
   kv = info.kv_bytes(kv_ctx * cfg.batch)

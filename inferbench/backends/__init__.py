@@ -5,6 +5,7 @@ from types import ModuleType
 BACKENDS = {
   "llamacpp": "inferbench.backends.llamacpp",
   "tinygrad": "inferbench.backends.tinygrad",
+  "mlx": "inferbench.backends.mlx",
   "mlc": "inferbench.backends.mlc",            # streaming engines (serving.py), not the step contract of base.py
   "endpoint": "inferbench.backends.endpoint",
 }

@@ -24,6 +24,8 @@ class BackendConfig:
   beam: int = 0              # tinygrad: BEAM search width for its kernels (0 = untuned)
   flash_attn: bool = False   # llama.cpp: flash attention
   batch: int = 1             # independent sequences decoded together, each with ctx positions of its own
+  pipeline: bool = True      # MLX: queue the next step before reading this token, as mlx-lm's generate_step does
+  dtype: str = ""            # MLX: the compute dtype of its floating weights and activations ("" = the backend's default)
 
 @dataclass(frozen=True)
 class Step:
