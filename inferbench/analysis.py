@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
-from . import stats
+from . import scaling, stats
 from .collate import CSV_NAMES, SEED_COLUMNS, write_csv
 
 PHASES = ("decode", "prefill")
 EXPECTED = ("tinygrad", "llamacpp", "mlx", "mlc")  # one without data is stated, not an error
 DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX"}
-OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv")
+OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", *(f"{t}.csv" for t in scaling.TABLES))
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged
 
 # Every setting that can change speed. Spelled once here, for tables, plots and the deck alike.
@@ -406,9 +406,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     return 2
   runs, summary, ratio = analyse(data)
   out = write(args.dir, runs, summary, ratio, args.output)
+  tables = scaling.write_tables(summary, out.parent)
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(DISPLAY[b] for b in data.missing)}", file=sys.stderr)
   if (noisy := summary["noisy"].sum()): print(f"warning: {noisy} of {len(summary)} configuration-phases noisy (runs' cv >= {stats.NOISY_CV:.0%})", file=sys.stderr)
-  print(f"{out}, runs.csv, ratios.csv: {len(summary)} configuration-phases from {len(runs)} runs in {', '.join(f.name for f in data.files)}")
+  print(f"{out}, runs.csv, ratios.csv{''.join(', ' + t.name for t in tables)}: {len(summary)} configuration-phases from {len(runs)} runs "
+        f"in {', '.join(f.name for f in data.files)}")
   return 0

@@ -10,13 +10,19 @@ import argparse, csv, datetime, json, math, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from .analysis import DISPLAY, EXPECTED, AnalysisError, read_ratios, read_summary
+from .analysis import DISPLAY, EXPECTED, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
 from .models import atomic_write
 from .plots import ADDITIONAL, MAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOTS = (*MAIN, *ADDITIONAL)
 SWEEP_PLOT = "quantization_pareto"
+# the scaling plots (scaling.py), each on a slide of its own where its data exists
+SCALING = {"token_scaling": ("Latency against generated tokens", "TTFT + the steps at the median decode rate, per configuration."),
+           "temperature_effect": ("The effect of temperature", "Median decode tok/s with its 95% CI over runs: overlapping intervals mean no measurable effect."),
+           "context_scaling": ("Decode speed against context depth", "The prompt fills d positions before decoding; median over runs."),
+           "batch_scaling": ("Throughput against batch", "Aggregate (solid) and per-sequence (dashed) decode tok/s, median over runs."),
+           "memory_scaling": ("Peak memory against context × batch", "Measured peak RSS (and device memory) against the prediction (dashed).")}
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
 def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
@@ -55,7 +61,7 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   """Sentences computed from summary.csv and ratios.csv: backends compared on matched configurations, setting
   effects within a backend, the quantization effect, and what the reader should distrust."""
   out: dict[str, list[str]] = {"fastest": [], "speedups": [], "settings": [], "quantization": [], "caveats": []}
-  r = ratios if len(ratios) else pd.DataFrame(columns=["kind", "phase", "backend", "baseline_backend"])
+  r = ratios if len(ratios.columns) else pd.DataFrame(columns=RATIO_COLUMNS)  # no ratios.csv: an older analysis
   def sentence(q) -> str:  # what the two share, then what tells them apart
     mine, theirs = q["label"].split(), q["baseline_label"].split()
     common = " ".join(w for w in mine if w in theirs)
@@ -100,11 +106,12 @@ def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tin
     raise AnalysisError(f"{plots}/ lacks {', '.join(missing)}: run generate_plots.py and generate_additional_plots.py first")
   images = docs / "images"
   images.mkdir(parents=True, exist_ok=True)
-  for n in (*PLOTS, SWEEP_PLOT):
+  for n in (*PLOTS, SWEEP_PLOT, *SCALING):
     if (plots / f"{n}.png").is_file(): shutil.copyfile(plots / f"{n}.png", images / f"{n}.png")
     else: (images / f"{n}.png").unlink(missing_ok=True)  # a stale sweep plot must not appear without its sweep
   data = deck_data(summary, read_ratios(folder / "ratios.csv"), folder, baseline)
   data["has_sweep_plot"] = (images / f"{SWEEP_PLOT}.png").is_file()
+  data["scaling"] = [{"file": n, "title": t, "note": note} for n, (t, note) in SCALING.items() if (images / f"{n}.png").is_file()]
   atomic_write(docs / "deck_data.json", json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False))
   import typst
   root = Path(os.path.commonpath([p.resolve() for p in (typ.parent, folder, docs)]))

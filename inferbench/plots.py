@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from .analysis import DISPLAY, EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary  # noqa: E402
+from . import scaling  # noqa: E402
 from .collate import csv_path  # noqa: E402
 from .stats import MIN_RUNS_CI  # noqa: E402
 
@@ -396,8 +397,10 @@ FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summa
                                    latency_distribution, memory_throughput, param_throughput, device_comparison)}
 
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
+  """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
   res = read(folder)
-  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names]
+  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names] + \
+         (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(description=doc)

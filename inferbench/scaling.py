@@ -18,9 +18,15 @@ KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size
         "batch", "request_rate", "knobs", "mode"]
 MiB = 2**20
 
+AXES = ("ctx", "batch", "n_prompt_tokens", "n_decode_steps", "temperature", "threads")
+
+def _numbers(df: pd.DataFrame) -> pd.DataFrame:
+  """The summary spells its settings as text ("2048"); the axes are numbers here, so they sort and scale as numbers."""
+  return df.assign(**{a: pd.to_numeric(df[a], errors="coerce") for a in AXES if a in df.columns})
+
 def _with_groups(df: pd.DataFrame, axis: str) -> pd.DataFrame:
   """Decode rows with a `group` label: the configuration less the axis. Only groups with >= 2 values of the axis."""
-  d = df[df["phase"] == "decode"].copy()
+  d = _numbers(df[df["phase"] == "decode"])
   keys = [k for k in KEYS if k in d.columns and k != axis]
   d[keys] = d[keys].fillna("")
   varying = [k for k in keys if d[k].nunique() > 1]
@@ -31,7 +37,7 @@ def _with_groups(df: pd.DataFrame, axis: str) -> pd.DataFrame:
 def _ttft(df: pd.DataFrame) -> pd.Series:
   """Each decode row's configuration's median time to first token, from its prefill row."""
   keys = [k for k in KEYS if k in df.columns]
-  pre = df[df["phase"] == "prefill"][keys + ["ttft_ms_median"]].fillna({k: "" for k in keys})
+  pre = _numbers(df[df["phase"] == "prefill"])[keys + ["ttft_ms_median"]].fillna({k: "" for k in keys})
   return pre.set_index(keys)["ttft_ms_median"]
 
 RATE = ["tok_s_median", "tok_s_ci95_low", "tok_s_ci95_high", "n_runs"]
@@ -130,7 +136,7 @@ def plot_batch_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Pa
 def plot_memory(summary: pd.DataFrame, path: Path) -> Path | None:
   """Peak RSS (and device memory, where measured) against the KV cache's positions, context x batch, per batch size;
   the prediction dashed."""
-  d = summary[(summary["phase"] == "decode") & summary["peak_rss_bytes"].notna()].copy()
+  d = _numbers(summary[(summary["phase"] == "decode") & summary["peak_rss_bytes"].notna()])
   if d.empty or (d["ctx"] * d["batch"]).nunique() < 2: return None
   d["positions"] = d["ctx"] * d["batch"]
   fig, ax = _figure("Peak memory vs KV cache positions (context x batch): measured (solid), predicted (dashed)", d)
@@ -145,15 +151,28 @@ def plot_memory(summary: pd.DataFrame, path: Path) -> Path | None:
 TABLES = {"token_scaling": (token_scaling, plot_token_scaling), "temperature_effect": (temperature_effect, plot_temperature_effect),
           "context_scaling": (context_scaling, plot_context_scaling), "batch_scaling": (batch_scaling, plot_batch_scaling)}
 
-def write_all(summary: pd.DataFrame, table_dir: Path, plot_dir: Path) -> list[Path]:
-  """Every table whose data exists (CSV in table_dir) and its plot (PNG in plot_dir), and the memory plot. Returns the files."""
-  from .models import atomic_write
-  table_dir.mkdir(parents=True, exist_ok=True); plot_dir.mkdir(parents=True, exist_ok=True)
+PLOTS = (*TABLES, "memory_scaling")
+
+def write_tables(summary: pd.DataFrame, table_dir: Path) -> list[Path]:
+  """Every table whose data exists, as CSV in table_dir (benchmark_analysis.py); a table without data is removed, so
+  none is left over from other data."""
+  from .collate import write_csv
   out = []
-  for name, (make, draw) in TABLES.items():
-    if (t := make(summary)) is None: continue
+  for name, (make, _) in TABLES.items():
     path = table_dir / f"{name}.csv"
-    atomic_write(path, t.to_csv(index=False))
-    out += [path, draw(t, summary, plot_dir / f"{name}.png")]
+    if (t := make(summary)) is None: path.unlink(missing_ok=True); continue
+    write_csv(path, list(t.columns), t)
+    out.append(path)
+  return out
+
+def draw_plots(summary: pd.DataFrame, table_dir: Path, plot_dir: Path) -> list[Path]:
+  """The plot of every table benchmark_analysis.py wrote, and the memory plot (generate_additional_plots.py); the
+  others' old PNGs are removed."""
+  plot_dir.mkdir(parents=True, exist_ok=True)
+  out = []
+  for name, (_, draw) in TABLES.items():
+    if (table_dir / f"{name}.csv").is_file(): out.append(draw(pd.read_csv(table_dir / f"{name}.csv"), summary, plot_dir / f"{name}.png"))
+    else: (plot_dir / f"{name}.png").unlink(missing_ok=True)
   if mem := plot_memory(summary, plot_dir / "memory_scaling.png"): out.append(mem)
+  else: (plot_dir / "memory_scaling.png").unlink(missing_ok=True)
   return out

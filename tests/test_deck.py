@@ -75,7 +75,7 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
   assert pdf_pages(pdf) == PAGES + 1 and len(pdf_images(pdf)) == 8
   text = pdf_text(pdf)
   assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
-  assert "no data for tinygrad, MLC-LLM" in text and "no GPU runs: CPU only" in text
+  assert "no data for tinygrad, MLX, MLC-LLM" in text and "no GPU runs: CPU only" in text
   shutil.copyfile(tmp_path / "plots" / "backend_comparison.png", tmp_path / "plots" / "quantization_pareto.png")
   pipeline(data, tmp_path)  # and with it, a slide of its own
   assert pdf_pages(pdf) == PAGES + 2 and len(pdf_images(pdf)) == 9
