@@ -98,7 +98,7 @@ def caption(res: Results, rows: pd.DataFrame, statistic: str, extra: list[str] =
   lines = [f"Models: {'; '.join(models) or 'none'}", f"Hosts and devices: {'; '.join(places) or 'none'}",
            f"{statistic}. Runs per configuration: {min(runs)}–{max(runs)}" if runs else statistic,
            *extra, *([f"No data: {', '.join(missing)}"] if missing else []),
-           f"Data: {res.folder.name}/summary.csv, runs.csv, ratios.csv (from {', '.join(sorted(set('; '.join(rows['source_csv']).split('; ')) - {''})) or 'no CSV'})"]
+           f"Data: summary.csv, runs.csv, ratios.csv (from {', '.join(sorted(set('; '.join(rows['source_csv']).split('; ')) - {''})) or 'no CSV'})"]
   return "\n".join(textwrap.fill(l, 150, subsequent_indent="    ") for l in lines)
 
 def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: bool = False):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild everything in docs/results/ that is derived from its raw logs: each device's CSVs (gzipped), then, over
-# both devices together, summary.csv, the eight plots and presentation.pdf. Deterministic: the same logs give the
+# both devices together, summary.csv, runs.csv, ratios.csv, the eight plots and presentation.pdf. Deterministic: the same logs give the
 # same CSVs and PNGs. Run from anywhere:  docs/results/rebuild.sh   (PYTHON=... to use another interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,11 +10,14 @@ ALL=$(mktemp -d); trap 'rm -rf "$ALL"' EXIT
 for dev in h100 cpu; do
   one=$ALL/$dev; mkdir -p "$one"
   cp $R/$dev/*.txt "$one/"; cp $R/$dev/*.txt "$ALL/"
-  for b in llamacpp tinygrad; do $PY ${b}_collate.py -d "$one"; gzip -n -9 -c "$one/$b.csv" > $R/$dev/$b.csv.gz; done
+  for b in llamacpp tinygrad mlx; do
+    compgen -G "$one/${b}_*.txt" > /dev/null || continue  # a backend without logs on this device
+    $PY ${b}_collate.py -d "$one"; gzip -n -9 -c "$one/$b.csv" > $R/$dev/$b.csv.gz
+  done
 done
-for b in llamacpp tinygrad; do $PY ${b}_collate.py -d "$ALL"; done
-$PY benchmark_analysis.py -d "$ALL" -o $R/summary.csv
-cp $R/summary.csv "$ALL/summary.csv"
+for b in llamacpp tinygrad mlx; do compgen -G "$ALL/${b}_*.txt" > /dev/null && $PY ${b}_collate.py -d "$ALL"; done
+$PY benchmark_analysis.py -d "$ALL" -o $R/summary.csv  # runs.csv and ratios.csv beside it
+cp $R/summary.csv $R/runs.csv $R/ratios.csv "$ALL/"
 $PY generate_plots.py -d "$ALL" -o $R/plots
 $PY generate_additional_plots.py -d "$ALL" -o $R/plots
 $PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R/presentation.pdf
