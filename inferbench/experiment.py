@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import limits, memory, metadata, models, registry, runner, stats, synthetic
+from . import backends, limits, memory, metadata, models, registry, runner, stats, synthetic
 from .rawlog import LogError, parse
 from .worker import RunConfig
 
@@ -242,7 +242,20 @@ def run(path: Path, dry_run: bool = False) -> int:
     save(ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   print(f"{exp.name}: {record['ok']} ok, {record['failed']} failed, {record['skipped']} skipped of {len(configs)}; "
         f"record in {record_path}", file=sys.stderr)
+  if record["ok"] or record["skipped"]: report(output_dir)
   return 0 if record["failed"] == 0 else 1
+
+def report(folder: Path):
+  """What the pipeline makes of the folder's logs, as the README's commands make it: each backend's CSV, the
+  analysis (with the scaling tables), the plots in folder/plots and the deck folder/presentation.pdf."""
+  from . import analysis, collate, deck, plots
+  for backend in sorted({p.name.split("_")[0] for p in folder.glob("*_*.txt")} & set(backends.BACKENDS)):
+    target, n, problems = collate.collate(backend, folder)
+    print(f"{target}: {n} rows" + "".join(f"\nskipped {e}" for e in problems), file=sys.stderr)
+  if analysis.main(["-d", str(folder)]) or plots.main(plots.MAIN + plots.ADDITIONAL, plots.__doc__, ["-d", str(folder), "-o", str(folder / "plots")]):
+    return
+  try: print(deck.build(folder, folder / "plots", folder / "docs", folder / "presentation.pdf"), file=sys.stderr)
+  except analysis.AnalysisError as e: print(f"no deck: {e}", file=sys.stderr)
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
