@@ -1,6 +1,6 @@
 """Small real benchmark CSVs for the analysis, plot and deck tests: llama.cpp (two quantizations) and tinygrad on the
 tiny synthetic model, through the real benchmark and collate scripts. Made once per test session, on first use."""
-import shutil, subprocess, sys
+import csv, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +22,16 @@ def real_csvs(base: Path, tiny_model: Path) -> Path:
     assert r.returncode == 0, r.stderr[-2000:]
   tmp.rename(out)
   return out
+
+def server_csv(folder: Path, **cells) -> Path:
+  """llamacpp_server.csv beside folder's llamacpp.csv: its rows as an OpenAI-compatible server's, which does not say
+  which GGUF it serves (no bits per weight, no model type), with these cells changed too."""
+  with open(folder / "llamacpp.csv", newline="") as f: rows = list(csv.DictReader(f))
+  with open(folder / "llamacpp_server.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows({**r, "backend": "llamacpp_server", "bits_per_weight": "", "model_type": "", **cells} for r in rows)
+  return folder / "llamacpp_server.csv"
 
 def only(src: Path, dst: Path, *names: str) -> Path:
   """A folder with some of src's CSVs: the data as it looks with a backend missing."""

@@ -1,9 +1,9 @@
 """build_presentation.py: presentation.typ compiles offline into a 16:9 PDF with the eight plots, from full or
 partial data; its findings are computed from the summary."""
-import csv, re, shutil, subprocess
+import re, shutil, subprocess
 import pandas as pd
 import pytest
-from benchdata import only, real_csvs, script
+from benchdata import only, real_csvs, script, server_csv
 from inferbench import deck, plots
 from inferbench.analysis import read_ratios
 
@@ -56,12 +56,7 @@ def test_deck_reads_what_the_analysis_wrote(real, tmp_path):
 def test_deck_builds_with_a_serving_csv(real, tmp_path):
   """A server's CSV has no model file (no bits per weight, no parameters): the deck still builds, with its rows."""
   data = only(real, tmp_path / "data", "llamacpp.csv")
-  rows = list(csv.DictReader(open(data / "llamacpp.csv", newline="")))
-  with open(data / "llamacpp_server.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows({**r, "backend": "llamacpp_server", "bits_per_weight": "", "model_type": "", "n_params": "", "model_bytes": "",
-                 "model_sha256": "", "mode": "endpoint", "concurrency": "4", "uuid": "s" + r["uuid"], "log_file": "s" + r["log_file"]} for r in rows)
+  server_csv(data, n_params="", model_bytes="", model_sha256="", mode="endpoint", concurrency="4")
   pipeline(data, tmp_path)
   text = pdf_text(tmp_path / "deck.pdf")
   assert "llamacpp_server" in text and "concurrency=4" in " ".join(text.split())

@@ -4,7 +4,7 @@ when known)."""
 import csv
 import pytest
 from matplotlib.text import Text
-from benchdata import only, real_csvs, script
+from benchdata import only, real_csvs, script, server_csv
 from inferbench import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -76,11 +76,7 @@ def test_roofline_drawn_only_when_measured(real, tmp_path):
 def test_a_server_csv_without_model_file_is_plotted(real, tmp_path):
   """An OpenAI-compatible server does not say which GGUF it serves: no bits per weight, yet every plot draws."""
   data = only(real, tmp_path / "data", "llamacpp.csv")
-  rows = list(csv.DictReader(open(data / "llamacpp.csv", newline="")))
-  with open(data / "llamacpp_server.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows({**r, "backend": "llamacpp_server", "bits_per_weight": "", "model_type": ""} for r in rows)
+  server_csv(data)
   assert len(draw_all(data, tmp_path / "out")) == 8
   fig = plots.quantization_impact(plots.read(data))
   assert "Not drawn (model file unknown, so no bits per weight): llamacpp_server" in texts(fig)
