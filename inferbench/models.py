@@ -250,18 +250,19 @@ def llama_quantize(src: Path, dst: Path, ftype: str, threads: int | None = None,
   fallback tensor from C, so fd 2 goes to a file during the call: the warnings are counted, other lines passed on.
   A dry run writes only the sidecar (of a dst made before)."""
   import ctypes
-  from .backends.llamacpp import llama_lib
+  from .backends.llamacpp import captured_log, llama_lib
   llama_cpp = llama_lib()
   dst.parent.mkdir(parents=True, exist_ok=True)
   tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
   params = llama_cpp.llama_model_quantize_default_params()
   params.ftype, params.nthread, params.allow_requantize, params.dry_run = FTYPES[ftype], threads or os.cpu_count() or 1, True, dry_run
   try:
-    rc, text = _fd2_captured(lambda: llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)))
+    with captured_log() as logged:  # the warnings come through llama.cpp's log, or straight to fd 2 where none is set
+      rc, text = _fd2_captured(lambda: llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)))
+    n = dict(Counter(FALLBACK.findall(text + "".join(logged))))
     if other := [l for l in text.splitlines() if l.strip() and not FALLBACK.search(l) and not FALLBACK_TOTAL.search(l)]:
       print("\n".join(other), file=sys.stderr, flush=True)
     if rc: raise ModelError(f"llama.cpp could not quantize {src} to {ftype} (code {rc}): check that the file is a complete GGUF")
-    n = dict(Counter(FALLBACK.findall(text)))
     atomic_write(_sidecar(dst), json.dumps({"source": src.name, "type": ftype, "fallbacks": n}, indent=1))
     if not dry_run: os.replace(tmp, dst)
     return n

@@ -12,6 +12,7 @@ import torch after it ("free(): invalid pointer"), so the bandwidth measurement 
 from __future__ import annotations
 import ctypes, functools, re, sys, time
 from collections import deque
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,6 +28,15 @@ KV_PAD = 256     # llama.cpp rounds each sequence's KV cache up to a multiple of
 LOG: deque[str] = deque(maxlen=200)  # llama.cpp's recent log lines: why an allocation failed
 BUFFERS: list[str] = []              # its buffer-size lines since the last clear (a model's load logs hundreds of lines)
 BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([0-9.]+) MiB")
+CAPTURES: list[list[str]] = []       # the lists captured_log() is filling
+
+@contextmanager
+def captured_log() -> Iterator[list[str]]:
+  """Every line llama.cpp logs while the block runs (its quantizer warns of each fallback tensor there)."""
+  lines: list[str] = []
+  CAPTURES.append(lines)
+  try: yield lines
+  finally: CAPTURES.remove(lines)
 
 @functools.cache
 def llama_lib():
@@ -38,6 +48,7 @@ def llama_lib():
   def tap(level: int, text: bytes, _):
     line = text.decode("utf-8", errors="replace")
     LOG.append(line)
+    for c in CAPTURES: c.append(line)
     if "buffer size" in line: BUFFERS.append(line)
     shown[0] = level == 4 or (level == 5 and shown[0])  # ggml_log_level: 4 ERROR, 5 CONT(inues the last line)
     if shown[0]: sys.stderr.write(line)
