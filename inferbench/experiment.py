@@ -266,3 +266,6 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   except (ExperimentError, models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # the running configuration's log says so; the session record is saved
+    print(f"interrupted: run `python run_experiment.py {args.experiment}` again to finish what is left", file=sys.stderr)
+    return 130
