@@ -167,7 +167,7 @@ class BatchEngine:
     if rc := self.lib.llama_decode(self.ctx, b): raise RuntimeError(f"llama_decode failed with code {rc}")
     self.n_steps += 1
     for r, i in outs:
-      token = sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)), r.temperature, r.rng)
+      token = sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(1, self.n_vocab)), r.temperature, r.rng)[0]
       eog = self.lib.llama_vocab_is_eog(self.vocab, token) and not r.ignore_eos and r.n_out >= r.min_tokens
       if eog: self._leave(r, "stop"); continue
       r.last, r.n_out = token, r.n_out + 1

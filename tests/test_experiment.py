@@ -149,7 +149,7 @@ def test_scaling_tables_from_a_summary(tmp_path):
   batch = scaling.batch_scaling(df)
   assert list(batch["batch"]) == [1, 2, 8] and batch["speedup_vs_smallest"].tolist() == pytest.approx([1, 1.8, 4])
   assert batch["tok_s_per_seq_median"].tolist() == pytest.approx([50, 45, 25])
-  files = scaling.write_all(df, tmp_path / "tables", tmp_path / "plots")
+  files = scaling.write_tables(df, tmp_path) + scaling.draw_plots(df, tmp_path, tmp_path / "plots")
   assert sorted(p.name for p in files) == sorted(["token_scaling.csv", "token_scaling.png", "temperature_effect.csv",
     "temperature_effect.png", "context_scaling.csv", "context_scaling.png", "batch_scaling.csv", "batch_scaling.png", "memory_scaling.png"])
   assert all(p.stat().st_size > (10_000 if p.suffix == ".png" else 100) for p in files)
@@ -158,4 +158,4 @@ def test_scaling_writes_nothing_without_a_varying_axis(tmp_path):
   df = summary_rows()
   one = df[(df["batch"] == 1) & (df["n_prompt_tokens"] == 32) & (df["n_decode_steps"] == 64)]
   assert scaling.token_scaling(one) is None and scaling.batch_scaling(one) is None
-  assert not math.isnan(one["tok_s_median"].iloc[0]) and scaling.write_all(one, tmp_path / "t", tmp_path / "p") == []
+  assert not math.isnan(one["tok_s_median"].iloc[0]) and scaling.write_tables(one, tmp_path) == []
