@@ -236,6 +236,7 @@ def _join(values) -> str: return "; ".join(sorted({str(v) for v in values if str
 def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
   tok = runs[f"{phase}_tok_s"].to_numpy()
   lo, hi = stats.t_interval(tok)
+  lo = max(lo, 0.0) if lo == lo else lo  # a rate is never negative: a wide interval stops at 0
   slow = any(stats.first_run_slow(g[f"{phase}_tok_s"].iloc[0], g[f"{phase}_tok_s"].iloc[1:])
              for _, g in runs.groupby("uuid", sort=False) if len(g) > 2)
   row = {"phase": phase, "n_logs": runs["uuid"].nunique(), "n_runs": len(runs), "n_steps": int(runs[f"{phase}_steps"].sum()),
