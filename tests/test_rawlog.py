@@ -8,7 +8,7 @@ from inferbench import rawlog
 from inferbench.rawlog import LogError, LogWriter, parse
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = sorted((ROOT / "docs" / "results").glob("*/*_uuid*.txt"))  # the published logs, not their notes
+RESULTS = sorted(p for d in ("cpu", "h100") for p in (ROOT / "docs" / "results" / d).glob("*_uuid*.txt") if "schema: 1\n" in p.read_text()[:60])  # the logs published before schema 2
 BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # every character str.splitlines breaks a line on
 
 def write_log(path: Path, runs: int = 2, n_decode: int = 3, status: str = "ok", header: dict | None = None, text: str = "",
