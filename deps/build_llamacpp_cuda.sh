@@ -27,8 +27,10 @@ trim() {
   rm -rf "$src"/{examples,docs,tests,docker,.git}  # .git: the sdist carries the vendored repo's history (38 MB)
   # llama.cpp's vocabularies for tests (75 MB), docs, media, tests, benches, examples, python converters, scripts
   rm -rf "$lc"/{models,docs,media,tests,benches,examples,pocs,gguf-py,conversion,scripts,app,skills,.github,.devops,.git}
-  # tools: only mtmd is built by the package (we also turn it off, -DLLAVA_BUILD=OFF, but keep its sources small)
-  find "$lc/tools" -mindepth 1 -maxdepth 1 ! -name mtmd ! -name CMakeLists.txt -exec rm -rf {} +
+  # tools: only mtmd is built by the package (we also turn it off, -DLLAVA_BUILD=OFF, but keep its sources small),
+  # and llama-bench (benchmarks/llamacpp_reference.sh), the one tool tools/CMakeLists.txt then adds
+  find "$lc/tools" -mindepth 1 -maxdepth 1 ! -name mtmd ! -name llama-bench ! -name CMakeLists.txt -exec rm -rf {} +
+  printf 'llama_add_compile_flags()\nadd_subdirectory(llama-bench)\n' > "$lc/tools/CMakeLists.txt"
   # ggml backends other than cpu and cuda (each is only added to the build when its GGML_<NAME> option is on)
   find "$lc/ggml/src" -mindepth 1 -maxdepth 1 -type d -name 'ggml-*' ! -name ggml-cpu ! -name ggml-cuda -exec rm -rf {} +
   tar czf "$out" -C "$work" "llama_cpp_python-$VERSION"
@@ -40,11 +42,12 @@ build() {
   local tarball=$(realpath "$1") arch=${2:-90} work=${BUILD_DIR:-$(mktemp -d)}
   tar xzf "$tarball" -C "$work"
   cd "$work/llama_cpp_python-$VERSION"
-  export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$arch -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON ${CMAKE_ARGS:-}"
-  export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+  # LLAMA_BUILD_TOOLS: also llama-bench, left in the kept build folder ($work/build/bin), linked to its libllama
+  export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$arch -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TOOLS=ON ${CMAKE_ARGS:-}"
+  export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} SKBUILD_BUILD_DIR=$work/build
   "$PY" -m pip wheel --no-deps --no-build-isolation -w "$work/wheel" . >&2
   "$PY" -m pip install --no-deps --no-index ${PIP_TARGET:+--target "$PIP_TARGET"} "$work"/wheel/llama_cpp_python-*.whl >&2
-  ls "$work"/wheel/*.whl
+  ls "$work"/wheel/*.whl; ls "$work"/build/bin/llama-bench 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -124,8 +124,9 @@ def run(cfg: RunConfig, log: LogWriter):
                **({"token_ids": list(s.token_ids)} if cfg.batch > 1 else {}))
       measured += s.total_s
       decode_s += s.total_s if i else 0.0
-    log.run(run=r, **engine.run_totals(), peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
-            **({"peak_device_bytes": device_peak.peak} if device_peak else {}))
+    # the backend's own account of its device memory (MLX's peak) wins over NVML's sampling
+    totals = {**({"peak_device_bytes": device_peak.peak} if device_peak else {}), **engine.run_totals()}
+    log.run(run=r, **totals, peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"))
     say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens * cfg.batch / decode_s:.1f} tok/s"
              + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else ""))
     r += 1

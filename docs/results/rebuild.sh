@@ -21,3 +21,7 @@ cp $R/summary.csv $R/runs.csv $R/ratios.csv "$ALL/"
 $PY generate_plots.py -d "$ALL" -o $R/plots
 $PY generate_additional_plots.py -d "$ALL" -o $R/plots
 $PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R/presentation.pdf
+# h100-mlx/: MLX beside llama.cpp in one lease (2026-11-23), a set of its own: not pooled with h100/'s earlier leases
+M=$ALL/h100-mlx; mkdir -p "$M"; cp $R/h100-mlx/*_uuid*.txt "$M/"
+for b in llamacpp mlx; do $PY ${b}_collate.py -d "$M"; gzip -n -9 -c "$M/$b.csv" > $R/h100-mlx/$b.csv.gz; done
+$PY benchmark_analysis.py -d "$M" -o $R/h100-mlx/summary.csv

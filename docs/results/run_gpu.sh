@@ -34,6 +34,10 @@ $PY -c "from inferbench import models; p = models.synthetic_path('1B'); print(p,
 if [ -n "${BUILD:-}" ]; then stamp "waiting for the llama.cpp build"; wait $BUILD; tail -3 "$OUT/build.log"; fi
 if [ -n "${WAIT_FOR:-}" ]; then  # a file another process writes once it has built and installed llama-cpp-python
   stamp "waiting for $WAIT_FOR"; while [ ! -e "$WAIT_FOR" ]; do sleep 5; done; fi
+# pyarrow loaded after libllama aborts the process ("free(): invalid pointer"; seen on the H100 2026-11-23, cause not
+# established) and the runner imports pandas/pyarrow after llama_cpp: load libarrow first (llama_cpp also needs diskcache)
+arrow=$($PY -c "import importlib.util as u, glob, os; s = u.find_spec('pyarrow'); print(sorted(glob.glob(os.path.join(os.path.dirname(s.origin), 'libarrow.so.*')))[0] if s else '')" 2>/dev/null || true)
+[ -n "$arrow" ] && export LD_PRELOAD="$arrow${LD_PRELOAD:+:$LD_PRELOAD}"
 $PY -c "import llama_cpp; print('llama.cpp', llama_cpp.__version__, 'gpu offload', llama_cpp.llama_supports_gpu_offload())"
 
 if [ -n "${MLX_WHEELS:-}" ]; then
