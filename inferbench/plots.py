@@ -11,7 +11,6 @@ import argparse, math, sys, textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 import numpy as np
 import pandas as pd
 import matplotlib
