@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from . import scaling, stats
+from .backends.base import varying_knobs
 from .collate import CSV_NAMES, SEED_COLUMNS, write_csv
 
 PHASES = ("decode", "prefill")
 EXPECTED = ("tinygrad", "llamacpp", "mlx", "mlc")  # one without data is stated, not an error
-DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX"}
+DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "inferbench_serve": "inferbench.serve (llama.cpp)"}
 OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", *(f"{t}.csv" for t in scaling.TABLES))
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged
 
@@ -46,7 +47,8 @@ TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname
         "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "internal_run_decode_ms",
-           "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes"]
+           "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
+           "requests_failed", "e2e_latency_ms", "server_queue_ms"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -130,8 +132,10 @@ def config_ids(logs: pd.DataFrame) -> pd.Series:
   """A short, stable id of each log's configuration (all of KEY)."""
   return logs[list(KEY)].astype(str).agg("\x1f".join, axis=1).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
 
-STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "internal_run_decode_ms",
-                "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes"]  # may differ from step to step, or run to run
+RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms"]  # a run's line
+STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
+# a serving log's figures: one value per log (a round of a load level), so a round is their sample
+LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps"}
 
 def prepare(frames: list[pd.DataFrame], files: list[Path], skipped: list[str] = ()) -> Data:
   """Typed rows of several files -> one row per log (its configuration, worked out once) and the steps that point to it."""
@@ -206,8 +210,7 @@ def run_table(data: Data) -> pd.DataFrame:
   per.columns = [f"{p}_{m}" for m, p in per.columns]
   for c in (f"{p}_{m}" for p in PHASES for m in ("ms", "tokens", "n", "ms_median", "bytes", "min_bytes")):
     if c not in per.columns: per[c] = np.nan
-  per = per.join(s.groupby(["log", "run"], sort=False)[["internal_run_decode_ms", "aggregate_tokens_per_sec", "peak_rss_bytes",
-                                                         "peak_device_bytes"]].first()).reset_index()
+  per = per.join(s.groupby(["log", "run"], sort=False)[RUN_NUMBERS].first()).reset_index()
   logs = data.logs.iloc[per["log"].to_numpy()].reset_index(drop=True)
   batch, model_bytes = logs["batch"].astype(float), pd.to_numeric(logs["model_bytes"].str.split(";").str[0], errors="coerce")
   out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "versions", "started_at", *DESCRIBE]].copy()
@@ -224,8 +227,8 @@ def run_table(data: Data) -> pd.DataFrame:
   out["decode_ms_median"] = per["decode_ms_median"]
   out["pct_of_roofline"] = 100 * per["decode_min_bytes"] / per["decode_ms"] / 1e6 / logs["roofline_gb_s"]
   out["internal_decode_ms"] = per["internal_run_decode_ms"]
-  out["aggregate_tok_s"] = per["aggregate_tokens_per_sec"]
-  out["peak_rss_bytes"], out["peak_device_bytes"] = per["peak_rss_bytes"], per["peak_device_bytes"]
+  for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms"): out[c] = per[c]
+  for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
   out["label"] = label(out)
   return out.sort_values(["config", "started_at", "uuid", "run"], kind="stable").reset_index(drop=True)
 
@@ -246,11 +249,16 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
          "param_gb_s_median": runs[f"{phase}_param_gb_s"].median(), "outliers": stats.mad_outliers(tok), "drift": stats.drift(tok),
          "first_run_slow": slow}
   if phase == "decode":
-    row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median(),
-            "aggregate_tok_s_median": runs["aggregate_tok_s"].median()}
+    row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median()}
     ratio, rlo, rhi = stats.bootstrap_ratio(runs["decode_ms"], runs["internal_decode_ms"], paired=True)
     row |= {"harness_internal_ratio": ratio, "harness_internal_ci95_low": rlo, "harness_internal_ci95_high": rhi}
-  else: row["ttft_ms_median"] = runs["ttft_ms"].median()
+    rounds = runs.drop_duplicates("uuid")  # serving: each load figure once per log, a round
+    for name in LOAD.values():
+      x = rounds[name].dropna().to_numpy()
+      lo, hi = stats.t_interval(x)
+      row |= {f"{name}_median": float(np.median(x)) if x.size else np.nan, f"{name}_ci95_low": max(lo, 0.0) if lo == lo else lo, f"{name}_ci95_high": hi}
+    row |= {f"{c}_p{q}": stats.percentile(runs[c], q) for c in ("e2e_latency_ms", "server_queue_ms") for q in (50, 99)}
+  else: row |= {"ttft_ms_median": runs["ttft_ms"].median(), **{f"ttft_ms_p{q}": stats.percentile(runs["ttft_ms"], q) for q in (50, 90, 99)}}
   return row
 
 def _flags(r: dict) -> str:
@@ -303,15 +311,22 @@ def ratios(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
   - backend: each backend setting against every other backend's fastest setting on the same matched configuration
     (device, host, model file, quantization, threads, context, prompt, steps, temperature, batch, concurrency);
   - quantization: each file of a backend setting against its most precise file (same size, weights and settings);
-  - setting: each setting of a backend (flash attention, BEAM...) against its first, all else equal."""
+  - setting: each setting of a backend (flash attention, BEAM...) against its first, all else equal; a server's
+    settings against its no-batching one (max_batch=1) where it has one.
+A serving load level's decode rate is its aggregate throughput, sampled once per round (log): its requests share
+the server, so they are not independent samples of it."""
   out = []
+  def samples(config: str, phase: str) -> pd.Series:
+    """A configuration's rates: its runs', or a serving load level's aggregate throughput, one per round (log)."""
+    r = runs[runs["config"] == config]
+    if phase == "decode" and r["aggregate_tok_s"].notna().all(): return r.drop_duplicates("uuid")["aggregate_tok_s"]
+    return r[f"{phase}_tok_s"]
   def add(kind: str, num: pd.Series, den: pd.Series, phase: str):
-    a = runs.loc[runs["config"] == num["config"], f"{phase}_tok_s"]
-    b = runs.loc[runs["config"] == den["config"], f"{phase}_tok_s"]
+    a, b = samples(num["config"], phase), samples(den["config"], phase)
     ratio, lo, hi = stats.bootstrap_ratio(a, b)
     out.append(dict(zip(RATIO_COLUMNS, (kind, phase, num["config"], den["config"], num["backend"], den["backend"], num["label"],
                                         den["label"], *(num[k] for k in MATCH), num["knobs"], den["knobs"], den["quantize"],
-                                        den["model_type"], num["tok_s_median"], den["tok_s_median"], ratio, lo, hi, len(a), len(b)))))
+                                        den["model_type"], a.median(), b.median(), ratio, lo, hi, len(a), len(b)))))
   for phase in PHASES:
     s = summary[summary["phase"] == phase]
     for _, same in s.groupby(MATCH, sort=True):
@@ -327,7 +342,7 @@ def ratios(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
       for i, r in same.iterrows():
         if i != ref.name: add("quantization", r, ref, phase)
     for _, same in s.groupby([k for k in KEY if k != "knobs"], sort=True):  # a setting effect, never a "fastest backend"
-      same = same.sort_values("knobs")
+      same = same.sort_values("knobs", key=lambda k: ~k.str.contains(r"(?:^| )max_batch=1(?: |$)"), kind="stable")
       for i, r in same.iloc[1:].iterrows(): add("setting", r, same.iloc[0], phase)
   return pd.DataFrame(out, columns=RATIO_COLUMNS)
 
@@ -342,7 +357,8 @@ def label(df: pd.DataFrame, columns=None) -> pd.Series:
   for c in LABEL_DROP_ORDER:
     if c in cols and distinct([k for k in cols if k != c]) == need: cols.remove(c)
   if not cols: return pd.Series("", index=df.index, dtype=str)
-  spelled = [df[c].astype(str).map(lambda v, f=KEY.get(c, str): f(v) if v not in ("", "nan") else "") for c in cols]
+  text = lambda c: pd.Series(varying_knobs(df[c].astype(str).tolist()), index=df.index) if c == "knobs" else df[c].astype(str)
+  spelled = [text(c).map(lambda v, f=KEY.get(c, str): f(v) if v not in ("", "nan") else "") for c in cols]
   return pd.concat(spelled, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
 
 # ---------------------------------------------------------------- files

@@ -33,11 +33,15 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  # per run, from its run line: a backend's own timers, a serving request's, the run's peak memory
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
+                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo",
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                  "settings", "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
-                 "mode", "concurrency", "aggregate_tokens_per_sec",  # serving logs: the whole batch's throughput
+                 "mode", "concurrency",
+                 # serving logs: the whole load level's figures (collate.load_figures), its request rate and SLOs
+                 "aggregate_tokens_per_sec", "prompts_per_sec", "goodput_rps", "requests_completed", "requests_failed",
+                 "duration_s", "slo_ttft_ms", "slo_itl_ms",
                  # what makes a configuration (analysis.KEY) and its memory
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
@@ -47,12 +51,14 @@ HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size
                   "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type", "weights",
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                   "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
-                  "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes")
+                  "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
+                  "slo_itl_ms")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
-               "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes"}
+               "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
+               "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo"}
 SETTING_CHARS = 64  # the longest header value the settings column carries
 KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
 
@@ -69,7 +75,11 @@ def frame(log: Log) -> Frame:
   f["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith(("version.", "roofline.")) and len(v) <= SETTING_CHARS},
                              sort_keys=True)
   f["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
-  f["status"], f["log_file"], f["aggregate_tokens_per_sec"] = log.status, log.path.name, aggregate_tokens_per_sec(log)
+  f["status"], f["log_file"] = log.status, log.path.name
+  if any(r.get("e2e_latency_ms") is not None for r in log.runs):
+    load = load_figures(log.runs)
+    f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],
+             requests_completed=load["completed"], requests_failed=load["failed"])
   bandwidth_gb_s = float(h.get("roofline_gb_s") or 0)  # measured on the host, in the log's header (roofline.py)
   f["roofline_gb_s"] = bandwidth_gb_s or None
   t = log.table
@@ -110,14 +120,20 @@ def rows(log: Log) -> list[dict]:
   cols = {c: f[c].to_pylist() if isinstance(f.get(c), (pa.Array, pa.ChunkedArray)) else [f.get(c)] * n for c in COLUMNS}
   return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
 
-def aggregate_tokens_per_sec(log: Log) -> float | None:
-  """A serving batch's throughput: every request's tokens (the server's count where it gave one) over the time from
-  the first request's start to the last one's end. None for logs without per-request starts and ends."""
-  done = [r for r in log.runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None]
-  if not done: return None
-  wall_ms = max(r["start_ms"] + r["e2e_latency_ms"] for r in done) - min(r["start_ms"] for r in done)
-  tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks", 0) for r in done)
-  return tokens / wall_ms * 1e3 if wall_ms > 0 else None
+def load_figures(runs: list[dict]) -> dict:
+  """A serving load level's figures from its run lines (one per request), over the time from the first request's
+  start to the last completed one's end: tokens per second (the server's count of each request's tokens where it gave
+  one), completed requests ("prompts") per second, and goodput: requests within both SLOs per second (None without
+  SLOs). A failed request counts in the time it took, not in the tokens or the goodput."""
+  done = [r for r in runs if r.get("e2e_latency_ms") is not None and not r.get("error")]
+  wall_ms = max((r["start_ms"] + r["e2e_latency_ms"] for r in done), default=0) - min((r["start_ms"] for r in runs if r.get("start_ms") is not None), default=0)
+  if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None}
+  tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks") or 0 for r in done)
+  return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_ms / 1e3, "tok_s": tokens / wall_ms * 1e3,
+          "prompts_per_s": len(done) / wall_ms * 1e3,
+          "goodput_rps": sum(bool(r.get("meets_slo")) for r in runs) / wall_ms * 1e3 if any(r.get("meets_slo") is not None for r in runs) else None}
+
+def aggregate_tokens_per_sec(log: Log) -> float | None: return load_figures(log.runs)["tok_s"]
 
 # ---- CSV text, a column at a time
 
@@ -180,7 +196,7 @@ def write_csv(path: Path, columns: list[str], frames: Iterable[Frame] | pd.DataF
   if isinstance(frames, pd.DataFrame):
     frames = [{c: pa.Array.from_pandas(frames[c].astype(object) if frames[c].dtype == object else frames[c]) for c in columns}] if len(frames) else []
   with (nullcontext(pool) if pool else ThreadPoolExecutor(WORKERS)) as workers, atomic_file(path) as out:
-    out.write((",".join(columns) + "\n").encode())
+    out.write((",".join(map(_quote, columns)) + "\n").encode())
     for lines in _in_order(workers, _render, (c for f in frames for c in _chunks(f, columns)), ahead=2 * WORKERS): out.write(lines)
 
 # ---- the earlier CSV

@@ -18,8 +18,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import backends, limits, memory, metadata, models, registry, runner, stats, synthetic
+from . import backends, limits, memory, metadata, models, registry, runner, serving_experiment, stats, synthetic
 from .rawlog import LogError, parse
+from .serving_experiment import ServingExperiment
 from .worker import RunConfig
 
 Positive, NonNegative = Field(gt=0), Field(ge=0)
@@ -107,15 +108,16 @@ class Experiment(BaseModel):
 class ExperimentError(Exception):
   """A file that is not a valid experiment: the message names the file, each bad key and why."""
 
-def load(path: Path) -> Experiment:
+def load(path: Path) -> Experiment | ServingExperiment:
   path = Path(path)
   try: raw = yaml.safe_load(path.read_text(encoding="utf-8"))
   except OSError as e: raise ExperimentError(f"{path}: cannot read it ({e.strerror})")
   except yaml.YAMLError as e: raise ExperimentError(f"{path}: not valid YAML: {e}".replace("\n", " "))
   if not isinstance(raw, dict): raise ExperimentError(f"{path}: must be a mapping of keys (backends: ..., n_tokens: ...), not {type(raw).__name__}")
-  try: return Experiment(**raw)
+  schema = ServingExperiment if raw.get("kind") == "serving" else Experiment
+  try: return schema(**raw)
   except ValidationError as e:
-    known = ", ".join(Experiment.model_fields)
+    known = ", ".join(schema.model_fields)
     lines = [(f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") +
              (f"unknown key (known: {known})" if err["type"] == "extra_forbidden" else
               f"{err['msg'].removeprefix('Value error, ')} (got {err['input']!r})") for err in e.errors()]
@@ -198,6 +200,7 @@ def session_path(output_dir: Path, started: datetime.datetime) -> Path:
 def run(path: Path, dry_run: bool = False) -> int:
   """Plans the file, then runs what is not done yet, keeping the session record. Returns an exit code."""
   exp = load(path)
+  if isinstance(exp, ServingExperiment): return serving_experiment.run(exp, Path(path), dry_run)
   try: configs = plan(exp)
   except (models.ModelError, ValueError) as e: raise ExperimentError(f"{path}: {e}") from e
   output_dir = Path(exp.output)
@@ -248,8 +251,8 @@ def run(path: Path, dry_run: bool = False) -> int:
 def report(folder: Path):
   """What the pipeline makes of the folder's logs, as the README's commands make it: each backend's CSV, the
   analysis (with the scaling tables), the plots in folder/plots and the deck folder/presentation.pdf."""
-  from . import analysis, collate, deck, plots
-  for backend in sorted({p.name.split("_")[0] for p in folder.glob("*_*.txt")} & set(backends.BACKENDS)):
+  from . import analysis, collate, deck, plots, serving
+  for backend in sorted({p.name.split("_")[0] for p in folder.glob("*_*.txt")} & set(backends.BACKENDS) | set(serving.serving_backends(folder))):
     target, n, problems = collate.collate(backend, folder)
     print(f"{target}: {n} rows" + "".join(f"\nskipped {e}" for e in problems), file=sys.stderr)
   if analysis.main(["-d", str(folder)]) or plots.main(plots.MAIN + plots.ADDITIONAL, plots.__doc__, ["-d", str(folder), "-o", str(folder / "plots")]):

@@ -147,6 +147,7 @@ class Bar:
 
 def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
   """Grouped bars: each group holds only its own bars; a backend's series shade evenly; synthetic weights hatched."""
+  items = [b for b in items if b.value == b.value]  # a configuration without this figure (a server reports no model bytes)
   if not items: return empty(ax, "no data")
   xs = sorted({b.x for b in items})
   series = sorted({(b.backend, b.series) for b in items})
@@ -169,8 +170,8 @@ def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
     lo, hi = np.array([b.low for b in mine]), np.array([b.high for b in mine])
     has = ~np.isnan(lo)
     if has.any():
-      ax.errorbar(pos[has], value[has], yerr=[value[has] - np.maximum(lo[has], value[has] / 1e6 if log else 0), hi[has] - value[has]],
-                  fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
+      low = np.maximum(lo[has], value[has] / 1e6 if log else 0)  # drawn as it is: a skewed run set's median may lie outside the t-interval of its mean
+      ax.errorbar(pos[has], (low + hi[has]) / 2, yerr=(hi[has] - low) / 2, fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
     for p, b in zip(pos, mine):
       if b.dots: ax.scatter(p + rng.uniform(-0.25, 0.25, len(b.dots)) * width, b.dots, s=7, color="#111", alpha=0.6, linewidth=0, zorder=3)
       ax.annotate(fmt(b.value), (p, np.nanmax([b.value, b.high, *b.dots])), xytext=(0, 2), textcoords="offset points",

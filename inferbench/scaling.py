@@ -5,6 +5,9 @@ how latency and throughput move with one workload axis while the rest of the con
   temperature_effect.csv  by temperature, against the lowest: the change and whether the 95% CIs overlap
   context_scaling.csv     by context depth (n_prompt_tokens: the prompt fills that many positions before decoding)
   batch_scaling.csv       by batch: aggregate and per-sequence decode tok/s, speedup over batch 1, peak memory
+  concurrency_scaling.csv a server by closed-loop concurrency: aggregate tok/s and goodput (over rounds), TTFT, ITL
+  rate_scaling.csv        a server by request rate (open loop): TTFT and ITL p50/p99, goodput, queue time
+  timeout_scaling.csv     a batching server by its batch timeout: aggregate tok/s, TTFT
 
 Each table keeps one row per configuration (as the summary keys them) that has at least one sibling differing only
 in that axis; `group` names what else varies between the rows. A table without such rows is not written.
@@ -12,13 +15,14 @@ in that axis; `group` names what else varies between the rows. A table without s
 from __future__ import annotations
 from pathlib import Path
 import pandas as pd
+from .backends.base import varying_knobs
 
 KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "bits_per_weight", "threads", "ctx", "n_prompt_tokens", "n_decode_steps", "temperature", "concurrency",
         "batch", "request_rate", "knobs", "mode"]
 MiB = 2**20
 
-AXES = ("ctx", "batch", "n_prompt_tokens", "n_decode_steps", "temperature", "threads")
+AXES = ("ctx", "batch", "n_prompt_tokens", "n_decode_steps", "temperature", "threads", "concurrency", "request_rate")
 
 def _numbers(df: pd.DataFrame) -> pd.DataFrame:
   """The summary spells its settings as text ("2048"); the axes are numbers here, so they sort and scale as numbers."""
@@ -28,26 +32,26 @@ def _with_groups(df: pd.DataFrame, axis: str) -> pd.DataFrame:
   """Decode rows with a `group` label: the configuration less the axis. Only groups with >= 2 values of the axis."""
   d = _numbers(df[df["phase"] == "decode"])
   keys = [k for k in KEYS if k in d.columns and k != axis]
-  d[keys] = d[keys].fillna("")
-  varying = [k for k in keys if d[k].nunique() > 1]
-  d["group"] = d[varying].astype(str).agg(lambda r: " ".join(f"{k}={v}" for k, v in zip(varying, r)), axis=1) if varying else "all"
+  d[keys] = d[keys].astype(object).fillna("")
   d = d[d.groupby(keys)[axis].transform("nunique") > 1]
+  varying = [k for k in keys if d[k].nunique() > 1]
+  shown = d[varying].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+  if "knobs" in varying: shown["knobs"] = varying_knobs(shown["knobs"].tolist())
+  d["group"] = shown.agg(lambda r: " ".join(v if k == "knobs" else f"{k}={v}" for k, v in zip(varying, r)), axis=1) if varying else "all"
   return d.sort_values(["group", axis]).reset_index(drop=True)
 
-def _ttft(df: pd.DataFrame) -> pd.Series:
-  """Each decode row's configuration's median time to first token, from its prefill row."""
+def _prefill(df: pd.DataFrame, d: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+  """Columns of each row of d (decode rows of df) from its configuration's prefill row: the time to first token."""
   keys = [k for k in KEYS if k in df.columns]
-  pre = _numbers(df[df["phase"] == "prefill"])[keys + ["ttft_ms_median"]].fillna({k: "" for k in keys})
-  return pre.set_index(keys)["ttft_ms_median"]
+  pre = _numbers(df[df["phase"] == "prefill"])[keys + columns].astype({k: object for k in keys}).fillna({k: "" for k in keys}).drop_duplicates(keys)
+  return d[keys].astype(str).merge(pre.astype({k: str for k in keys}), on=keys, how="left")[columns].set_axis(d.index)
 
 RATE = ["tok_s_median", "tok_s_ci95_low", "tok_s_ci95_high", "n_runs"]
 
 def token_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   d = _with_groups(df, "n_decode_steps")
   if d.empty: return None
-  keys = [k for k in KEYS if k in d.columns]
-  ttft = _ttft(df)
-  d["ttft_ms_median"] = [ttft.get(tuple(r), float("nan")) for r in d[keys].itertuples(index=False)]
+  d["ttft_ms_median"] = _prefill(df, d, ["ttft_ms_median"])["ttft_ms_median"]
   # a request's latency: its first token, then n decode steps at the median rate
   d["request_latency_ms"] = d["ttft_ms_median"] + d["n_decode_steps"] * 1e3 / d["tok_s_median"]
   return d[["group", "n_decode_steps", *RATE, "latency_ms_p50", "latency_ms_p99", "ttft_ms_median", "request_latency_ms"]]
@@ -76,23 +80,66 @@ def batch_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   return d[["group", "batch", *RATE, "tok_s_per_seq_median", "speedup_vs_smallest", "latency_ms_p50", "peak_rss_bytes",
             "peak_device_bytes", "predicted_bytes"]]
 
+LOAD = [f"{m}_{s}" for m in ("aggregate_tok_s", "goodput_rps") for s in ("median", "ci95_low", "ci95_high")] + ["prompts_per_s_median", "n_logs"]
+
+def _serving(df: pd.DataFrame, axis: str) -> pd.DataFrame:
+  if "mode" not in df.columns or not (df["mode"] == "endpoint").any(): return pd.DataFrame()
+  d = _with_groups(df[df["mode"] == "endpoint"], axis)
+  if d.empty: return d
+  ttft = _prefill(df.assign(knobs=df.get("all_knobs", df["knobs"])), d.assign(knobs=d.get("all_knobs", d["knobs"])), ["ttft_ms_p50", "ttft_ms_p99"])
+  return d.assign(ttft_ms_p50=ttft["ttft_ms_p50"], ttft_ms_p99=ttft["ttft_ms_p99"], itl_ms_p50=d["latency_ms_p50"], itl_ms_p99=d["latency_ms_p99"])
+
+def concurrency_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
+  d = _serving(df, "concurrency")
+  return None if d.empty else d[["group", "backend", "concurrency", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
+
+def rate_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
+  d = _serving(df, "request_rate")
+  return None if d.empty else d[["group", "backend", "request_rate", *LOAD, "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p99",
+                                 "server_queue_ms_p50", "e2e_latency_ms_p50", "e2e_latency_ms_p99"]]
+
+def timeout_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
+  """The batch timeout is one of the server's knobs: an axis here, the rest of its knobs the group."""
+  if "knobs" not in df.columns: return None
+  timeout = df["knobs"].str.extract(r"(?:^| )batch_timeout_ms=([^ ]+)")[0]
+  df = df[timeout.notna()].assign(batch_timeout_ms=pd.to_numeric(timeout.dropna()), all_knobs=df["knobs"],
+                                  knobs=df["knobs"].str.replace(r" ?batch_timeout_ms=[^ ]+", "", regex=True).str.strip())
+  d = _serving(df, "batch_timeout_ms")
+  return None if d.empty else d[["group", "backend", "batch_timeout_ms", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
+
 # --- plots ---
 
-def _figure(title: str, df: pd.DataFrame):
+def _figure(title: str, df: pd.DataFrame, panels: int = 1, sample: str = "runs"):
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(8, 4.8))
-  r = df.iloc[0]
-  runs = f"{int(df['n_runs'].min())}" + (f"-{int(df['n_runs'].max())}" if df["n_runs"].nunique() > 1 else "")
-  ax.set_title(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {r['backend']} on {r['device_name']} ({r['hostname']}); "
-               f"median of {runs} runs per point", fontsize=9)
-  ax.grid(True, alpha=0.3)
-  return fig, ax
+  fig, axes = plt.subplots(1, panels, figsize=(8 if panels == 1 else 11, 4.8), squeeze=False)
+  from .analysis import DISPLAY
+  r, n = df.iloc[0], df["n_logs" if sample == "rounds" else "n_runs"]
+  runs = f"{int(n.min())}" + (f"-{int(n.max())}" if n.nunique() > 1 else "")
+  fig.suptitle(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {DISPLAY.get(r['backend'], r['backend'])} on "
+               f"{r.get('device_name') or r.get('device') or 'unknown device'} ({r['hostname']}); "
+               f"median of {runs} {sample} per point", fontsize=9)
+  for ax in axes[0]: ax.grid(True, alpha=0.3)
+  return (fig, axes[0][0]) if panels == 1 else (fig, axes[0])
+
+def _whiskers(ax, x, lo, hi, color=None):
+  """The 95% interval as it is (a median may lie outside the t-interval of a skewed sample's mean); none where blank."""
+  has = lo.notna() & hi.notna()
+  if has.any(): ax.errorbar(x[has], (lo[has] + hi[has]) / 2, yerr=(hi[has] - lo[has]) / 2, fmt="none", ecolor=color, capsize=3, elinewidth=0.9)
+
+def _series(group: str, what: str) -> str: return what if group == "all" else f"{group} {what}"
+
+def _log_y(ax):
+  from matplotlib.ticker import FuncFormatter
+  ax.set_yscale("log")
+  ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+  ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
 
 def _save(fig, path: Path) -> Path:
   import matplotlib.pyplot as plt
-  fig.axes[0].legend(fontsize=7)
+  for ax in fig.axes:
+    if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=130)
   plt.close(fig)
@@ -100,8 +147,10 @@ def _save(fig, path: Path) -> Path:
 
 def _meta(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
   """The summary's descriptive columns for a table's titles (model, device, host)."""
-  cols = [c for c in ("model_name", "size", "quantize", "backend", "device_name", "hostname") if c in summary.columns]
-  return pd.concat([table.reset_index(drop=True), summary[summary["phase"] == "decode"][cols].head(1).reset_index(drop=True)], axis=1).ffill()
+  cols = [c for c in ("model_name", "size", "quantize", "backend", "device_name", "device", "hostname") if c in summary.columns and c not in table.columns]
+  src = summary[summary["phase"] == "decode"]
+  if "backend" in table.columns: src = src[src["backend"].isin(table["backend"])]
+  return pd.concat([table.reset_index(drop=True), src[cols].head(1).reset_index(drop=True)], axis=1).ffill()
 
 def plot_token_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
   fig, ax = _figure("Request latency vs generated tokens (TTFT + n steps at the median decode rate)", _meta(t, summary))
@@ -112,8 +161,8 @@ def plot_token_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Pa
 def plot_temperature_effect(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
   fig, ax = _figure("Decode tok/s by temperature: median, whiskers 95% CI over runs (overlap: no measurable effect)", _meta(t, summary))
   for g, d in t.groupby("group"):
-    err = [(d["tok_s_median"] - d["tok_s_ci95_low"]).fillna(0), (d["tok_s_ci95_high"] - d["tok_s_median"]).fillna(0)]
-    ax.errorbar(d["temperature"], d["tok_s_median"], yerr=err, fmt="o-", capsize=4, label=g)
+    (line,) = ax.plot(d["temperature"], d["tok_s_median"], "o-", label=g)
+    _whiskers(ax, d["temperature"], d["tok_s_ci95_low"], d["tok_s_ci95_high"], line.get_color())
   ax.set_xlabel("temperature"); ax.set_ylabel("decode tok/s")
   return _save(fig, path)
 
@@ -133,6 +182,41 @@ def plot_batch_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Pa
   ax.set_xlabel("batch (sequences decoded together)"); ax.set_ylabel("decode tok/s")
   return _save(fig, path)
 
+def plot_concurrency_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+  fig, (tput, good) = _figure("A server under a closed loop: throughput and goodput vs concurrency, per server setting "
+                              "(whiskers: 95% CI over rounds)", _meta(t, summary), panels=2, sample="rounds")
+  for g, d in t.groupby("group"):
+    (line,) = tput.plot(d["concurrency"], d["aggregate_tok_s_median"], "o-", label=g)
+    _whiskers(tput, d["concurrency"], d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"], line.get_color())
+    if d["goodput_rps_median"].notna().any():
+      good.plot(d["concurrency"], d["goodput_rps_median"], "o-", color=line.get_color(), label=g)
+      _whiskers(good, d["concurrency"], d["goodput_rps_ci95_low"], d["goodput_rps_ci95_high"], line.get_color())
+  for ax in (tput, good): ax.set_xscale("log", base=2); ax.set_xticks(sorted(t["concurrency"].unique()), [f"{c:g}" for c in sorted(t["concurrency"].unique())]); ax.set_xlabel("concurrency (requests in flight)")
+  tput.set_ylabel("aggregate tok/s (all requests' tokens / wall time)"); good.set_ylabel("goodput, requests/s within the SLOs")
+  return _save(fig, path)
+
+def plot_rate_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+  fig, (ttft, itl) = _figure("A server under Poisson arrivals: TTFT and inter-token latency vs request rate, p50 (solid) and p99 (dashed)",
+                             _meta(t, summary), panels=2, sample="rounds")
+  for g, d in t.groupby("group"):
+    for ax, m in ((ttft, "ttft_ms"), (itl, "itl_ms")):
+      (line,) = ax.plot(d["request_rate"], d[f"{m}_p50"], "o-", label=_series(g, "p50"))
+      if d[f"{m}_p99"].notna().any(): ax.plot(d["request_rate"], d[f"{m}_p99"], "s--", color=line.get_color(), label=_series(g, "p99"))
+  for ax, name in ((ttft, "time to first token, ms"), (itl, "inter-token gap, ms")):
+    _log_y(ax); ax.set_xlabel("request rate, requests/s (open loop; p99 from 100 requests)"); ax.set_ylabel(f"{name} (log scale)")
+  return _save(fig, path)
+
+def plot_timeout_scaling(t: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
+  fig, (tput, ttft) = _figure("A batching server's batch timeout: throughput and time to first token (whiskers: 95% CI over rounds)",
+                              _meta(t, summary), panels=2, sample="rounds")
+  for g, d in t.groupby("group"):
+    (line,) = tput.plot(d["batch_timeout_ms"], d["aggregate_tok_s_median"], "o-", label=_series(g, "median"))
+    _whiskers(tput, d["batch_timeout_ms"], d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"], line.get_color())
+    ttft.plot(d["batch_timeout_ms"], d["ttft_ms_p50"], "o-", color=line.get_color(), label=_series(g, "p50"))
+  for ax in (tput, ttft): ax.set_xlabel("batch timeout, ms (an idle server waits this long to fill a batch)")
+  tput.set_ylabel("aggregate tok/s"); ttft.set_ylabel("time to first token p50, ms")
+  return _save(fig, path)
+
 def plot_memory(summary: pd.DataFrame, path: Path) -> Path | None:
   """Peak RSS (and device memory, where measured) against the KV cache's positions, context x batch, per batch size;
   the prediction dashed."""
@@ -149,7 +233,9 @@ def plot_memory(summary: pd.DataFrame, path: Path) -> Path | None:
   return _save(fig, path)
 
 TABLES = {"token_scaling": (token_scaling, plot_token_scaling), "temperature_effect": (temperature_effect, plot_temperature_effect),
-          "context_scaling": (context_scaling, plot_context_scaling), "batch_scaling": (batch_scaling, plot_batch_scaling)}
+          "context_scaling": (context_scaling, plot_context_scaling), "batch_scaling": (batch_scaling, plot_batch_scaling),
+          "concurrency_scaling": (concurrency_scaling, plot_concurrency_scaling), "rate_scaling": (rate_scaling, plot_rate_scaling),
+          "timeout_scaling": (timeout_scaling, plot_timeout_scaling)}
 
 PLOTS = (*TABLES, "memory_scaling")
 

@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         f"batch timeout {args.batch_timeout_ms:g} ms, max queue {args.max_queue}, {args.threads} threads per model"
         f"{', API key required' if api_key else ''})", file=sys.stderr, flush=True)
   settings = {"version": version("llama_cpp_python"), "device": "CPU", "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
-              "max_queue": args.max_queue, "ctx_per_seq": args.ctx, "threads": args.threads, "flash_attn": int(args.flash_attn)}
+              "max_queue": args.max_queue, "ctx_per_seq": args.ctx, "threads": args.threads, "flash_attn": int(args.flash_attn),
+              "models_served": len(served)}  # models share the cores: one of two served is a different configuration
   try: uvicorn.run(make_app(served, api_key, args.seed, settings), host=args.host, port=args.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=5)
   finally:

@@ -22,7 +22,7 @@ from . import metadata, models
 from .backends import endpoint, mlc
 from .backends.base import knobs_text
 from .backends.endpoint import EndpointError
-from .collate import collate
+from .collate import collate, load_figures
 from .rawlog import LogError, LogWriter, parse
 from .runner import prompt_ids, run_all
 
@@ -91,16 +91,6 @@ def meets_slo(r: Result, slo_ttft_ms: float | None, slo_itl_ms: float | None) ->
   if slo_ttft_ms is None and slo_itl_ms is None: return None
   if r.error or not r.times_s: return False
   return (slo_ttft_ms is None or r.times_s[0] * 1e3 <= slo_ttft_ms) and (slo_itl_ms is None or (r.itl_mean_ms or 0.0) <= slo_itl_ms)
-
-def load_figures(runs: list[dict]) -> dict:
-  """A configuration's request throughput from its run lines: completed requests ("prompts") per second and goodput
-  (requests within both SLOs per second), over the time from the first request's start to the last one's end."""
-  done = [r for r in runs if r.get("e2e_latency_ms") is not None and not r.get("error")]
-  if not done: return {"completed": 0, "failed": len(runs), "wall_s": None, "prompts_per_s": None, "goodput_rps": None}
-  wall_s = (max(r["start_ms"] + r["e2e_latency_ms"] for r in done) - min(r["start_ms"] for r in runs)) / 1e3
-  good = [r for r in runs if r.get("meets_slo")]
-  return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_s, "prompts_per_s": len(done) / wall_s,
-          "goodput_rps": len(good) / wall_s if any(r.get("meets_slo") is not None for r in runs) else None}
 
 def body(cfg: ServeConfig, model: str, prompt: list[int] | str, server: str, stream: bool) -> dict:
   max_tokens = cfg.n_tokens + 1
@@ -214,11 +204,11 @@ def run(cfg: ServeConfig, engine, log: LogWriter, say):
   if not cfg.request_rate and (bad := sorted((r for r in results if r.error), key=lambda r: r.run)):
     raise EndpointError(f"request {bad[0].run} of {len(results)}: {bad[0].error}")
   runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": None if r.end_s is None else r.end_s * 1e3, "error": r.error,
-           "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms)} for r in results]
-  fig, n = load_figures(runs), sum(len(r.times_s) for r in results if not r.error)
+           "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms)} for r in results]
+  fig = load_figures(runs)
   if not fig["completed"]: raise EndpointError(f"no request of {len(results)} completed; the first: {min(results, key=lambda r: r.run).error}")
   queue = sorted(r.server_queue_ms for r in results if r.server_queue_ms is not None)
-  say(f"{fig['completed']} of {len(results)} requests completed, {n} token chunks in {fig['wall_s']:.2f} s: {n / fig['wall_s']:.1f} tok/s aggregate, "
+  say(f"{fig['completed']} of {len(results)} requests completed, {fig['wall_s']:.2f} s: {fig['tok_s']:.1f} tok/s aggregate (token chunks), "
       f"{fig['prompts_per_s']:.2f} prompts/s" + (f", goodput {fig['goodput_rps']:.2f} req/s" if fig["goodput_rps"] is not None else "")
       + (f", server queue p50 {queue[len(queue) // 2]:.0f} ms, max {queue[-1]:.0f} ms" if queue else "")
       + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else ""))

@@ -5,7 +5,7 @@ import concurrent.futures, csv, http.client, json, sys, time
 from pathlib import Path
 from urllib.parse import urlsplit
 import pytest
-from inferbench import models, serve, serving
+from inferbench import collate, models, serve, serving
 from inferbench.rawlog import parse
 
 KEY = "sk-inferbench-serve-test-41c9e2"  # must never reach a log, a CSV or a message
@@ -192,7 +192,7 @@ def test_goodput_counts_exactly_the_requests_within_both_slos():
   assert serving.meets_slo(rs[0], None, None) is None and serving.meets_slo(rs[1], None, 20) is True
   runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": r.end_s and r.end_s * 1e3, "error": r.error, "meets_slo": serving.meets_slo(r, 250, 31.25)}
           for r in rs]
-  fig = serving.load_figures(runs)
+  fig = collate.load_figures(runs)
   assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
 
 def test_arrivals_are_seeded_poisson():

@@ -40,6 +40,12 @@ def knobs_text(knobs: dict) -> str:
   """The log header's `knobs` line, one way spelled: "beam=2 jit=2"."""
   return " ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
 
+def varying_knobs(texts: list[str]) -> list[str]:
+  """Each knobs line less the items every line shares: what tells them apart ("max_batch=8"), spelled the same way."""
+  items = [set(t.split()) for t in texts]
+  common = set.intersection(*items) if items else set()
+  return [" ".join(i for i in t.split() if i not in common) for t in texts]
+
 class Engine(Protocol):
   version: str               # the backend package's version
   device_name: str           # what actually ran it, e.g. "CPU" or "CUDA"
