@@ -1,14 +1,14 @@
-"""build_presentation.py: presentation.typ compiles offline into a 16:9 PDF with the eight plots, from full or
-partial data; its findings are computed from the summary."""
+"""build_presentation.py: presentation.typ compiles offline into a 16:9 PDF that tells the story (only the slides whose
+data exists), then the appendix with the eight plots and full tables; its sentences are computed from the CSVs, and
+its pages pass the layout checks a reader would make."""
 import re, shutil, subprocess
+from pathlib import Path
 import pandas as pd
 import pytest
 from benchdata import only, real_csvs, script, server_csv
 from inferbench import deck, plots
 from inferbench.analysis import read_ratios
-
-# title, setup, 2 methodology, 2 findings, caveats, decode and prefill tables, one per plot
-PAGES = 9 + len(plots.FIGURES)
+ROOT = Path(__file__).resolve().parent.parent
 
 def pdf_pages(pdf) -> int: return int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout)[1])
 def pdf_images(pdf) -> list[str]:
@@ -29,18 +29,44 @@ def pipeline(data, tmp, *extra):
   assert r.returncode == 0, r.stderr
   return tmp / "deck.pdf"
 
+def flat(text: str) -> str: return " ".join(text.split())
+
 def test_deck_from_both_backends(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv", "tinygrad.csv")
   pdf = pipeline(data, tmp_path)
-  assert pdf_pages(pdf) == PAGES
-  assert len(pdf_images(pdf)) == 8 and sorted(p.name for p in (tmp_path / "docs/images").glob("*.png")) == sorted(f"{n}.png" for n in plots.FIGURES)
-  text = pdf_text(pdf)
+  assert sorted(p.name for p in (tmp_path / "docs/images").glob("*.png")) == sorted(f"{n}.png" for n in plots.FIGURES)
+  text = flat(pdf_text(pdf))
+  story, appendix = text.split(" Appendix ", 1)
   ratios = read_ratios(data / "ratios.csv")
   best = ratios[(ratios["kind"] == "backend") & (ratios["phase"] == "decode") & (ratios["ratio"] > 1)].iloc[0]
-  assert f"{best['ratio']:.2f}×" in " ".join(text.split())  # findings from ratios.csv
-  assert "Speedups over tinygrad" in text and "Setting effects" in text
-  assert "0.3.36" in text and "0.13.0" in text  # backend versions on the setup slide, from the CSVs
-  assert "synthetic" in text and "Results: decode" in text and "Results: prefill" in text
+  assert f"{best['ratio']:.2f}×" in story and f"{best['ratio']:.2f}×" in appendix  # findings from ratios.csv
+  for title in ("The question and the hardware", "Setup: backends and models", "The answer", "Backends on matched configurations", "Read with care"):
+    assert title in story
+  for title in ("Speedups over tinygrad", "Setting effects", "Results: decode", "Results: prefill", "Throughput per backend"):
+    assert title in appendix
+  assert "0.3.36" in story and "0.13.0" in story  # backend versions on the setup slide, from the CSVs
+  assert "synthetic" in story and len(pdf_images(pdf)) >= 8
+  assert deck.layout_problems(pdf) == []
+
+def test_published_results_deck_reads_well(tmp_path):
+  """docs/results (CPU and H100 sets): the story's slides hold their text, at a readable size, inside the page."""
+  r = script("build_presentation.py", "-d", str(ROOT / "docs/results"), "--plots", str(ROOT / "docs/results/plots"), "--docs", str(tmp_path / "docs"),
+             "-o", str(tmp_path / "deck.pdf"))
+  assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+  assert deck.layout_problems(tmp_path / "deck.pdf") == []
+  text = flat(pdf_text(tmp_path / "deck.pdf"))
+  assert "How close to the roofline" in text and "NVIDIA H100" in text
+  assert "SmolLM2-135M-Instruct" in text and "Llama-3.2-1B-Instruct" in text and "Smollm2 135M" not in text  # registry names, not general.name
+
+def test_layout_check_finds_a_crowded_slide(tmp_path):
+  """The check itself can fail: a story slide with 20 lines, and text off the page and too small."""
+  typ = tmp_path / "bad.typ"
+  typ.write_text('#set page(paper: "presentation-16-9")\n' + "".join(f"line {i}\n\n" for i in range(20))
+                 + '#place(dx: 24.5cm)[Supercalifragilisticexpialidocious]\n#text(size: 6pt)[tiny]\n')
+  import typst
+  (tmp_path / "bad.pdf").write_bytes(typst.compile(str(typ)))
+  problems = " ".join(deck.layout_problems(tmp_path / "bad.pdf"))
+  assert "lines of body text" in problems and "'Supercalifragilisticex' runs outside the page" in problems and "'tiny' is set in 6" in problems
 
 def test_deck_reads_what_the_analysis_wrote(real, tmp_path):
   """The deck computes nothing: a value changed in summary.csv is the value the slides show."""
@@ -67,13 +93,15 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
                                        "task_accuracy,status\nQ8_0,8.5,640.5,12000,12.25,0.01,0.05,0.98,0.5,ok\nQ2_K,2.9,,,nan,,,,,failed: oom\n")
   pipeline(data, tmp_path)  # no pareto plot yet: a sweep slide with the table only
   pdf = tmp_path / "deck.pdf"
-  assert pdf_pages(pdf) == PAGES + 1 and len(pdf_images(pdf)) == 8
-  text = pdf_text(pdf)
+  text = flat(pdf_text(pdf))
+  pages = pdf_pages(pdf)
   assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
   assert "no data for tinygrad, MLX, MLC-LLM" in text and "no GPU runs: CPU only" in text
+  assert "Backends on matched configurations" not in text.split(" Appendix ")[0]  # one backend: that slide has no data
   shutil.copyfile(tmp_path / "plots" / "backend_comparison.png", tmp_path / "plots" / "quantization_pareto.png")
-  pipeline(data, tmp_path)  # and with it, a slide of its own
-  assert pdf_pages(pdf) == PAGES + 2 and len(pdf_images(pdf)) == 9
+  pipeline(data, tmp_path)  # and with it, the story's quantization slide shows the sweep
+  assert "Quantization: speed against quality" in flat(pdf_text(pdf)) and pdf_pages(pdf) == pages + 1
+  assert deck.layout_problems(pdf) == []
 
 def test_missing_plots_or_summary_is_a_clear_error(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv")
