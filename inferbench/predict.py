@@ -46,7 +46,7 @@ def features(df: pd.DataFrame) -> pd.DataFrame:
   for c in ("n_params", "bits_per_weight", "model_bytes", "n_prompt_tokens", "n_decode_steps", "batch", "roofline_gb_s"): out[c] = number(df[c])
   arch = df["size"].map(ARCHS.get)
   get = lambda f: arch.map(lambda a: math.nan if a is None else f(a)).astype(float)
-  per_position = kv_cache_bytes(get(lambda a: a.n_layers), get(lambda a: a.n_kv_heads), get(lambda a: a.dim // a.n_heads), 1)
+  out["kv_bytes_per_position"] = per_position = kv_cache_bytes(get(lambda a: a.n_layers), get(lambda a: a.n_kv_heads), get(lambda a: a.dim // a.n_heads), 1)
   # an untied embedding table is looked up, not streamed: its share of the file is not read by a step
   untied = get(lambda a: 0.0 if a.tied_embeddings else a.vocab_size * a.dim * (1 - 1 / a.vocab_size)) / out["n_params"]
   out["context"] = out["n_prompt_tokens"] + (out["n_decode_steps"] + 1) / 2  # mean KV positions a decode step reads
@@ -190,10 +190,10 @@ def long_table(configs: pd.DataFrame, pred: pd.DataFrame, split: str, threshold_
 
 def run_fit(folder: Path, threshold_ms: float = INTERACTIVE_MS, holdout: list[str] = ()) -> tuple[dict, pd.DataFrame]:
   """Fits, cross-validates and tests a folder's runs. Returns (models.json's content, model_fit.csv's rows)."""
+  if bad := [s for s in holdout if s not in ARCHS]: raise AnalysisError(f"--holdout {bad[0]}: not a registry size ({', '.join(ARCHS)})")
   runs = features(read_runs(folder / "runs.csv"))
   configs = measured(read_summary(folder / "summary.csv"))
   runs = runs[runs["decode_tok_s_per_seq"].notna() & (runs["mode"].isin(["", "step"]) if "mode" in runs else True)]
-  if bad := [s for s in holdout if s not in ARCHS]: raise AnalysisError(f"--holdout {bad[0]}: not a registry size ({', '.join(ARCHS)})")
   out = runs["size"].isin(holdout)
   train, test = runs[~out], runs[out]
   if train.empty: raise AnalysisError(f"{folder}/runs.csv: no decode runs to fit on" + (f" outside --holdout {' '.join(holdout)}" if holdout else ""))
