@@ -109,7 +109,7 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
     runs = predict.features(read_runs(folder / "runs.csv"))
     fits = predict.fit(runs[runs["decode_tok_s_per_seq"].notna()], predict.INTERACTIVE_MS)
   rows = []
-  for (g, size), d in measured[measured["weights"] != "synthetic"].groupby([*predict.GROUP, "size"], sort=True):
+  for (*_, size), d in measured[measured["weights"] != "synthetic"].groupby([*predict.GROUP, "size"], sort=True):
     ran = set(d["model_type"]) | set(d["quantize"])
     ref = d.sort_values("n_runs").iloc[-1]
     for _, q in quality[(quality["size"] == size) & ~quality["quant"].isin(ran)].iterrows():
