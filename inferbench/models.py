@@ -196,6 +196,14 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
 def atomic_write(path: Path, data: str | bytes):
   with atomic_file(path) as f: f.write(data.encode() if isinstance(data, str) else data)
 
+def save_figure(fig, path: Path, dpi: int) -> Path:
+  """Lays a matplotlib figure out, writes it atomically and closes it."""
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=Path(path).suffix.lstrip("."))
+  plt.close(fig)
+  return Path(path)
+
 def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
   """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models, with
   its fallbacks beside it (see fallbacks). A quantized source is first dequantized to F16, so every other type comes

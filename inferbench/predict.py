@@ -25,7 +25,7 @@ import pandas as pd
 from . import cli, registry, synthetic
 from .analysis import DISPLAY, AnalysisError, read_runs, read_summary
 from .collate import write_csv
-from .models import atomic_write, kv_cache_bytes
+from .models import atomic_write, kv_cache_bytes, save_figure
 
 GROUP = ["backend", "device", "knobs"]   # one roofline and one design regression each
 DESIGN = ["log_params", "log_bits", "log_context", "log_batch"]
@@ -307,13 +307,7 @@ def draw(table: pd.DataFrame, result: dict, out: Path) -> Path:
   fig.suptitle(f"Decode latency per token, predicted vs measured: fitted on {tr['runs']} runs of {tr['configurations']} configurations "
                f"({', '.join(tr['sizes'])}; {', '.join(DISPLAY.get(b, b) for b in tr['backends'])}; {', '.join(tr['devices'])})"
                + (f", held out: {', '.join(result['holdout_sizes'])}" if result["holdout_sizes"] else ""), fontsize=9)
-  fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-  fig.savefig(tmp, dpi=110)
-  plt.close(fig)
-  tmp.replace(out)
-  return out
+  return save_figure(fig, out, 110)
 
 def fmt_pct(x) -> str: return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}%"
 

@@ -23,6 +23,7 @@ import pandas as pd
 from . import cli, memory, predict
 from .analysis import DISPLAY, AnalysisError, read_runs, read_summary
 from .collate import write_csv
+from .models import save_figure
 from .stats import format_table
 
 OBJECTIVES = {"fastest": (["tok_s"], [False]), "smallest": (["memory_bytes", "tok_s"], [True, False]),
@@ -203,13 +204,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
   ax.set_title(f"{title}\nmarker area: memory (peak measured, else predicted); hollow diamonds: predicted speed", fontsize=9)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-  fig.savefig(tmp, dpi=110)
-  plt.close(fig)
-  tmp.replace(out)
-  return out
+  return save_figure(fig, out, 110)
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p = cli.Parser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
