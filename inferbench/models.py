@@ -91,6 +91,10 @@ def hub_download(repo: str, filename: str) -> Path:
     raise ModelError(f"cannot fetch {filename} from Hugging Face Hub repo {repo} ({type(e).__name__}): "
                      f"download it on a connected machine and pass --model PATH") from e
 
+def kv_cache_bytes(n_layers: int, n_kv_heads: int, head_dim: int, n_positions, bytes_per_value: int = 2):
+  """K and V for n_positions, as llama.cpp and tinygrad keep them (16-bit). Works on arrays too (predict.py)."""
+  return 2 * n_layers * n_kv_heads * head_dim * n_positions * bytes_per_value
+
 @dataclass(frozen=True)
 class GGUFInfo:
   """What a GGUF holds, read from its header: enough to count the bytes a decode step must read."""
@@ -113,9 +117,7 @@ class GGUFInfo:
   @property
   def bits_per_weight(self) -> float: return 8 * self.weight_bytes / self.n_params
 
-  def kv_bytes(self, n_positions: int, bytes_per_value: int = 2) -> int:
-    """K and V for n_positions, as llama.cpp and tinygrad keep them (16-bit)."""
-    return 2 * self.n_layers * self.n_kv_heads * self.head_dim * n_positions * bytes_per_value
+  def kv_bytes(self, n_positions: int) -> int: return kv_cache_bytes(self.n_layers, self.n_kv_heads, self.head_dim, n_positions)
 
   def decode_bytes(self, position: int) -> int:
     """Bytes one decode step at `position` must read at least: every weight once (an untied embedding table only
@@ -193,6 +195,14 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
 
 def atomic_write(path: Path, data: str | bytes):
   with atomic_file(path) as f: f.write(data.encode() if isinstance(data, str) else data)
+
+def save_figure(fig, path: Path, dpi: int) -> Path:
+  """Lays a matplotlib figure out, writes it atomically and closes it."""
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=Path(path).suffix.lstrip("."))
+  plt.close(fig)
+  return Path(path)
 
 def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
   """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models, with

@@ -3,6 +3,7 @@ one marker per backend, the Pareto front (no other point both faster and lower i
 from __future__ import annotations
 import csv
 from pathlib import Path
+from .models import save_figure
 from .stats import NOISY_CV
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -39,13 +40,7 @@ def plot(csv_path: Path, out: Path) -> Path:
                f"sha256 {r0['quality_text_sha256'][:12]}; llama-cpp-python {r0['llama_cpp_python']}", fontsize=9)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-  fig.savefig(tmp, dpi=120)
-  plt.close(fig)
-  tmp.replace(out)
-  return out
+  return save_figure(fig, out, 120)
 
 def main(argv: list[str] | None = None) -> int:
   import argparse

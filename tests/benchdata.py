@@ -38,3 +38,35 @@ def only(src: Path, dst: Path, *names: str) -> Path:
   dst.mkdir(parents=True, exist_ok=True)
   for n in names: shutil.copyfile(src / n, dst / n)
   return dst
+
+def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: float = 0.01, seed: int = 0) -> Path:
+  """runs.csv, summary.csv and ratios.csv of made-up runs, through the real analysis (run_table's columns, summary_table):
+  each config dict gives its key columns and `ms`, its true decode ms/token; each run is off by a seeded `noise`
+  fraction. For the model and recommender tests, whose point is a known truth."""
+  import numpy as np, pandas as pd
+  from inferbench import analysis
+  rng, rows = np.random.default_rng(seed), []
+  for i, c in enumerate(configs):
+    c = {"backend": "llamacpp", "backend_version": "0.3", "mode": "", "hostname": "host", "device": "cpu", "device_name": "a cpu", "size": "135M",
+         "weights": "real", "model_sha256": f"sha{i}", "quantize": "Q8_0", "model_type": "Q8_0", "threads": "2", "ctx": "256", "n_prompt_tokens": "37",
+         "n_decode_steps": "16", "temperature": "0", "batch": "1", "concurrency": "", "request_rate": "", "knobs": "flash_attn=off",
+         "bits_per_weight": "8.5", "n_params": "134515008", "model_bytes": "143025408", "roofline_gb_s": 20.0, "predicted_bytes": np.nan,
+         "peak_rss_bytes": np.nan, "peak_device_bytes": np.nan, "ttft_ms": 50.0, **c}
+    for r in range(n_runs):
+      ms = c["ms"] * (1 + noise * rng.standard_normal())
+      batch, steps = float(c["batch"]), float(c["n_decode_steps"])
+      rows.append({**{k: v for k, v in c.items() if k != "ms"}, "source_csv": "llamacpp.csv", "log_file": f"log{i}.txt", "uuid": f"u{i}", "run": r,
+                   "seed": "42", "git_commit": "c", "versions": "{}", "started_at": f"2026-01-01T00:{i:02d}:{r:02d}", "model_name": "m",
+                   "platform": "", "release": "", "cpu_model": "", "python": "", "memory_bytes_source": "", "decode_tok_s": 1e3 * batch / ms,
+                   "decode_steps": steps, "decode_ms": ms * steps, "decode_mem_gb_s": np.nan, "decode_param_gb_s": np.nan,
+                   "prefill_tok_s": 37e3 / c["ttft_ms"], "prefill_steps": 1, "prefill_ms": c["ttft_ms"], "prefill_mem_gb_s": np.nan,
+                   "prefill_param_gb_s": np.nan, "decode_tok_s_per_seq": 1e3 / ms, "decode_ms_median": ms, "pct_of_roofline": np.nan,
+                   "internal_decode_ms": np.nan, "aggregate_tok_s": np.nan})
+  runs = pd.DataFrame(rows)
+  runs["config"] = analysis.config_ids(runs)
+  runs["label"] = analysis.label(runs)
+  steps = pd.DataFrame({"config": pd.Series(dtype=str), "phase": pd.Series(dtype=str), "lat_ms": pd.Series(dtype=float)})
+  summary = analysis.summary_table(runs, analysis.Data(steps, pd.DataFrame(), [], [], []))
+  folder.mkdir(parents=True, exist_ok=True)
+  analysis.write(folder, runs, summary, pd.DataFrame(columns=analysis.RATIO_COLUMNS))
+  return folder
