@@ -33,7 +33,7 @@ SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "T
            "timeout_scaling": ("Serving: the batch timeout", "Aggregate tok/s (95% CI over rounds) and TTFT p50 against the batching server's timeout.")}
 MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the story's scaling slides; the rest go to the appendix
 # optional outputs of later stages, shown where they exist: recommend.py, fit_models.py
-RECOMMENDATION, MODELS_JSON, EXTRA_PLOTS = "recommendation.csv", "models.json", ("pareto_front", "model_fit")
+RECOMMENDATION, EXTRA_PLOTS = "recommendation.csv", ("pareto_front", "model_fit")
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
 def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
@@ -116,17 +116,45 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   return out
 
 def answer(folder: Path, summary: pd.DataFrame) -> dict:
-  """The deck's answer: recommend.py's ranked table where it was run (recommendation.csv), else each device's
-  fastest measured decode configuration (the recommender's answer without constraints)."""
-  dec = summary[(summary["phase"] == "decode") & ~summary["mode"].isin(("endpoint", "in-process"))]
-  rows = []
-  for device, g in dec.groupby("device_name", sort=True):
-    best = g.sort_values("tok_s_median").iloc[-1]
-    rows.append({"device": device, "pick": f"{name(best['backend'])} · {model_name(best)} {best['quantize']}" + (f" · {best['knobs']}" if best["knobs"] else ""),
-                 "tok_s": f"{fmt(best['tok_s_median'])} tok/s ({ci(best['tok_s_ci95_low'], best['tok_s_ci95_high'])})",
-                 "memory": "–" if best["peak_rss_bytes"] != best["peak_rss_bytes"] else f"{best['peak_rss_bytes'] / 2**20:,.0f} MiB peak RSS",
-                 "source": "measured"})
-  return {"by": "the fastest measured decode configuration per device (no constraints; run recommend.py for yours)", "rows": rows}
+  """The deck's answer, from the recommender (recommend.py): its ranked table where the user ran it with their
+  limits (recommendation.csv), else its ranking per device without limits, quality from the folder's sweeps."""
+  from . import recommend
+  saved = folder / RECOMMENDATION
+  try:
+    if saved.is_file():
+      table = pd.read_csv(saved, keep_default_na=False, na_values=[""])
+      by = f"recommend.py's ranking under {table['constraints'].iloc[0] if len(table) and 'constraints' in table else 'the limits it was given'}"
+    else:
+      sweeps_ = sorted(folder.glob("sweep_*.csv"))
+      table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d), sweeps_).table.head(2) for d in sorted(set(summary["device"]))])
+      by = "the recommender's fastest per device, no limits given (run recommend.py --max-memory --max-kl ... for yours)"
+  except (AnalysisError, OSError, ValueError, KeyError) as e:
+    return {"by": f"no answer: {e}", "rows": []}
+  ci_ = lambda r: "" if pd.isna(r["tok_s_ci95_low"]) else f" [{fmt(r['tok_s_ci95_low'])}–{fmt(r['tok_s_ci95_high'])}]"
+  rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
+           "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
+           "tok_s": f"{fmt(r['tok_s'])}{ci_(r)}",
+           "memory": "–" if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({r['memory_source']})",
+           "quality": "–" if pd.isna(r["kl_mean"]) else f"KL {r['kl_mean']:.3g}", "source": r["source"]}
+          for _, r in table.head(6).iterrows()]
+  return {"by": by, "rows": rows}
+
+def predictions(folder: Path) -> dict:
+  """fit_models.py's scores (models.json) and η per backend, device and settings, where it was run."""
+  from . import predict
+  result = predict.load(folder)
+  if not result: return {}
+  pct = lambda v: "–" if v is None or v != v else f"{v:.1f}%"
+  eta = predict.eta_table(result)
+  return {"cv": {k: pct(result["cv"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
+          "holdout": {k: pct(result["holdout"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
+          "holdout_sizes": ", ".join(result.get("holdout_sizes") or []) or "none",
+          "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else "–",
+          "interactive_ms": result.get("interactive_ms"),
+          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–",
+                   "eta": "–" if r["eta"] is None or r["eta"] != r["eta"] else f"{r['eta']:.2f}", "eta_ci95": "–" if not isinstance(r["eta_ci95"], list) else "–".join(f"{v:.2f}" for v in r["eta_ci95"]),
+                   "note": "" if r["eta"] is not None and r["eta"] == r["eta"] and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
+                  for r in eta.to_dict("records")]}
 
 def roofline(summary: pd.DataFrame) -> list[dict]:
   """Per backend and device, the configuration closest to the memory-bandwidth roofline."""
@@ -149,7 +177,7 @@ def serving_sets(folder: Path) -> list[dict]:
 def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baseline: str) -> dict:
   return {"setup": setup(summary), "findings": findings(summary, ratios, baseline), "baseline": name(baseline), "sweeps": sweeps(folder),
           "backends": sorted({name(b) for b in summary["backend"]}), "summary_rows": len(summary), "answer": answer(folder, summary),
-          "roofline": roofline(summary), "serving_sets": serving_sets(folder),
+          "roofline": roofline(summary), "serving_sets": serving_sets(folder), "predict": predictions(folder),
           "devices": sorted({f"{d}" for d in summary["device_name"] if d}) or sorted(set(summary["device"]))}
 
 def typst_path(path: Path, root: Path) -> str: return "/" + Path(os.path.relpath(path.resolve(), root)).as_posix()

@@ -31,7 +31,7 @@ OBJECTIVES = {"fastest": (["tok_s"], [False]), "smallest": (["memory_bytes", "to
 QUALITY = ["perplexity", "ppl_increase_pct", "kl_mean", "top1_agreement", "task_accuracy"]
 COLUMNS = ["rank", "source", "backend", "device", "device_name", "hostname", "size", "weights", "quantize", "model_type", "bits_per_weight",
            "knobs", "batch", "threads", "tok_s", "tok_s_ci95_low", "tok_s_ci95_high", "ttft_ms", "memory_bytes", "memory_source",
-           *QUALITY, "quality_from", "n_runs", "flags", "config", "label", "excluded_by"]
+           *QUALITY, "quality_from", "n_runs", "flags", "config", "label", "excluded_by", "constraints"]
 
 @dataclass(frozen=True)
 class Constraints:
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   given = " ".join(f"{f.name}={getattr(c, f.name)}" for f in fields(c) if getattr(c, f.name) is not None)
   print(f"{args.dir}: {len(a.candidates)} candidates ({(a.candidates['source'] == 'predicted').sum()} predicted); {given}")
   print(show(a))
-  write_csv(out / "recommendation.csv", COLUMNS, a.table)
+  write_csv(out / "recommendation.csv", COLUMNS, a.table.assign(constraints=given))  # the limits it answers, for the deck
   write_csv(out / "pareto.csv", COLUMNS, a.front)
   plot = draw(a, args.plot, f"{args.dir}: speed x quality x memory, {len(a.front)} on the Pareto front")
   print(f"{out / 'recommendation.csv'}, {out / 'pareto.csv'}, {plot}")
