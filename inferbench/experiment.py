@@ -5,7 +5,8 @@
   plan      runner.plan per backend and model, exactly as the benchmark scripts expand their flags
   resume    a configuration whose settings equal those of an ok log in the output folder (its header's run_config)
             is skipped, so a killed experiment reruns to finish where it stopped
-  run       runner.run_all, each configuration in its own worker (limits.run_limited: under --memory-limit too)
+  run       runner.run_all, each configuration in its own worker (limits.run_limited: under --memory-limit too); with
+            --cluster, fleet.run_all: the same, each on a node of a Ray cluster (nodes: the labels it needs there)
   record    session_{start}.json in the output folder, rewritten after every configuration: start, end, duration,
             the file itself, the counts planned / ok / failed / skipped, the git commit, each configuration's log
 """
@@ -13,19 +14,20 @@ from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
 import argparse, datetime, json, math, os, socket, statistics, sys, time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import backends, limits, memory, metadata, models, registry, runner, serving_experiment, stats, synthetic
+from . import backends, cli, limits, memory, metadata, models, registry, runner, serving_experiment, stats, synthetic
 from .rawlog import LogError, parse
 from .serving_experiment import ServingExperiment
 from .worker import RunConfig
 
 Positive, NonNegative = Field(gt=0), Field(ge=0)
 LISTS = ("backends", "sizes", "models", "weights", "quantize", "prompts", "prompt_tokens", "n_tokens", "temperature", "ctx",
-         "threads", "batch", "seed", "flash_attn", "beam")
+         "threads", "batch", "seed", "flash_attn", "beam", "nodes")
 
 class Experiment(BaseModel):
   """The keys an experiment file may hold. A list key also takes one plain value."""
@@ -46,6 +48,7 @@ class Experiment(BaseModel):
   seed: list[int] = [registry.DEFAULT_SEED]
   flash_attn: list[Literal["off", "on"]] = ["off"]  # llama.cpp
   beam: list[int] = [0]                             # tinygrad
+  nodes: list[str] = []  # with --cluster: each configuration once per value, on a node offering its labels (gpu_type=H100, cpu)
   runs: int = Field(registry.DEFAULT_RUNS, gt=0)
   warmup: int = Field(registry.DEFAULT_WARMUP, ge=0)
   min_seconds: float = Field(registry.DEFAULT_MIN_SECONDS, ge=0)
@@ -90,20 +93,26 @@ class Experiment(BaseModel):
     if missing := [m for m in v if not Path(m).expanduser().is_file()]: raise ValueError(f"no file {missing[0]}")
     return v
 
+  @field_validator("nodes")
+  @classmethod
+  def node_labels(cls, v):
+    try: return [cli.node_labels(x) for x in v]
+    except argparse.ArgumentTypeError as e: raise ValueError(str(e))
+
   @field_validator("memory_limit")
   @classmethod
   def readable_size(cls, v):
     if v is not None: memory.parse_size(v)
     return v
 
-  def namespace(self, model: str | None) -> argparse.Namespace:
+  def namespace(self, model: str | None, cluster: str | None = None) -> argparse.Namespace:
     """The flags the benchmark scripts would be given for one model: the grid expands in runner.plan, once."""
     return argparse.Namespace(
       size=self.sizes if model is None else [Path(model).stem], model=model, weights=self.weights, quantize=self.quantize,
       seed=self.seed, prompt=self.prompts, prompt_tokens=self.prompt_tokens, n_tokens=self.n_tokens, runs=self.runs,
       min_seconds=self.min_seconds, warmup=self.warmup, threads=self.threads, device=self.device, ctx=self.ctx,
       batch=self.batch, temperature=self.temperature, beam=self.beam, flash_attn=self.flash_attn,
-      memory_limit=None if self.memory_limit is None else str(self.memory_limit))
+      memory_limit=None if self.memory_limit is None else str(self.memory_limit), nodes=self.nodes, cluster=cluster)
 
 class ExperimentError(Exception):
   """A file that is not a valid experiment: the message names the file, each bad key and why."""
@@ -123,11 +132,17 @@ def load(path: Path) -> Experiment | ServingExperiment:
               f"{err['msg'].removeprefix('Value error, ')} (got {err['input']!r})") for err in e.errors()]
     raise ExperimentError(f"{path}: {len(lines)} error(s):\n  " + "\n  ".join(lines))
 
-def plan(exp: Experiment) -> list[RunConfig]:
+def plan(exp: Experiment, cluster: str | None = None) -> list[RunConfig]:
   """Every configuration of the file, in file order: backends, then models, then runner.plan's order."""
-  return [cfg for backend in exp.backends for model in exp.models or [None] for cfg in runner.plan(backend, exp.namespace(model))]
+  return [cfg for backend in exp.backends for model in exp.models or [None] for cfg in runner.plan(backend, exp.namespace(model, cluster))]
 
 def settings_key(settings: dict) -> str: return json.dumps(settings, sort_keys=True)
+
+def finished_log(cfg: RunConfig, finished: dict[str, Path]) -> Path | None:
+  """The ok log of the configuration's settings, if any. On a cluster, device auto is resolved on the node, and its
+  log says which it became."""
+  devices = ["cpu", "cuda"] if cfg.device == "auto" else [cfg.device]
+  return next((log for d in devices if (log := finished.get(settings_key({**cfg.settings(), "device": d})))), None)
 
 def done(output_dir: Path) -> dict[str, Path]:
   """The settings of every ok log in output_dir (from its header's run_config), to the log."""
@@ -175,14 +190,15 @@ def estimate_s(cfg: RunConfig, rates: dict) -> tuple[float, bool]:
 def describe(cfg: RunConfig) -> dict:
   return {"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "weights": cfg.weights, "prompt": len(cfg.prompt_ids),
           "n_tokens": cfg.n_tokens, "T": cfg.temperature, "ctx": cfg.ctx, "batch": cfg.batch, "threads": cfg.threads, "seed": cfg.seed,
-          **({"beam": cfg.beam} if cfg.backend == "tinygrad" else {"fa": "on" if cfg.flash_attn else "off"})}
+          **({"beam": cfg.beam} if cfg.backend == "tinygrad" else {"fa": "on" if cfg.flash_attn else "off"}),
+          **({"nodes": cfg.nodes} if cfg.nodes else {})}
 
 def print_plan(configs: list[RunConfig], finished: dict[str, Path], output_dir: Path):
   from . import stats
   rates = measured_rates(output_dir)
   rows, total_s, guessed = [], 0.0, 0
   for i, cfg in enumerate(configs, 1):
-    skip = finished.get(settings_key(cfg.settings()))
+    skip = finished_log(cfg, finished)
     est, measured = estimate_s(cfg, rates)
     if not skip: total_s, guessed = total_s + est, guessed + (not measured)
     rows.append({"#": i, **describe(cfg), "est s": "-" if skip else round(est), "state": f"done ({skip.name})" if skip else "to run"})
@@ -197,52 +213,63 @@ def print_plan(configs: list[RunConfig], finished: dict[str, Path], output_dir: 
 def session_path(output_dir: Path, started: datetime.datetime) -> Path:
   return Path(output_dir) / f"session_{started.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}.json"
 
-def run(path: Path, dry_run: bool = False) -> int:
-  """Plans the file, then runs what is not done yet, keeping the session record. Returns an exit code."""
+def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: list[str] | None = None, retries: int = 0) -> int:
+  """Plans the file, then runs what is not done yet (on the Ray cluster at `cluster` if given, nodes replacing the
+  file's nodes:), keeping the session record. Returns an exit code."""
   exp = load(path)
-  if isinstance(exp, ServingExperiment): return serving_experiment.run(exp, Path(path), dry_run)
-  try: configs = plan(exp)
+  if isinstance(exp, ServingExperiment):
+    if cluster: raise ExperimentError(f"{path}: a serving experiment runs its servers on this machine: drop --cluster")
+    return serving_experiment.run(exp, Path(path), dry_run)
+  if nodes: exp = exp.model_copy(update={"nodes": nodes})
+  if exp.nodes and not cluster:
+    raise ExperimentError(f"{path}: nodes {', '.join(exp.nodes)} picks nodes of a Ray cluster: pass --cluster auto (or its address), or drop nodes:")
+  try: configs = plan(exp, cluster)
   except (models.ModelError, ValueError) as e: raise ExperimentError(f"{path}: {e}") from e
   output_dir = Path(exp.output)
   finished = done(output_dir)
   if dry_run:
     print_plan(configs, finished, output_dir)
     return 0
-  output_dir.mkdir(parents=True, exist_ok=True)
-  started, t0 = datetime.datetime.now(datetime.timezone.utc), time.monotonic()
-  md: dict = {}
-  metadata.collect_git(md)
-  record = {"experiment": str(path), "name": exp.name, "file": Path(path).read_text(encoding="utf-8"),
-            "started_at": started.isoformat(timespec="seconds"), "ended_at": None, "duration_s": None,
-            "git_commit": md["git_commit"], "hostname": socket.gethostname(),
-            "planned": len(configs), "ok": 0, "failed": 0, "skipped": 0, "configurations": []}
-  record_path = session_path(output_dir, started)
+  skipped = {i: log for i, cfg in enumerate(configs) if (log := finished_log(cfg, finished))}
+  todo = [cfg for i, cfg in enumerate(configs) if i not in skipped]
+  if cluster: from . import fleet  # Ray only for a cluster run
+  with fleet.connect(cluster) if cluster else nullcontext() as cluster_nodes:
+    todo, blocked = fleet.schedulable(todo, cluster_nodes) if cluster else (todo, [])  # before anything runs
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = datetime.datetime.now(datetime.timezone.utc), time.monotonic()
+    md: dict = {}
+    metadata.collect_git(md)
+    record = {"experiment": str(path), "name": exp.name, "file": Path(path).read_text(encoding="utf-8"),
+              "started_at": started.isoformat(timespec="seconds"), "ended_at": None, "duration_s": None,
+              "git_commit": md["git_commit"], "hostname": socket.gethostname(), **({"cluster": cluster} if cluster else {}),
+              "planned": len(configs), "ok": 0, "failed": len(blocked), "skipped": len(skipped),
+              "configurations": [{**describe(configs[i]), "status": "skipped: ok log with the same settings", "log": log.name} for i, log in skipped.items()]
+                                + [{**describe(b["cfg"]), "status": b["status"], "log": None} for b in blocked]}
+    record_path = session_path(output_dir, started)
 
-  def save(**update):
-    record.update(update, duration_s=round(time.monotonic() - t0, 1))
-    models.atomic_write(record_path, json.dumps(record, indent=1))
+    def save(**update):
+      record.update(update, duration_s=round(time.monotonic() - t0, 1))
+      models.atomic_write(record_path, json.dumps(record, indent=1))
 
-  todo = []
-  for cfg in configs:
-    if log := finished.get(settings_key(cfg.settings())):
-      record["configurations"].append({**describe(cfg), "status": "skipped: ok log with the same settings", "log": log.name})
-      record["skipped"] += 1
-    else: todo.append(cfg)
-  save()
-  print(f"{exp.name}: {len(configs)} configuration(s), {len(todo)} to run, {len(configs) - len(todo)} done already "
-        f"(session record: {record_path})", file=sys.stderr, flush=True)
+    def finished_one(cfg: RunConfig, d: dict):
+      """A configuration has ended: into the record (with its node and the node's times, on a cluster)."""
+      where = {k: d[k] for k in ("host", "node", "started_at", "ended_at") if k in d}
+      record["configurations"].append({**describe(cfg), "status": d["status"], "log": d["log"].name, **where})
+      record["ok" if d["status"] == "ok" else "failed"] += 1
+      save()
 
-  def one(cfg: RunConfig, log: Path) -> str:
-    status = limits.run_limited(cfg, log, exp.timeout)
-    record["configurations"].append({**describe(cfg), "status": status, "log": log.name})
-    record["ok" if status == "ok" else "failed"] += 1
+    def one(cfg: RunConfig, log: Path) -> str:
+      finished_one(cfg, {"status": (status := limits.run_limited(cfg, log, exp.timeout)), "log": log})
+      return status
+
     save()
-    return status
-
-  try:
-    if todo: runner.run_all(todo, output_dir, one)
-  finally:
-    save(ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    print(f"{exp.name}: {len(configs)} configuration(s), {len(todo)} to run, {len(skipped)} done already"
+          + (f", {len(blocked)} no node can run" if blocked else "") + f" (session record: {record_path})", file=sys.stderr, flush=True)
+    try:
+      if todo and cluster: fleet.run_all(todo, output_dir, cluster_nodes, retries, exp.timeout, finished_one)
+      elif todo: runner.run_all(todo, output_dir, one)
+    finally:
+      save(ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   print(f"{exp.name}: {record['ok']} ok, {record['failed']} failed, {record['skipped']} skipped of {len(configs)}; "
         f"record in {record_path}", file=sys.stderr)
   if record["ok"] or record["skipped"]: report(output_dir)
@@ -264,11 +291,15 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("experiment", type=Path, help="the experiment file (YAML): see experiments/*.yaml")
   p.add_argument("--dry-run", action="store_true", help="print the plan, what is done already and an estimate of the time; run nothing")
+  cli.fleet_flags(p)
   args = p.parse_args(argv)
-  try: return run(args.experiment, args.dry_run)
+  try:
+    cli.check_fleet_flags(args)
+    return run(args.experiment, args.dry_run, args.cluster, args.nodes, args.retries)
   except (ExperimentError, models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:  # the running configuration's log says so; the session record is saved
-    print(f"interrupted: run `python run_experiment.py {args.experiment}` again to finish what is left", file=sys.stderr)
+    again = " ".join([str(args.experiment), *(["--cluster", args.cluster] if args.cluster else []), *(["--nodes", *args.nodes] if args.nodes else [])])
+    print(f"interrupted: run `python run_experiment.py {again}` again to finish what is left", file=sys.stderr)
     return 130

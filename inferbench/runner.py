@@ -48,6 +48,7 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
                                            "the CPU (MLX's x86 kernels have no fast half precision), float16 on the GPU")
   p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before a configuration is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
+  cli.fleet_flags(p)
   return p
 
 def cuda_available() -> bool:
@@ -81,8 +82,9 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   if limit is not None and limit < (need := memory.python_needs_bytes()):
     raise ValueError(f"--memory-limit {args.memory_limit}: below the {memory.format_size(need)} a worker needs before loading any "
                      f"model (Python and its libraries, as {memory.limit_kind()} counts them): raise it")
-  device = ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
-  if device == "cuda" and not cuda_available():
+  cluster = getattr(args, "cluster", None)  # on a cluster each node resolves auto, and has the GPU or not
+  device = args.device if cluster else ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
+  if device == "cuda" and not cluster and not cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
   sizes = args.size if not args.model or args.size != [registry.DEFAULT_SIZE] else [Path(args.model).stem]
@@ -95,15 +97,16 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
              [{"pipeline": p == "on", "dtype": d} for p in args.pipeline for d in args.dtype or [""]] if backend == "mlx" else [{}]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
                     model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
-                    threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, **v)
-          for size, w, q, p, pt, n, t, ctx, th, b, seed, v in itertools.product(
+                    threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, nodes=nodes, **v)
+          for size, w, q, p, pt, n, t, ctx, th, b, seed, v, nodes in itertools.product(
             sizes, args.weights, args.quantize, args.prompt, args.prompt_tokens or [None], args.n_tokens, args.temperature,
-            args.ctx, args.threads, args.batch, args.seed, variants)]
+            args.ctx, args.threads, args.batch, args.seed, variants, getattr(args, "nodes", None) or [""])]
 
-def log_name(cfg: RunConfig) -> str:
+def log_name(cfg: RunConfig, host: str | None = None) -> str:
+  """The log's file name: what it ran, on which host (this one unless given), and its id."""
   clean = lambda s: re.sub(r"[^A-Za-z0-9.-]+", "-", str(s))
   size = cfg.size + ("-synthetic" if cfg.weights == "synthetic" else "")
-  return f"{cfg.backend}_{clean(socket.gethostname())}_{clean(size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
+  return f"{cfg.backend}_{clean(host or socket.gethostname())}_{clean(size)}_{clean(cfg.quantize)}_seed{cfg.seed}_uuid{cfg.uuid}.txt"
 
 def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   """Runs one configuration in a worker process and makes sure its log ends with a status. Returns that status.
@@ -119,13 +122,13 @@ def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   try: rc = proc.wait(worker, timeout)
   except BaseException as e:  # Ctrl-C, or this process was told to stop (proc.Stopped): the worker goes first
     proc.stop(worker)
-    _end(cfg, path, f"failed: {proc.interrupted(e)}")
+    end_log(cfg, path, f"failed: {proc.interrupted(e)}")
     raise
   relay.join(timeout=1.0)
-  if rc is None: return _end(cfg, path, f"failed: timed out after {timeout:g} s")
-  return _end(cfg, path, f"failed: {proc.exit_reason('worker', rc, oom)}" + (f": {tail[-1]}" if tail else ""))
+  if rc is None: return end_log(cfg, path, f"failed: timed out after {timeout:g} s")
+  return end_log(cfg, path, f"failed: {proc.exit_reason('worker', rc, oom)}" + (f": {tail[-1]}" if tail else ""))
 
-def _end(cfg: RunConfig, path: Path, status: str) -> str:
+def end_log(cfg: RunConfig, path: Path, status: str) -> str:
   """Ends a log the worker could not end itself; returns the log's status. A log whose last line is a status has
   ended, whether or not the parser accepts the rest: nothing is ever appended after it."""
   if path.exists():
@@ -160,20 +163,32 @@ def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) ->
     status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     done.append({"label": cfg.label, "log": path, "status": status})
-  data = analysis.from_logs([d["log"] for d in done])
-  if len(data.steps): print(analysis.table(analysis.analyse(data)[1]))
-  for d in done:
-    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']} ({d['log']})")
+  summarize(done)
   return done
+
+def summarize(done: list[dict], by_host: bool = False):
+  """The summary table of what ran (analysis.py's statistics, the same as summary.csv's), one per host if asked,
+  then a line per configuration that did not end ok."""
+  data = analysis.from_logs([d["log"] for d in done if d["log"]])
+  if len(data.steps):
+    summary = analysis.analyse(data)[1]
+    for host, rows in summary.groupby("hostname", sort=True) if by_host else [(None, summary)]:
+      print(*[f"host {host}"] if by_host else [], analysis.table(rows), sep="\n")
+  for d in done:
+    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']}" + (f" ({d['log']})" if d["log"] else ""))
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)
   try:
+    cli.check_fleet_flags(args)
     configs = plan(backend, args)
     cli.output_dir(args.output_dir)
   except (models.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  if args.cluster:
+    from . import fleet
+    return fleet.main(configs, args.output_dir, args.cluster, args.retries, args.timeout)
   try:
     bw = roofline.host_bandwidth(configs[0].device)
     print(f"roofline: {configs[0].device} bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {roofline.cache_path(configs[0].device)})",

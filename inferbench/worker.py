@@ -39,17 +39,20 @@ class RunConfig:
   memory_cgroup: str | None = None       # the cgroup v2 folder that enforces it, made per run; else RLIMIT_AS
   pipeline: bool = True
   dtype: str = ""
+  nodes: str = ""           # on a Ray cluster: the labels its node must offer (cli.node_labels), part of what it measures
 
   @property
   def label(self) -> str:
     return (f"{self.backend} {self.size}{' (synthetic)' if self.weights == 'synthetic' else ''} {self.quantize} seed={self.seed} "
-            f"prompt={len(self.prompt_ids)} n={self.n_tokens} T={self.temperature:g} ctx={self.ctx} B={self.batch} threads={self.threads}")
+            f"prompt={len(self.prompt_ids)} n={self.n_tokens} T={self.temperature:g} ctx={self.ctx} B={self.batch} threads={self.threads}"
+            + (f" nodes={self.nodes}" if self.nodes else ""))
 
   def settings(self) -> dict:
     """What the measurement depends on (not its id, nor where its limit is enforced): two configurations with the
     same settings measure the same thing, so a log with them and status ok makes a rerun unnecessary. The prompt is
     its ids' hash (the header's prompt_token_ids holds the ids)."""
-    s = {k: v for k, v in asdict(self).items() if k not in ("uuid", "memory_cgroup", "prompt_ids")}
+    # no node requirement is no key at all, so the logs of earlier versions still resume
+    s = {k: v for k, v in asdict(self).items() if k not in ("uuid", "memory_cgroup", "prompt_ids") and (k != "nodes" or v)}
     return {**s, "prompt_ids_sha256": hashlib.sha256(json.dumps(self.prompt_ids).encode()).hexdigest()[:16]}
 
   @property

@@ -141,7 +141,7 @@ def test_end_never_appends_after_a_status(tmp_path):
   w.step(run=0, phase="prefill", step=0, position=0, n_tokens=3, token_id=1, enqueue_latency_ms=1.0, total_latency_ms=2.0, text="a\u2028b")
   w.close("ok")
   before = log.read_bytes()
-  assert runner._end(cfg, log, "failed: worker exited with code 0") == "ok"
+  assert runner.end_log(cfg, log, "failed: worker exited with code 0") == "ok"
   assert log.read_bytes() == before
 
 def test_end_drops_a_torn_line_and_ends_the_log(tmp_path):
@@ -152,9 +152,9 @@ def test_end_drops_a_torn_line_and_ends_the_log(tmp_path):
   w.step(run=0, phase="prefill", step=0, position=0, n_tokens=3, token_id=1, enqueue_latency_ms=1.0, total_latency_ms=2.0, text="ab")
   w.f.write('step {"run": 0, "phase": "dec')  # killed mid-line
   w.f.close()
-  assert runner._end(cfg, log, "failed: timed out after 5 s") == "failed: timed out after 5 s"
+  assert runner.end_log(cfg, log, "failed: timed out after 5 s") == "failed: timed out after 5 s"
   parsed = rawlog.parse(log)
   assert parsed.status == "failed: timed out after 5 s" and len(parsed.steps) == 1
   log.write_text("# inferbench ra")  # killed before the first line was whole
-  assert runner._end(cfg, log, "failed: killed by SIGKILL") == "failed: killed by SIGKILL"
+  assert runner.end_log(cfg, log, "failed: killed by SIGKILL") == "failed: killed by SIGKILL"
   assert rawlog.parse(log).header["uuid"] == "end00002"
