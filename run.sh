@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded SmolLM2-135M model: install what is missing, benchmark llama.cpp, tinygrad and MLX on
 # the same GGUF files (nf4, int8, float16; 32 decode steps, 3 runs: tinygrad and MLX decode at about 1-3 tok/s on 2
-# CPU cores), collate the raw logs into CSVs, then the statistics, the eight plots and presentation.pdf.
+# CPU cores), collate the raw logs into CSVs, then the statistics, the eight plots, the latency models and
+# presentation.pdf (its answer from the recommender).
 # MLX runs int8, float16 and its own 4-bit (mlx-q4) instead of nf4: it has no Q4_K kernels and would only run nf4
 # dequantized to F16, the float16 row again.
 # Extra arguments go to every benchmark script, e.g. ./run.sh --n-tokens 32 --runs 2
@@ -19,4 +20,5 @@ echo "== statistics, plots and the deck"
 $py benchmark_analysis.py
 $py generate_plots.py
 $py generate_additional_plots.py
+$py fit_models.py || echo "(no latency models: see above)"  # the deck's roofline and predictions slides
 $py build_presentation.py

@@ -254,10 +254,10 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
     row |= {"harness_internal_ratio": ratio, "harness_internal_ci95_low": rlo, "harness_internal_ci95_high": rhi}
     rounds = runs.drop_duplicates("uuid")  # serving: each load figure once per log, a round
     for name in LOAD.values():
-      x = rounds[name].dropna().to_numpy()
+      x = rounds[name].dropna().to_numpy() if name in rounds else np.array([])
       lo, hi = stats.t_interval(x)
       row |= {f"{name}_median": float(np.median(x)) if x.size else np.nan, f"{name}_ci95_low": max(lo, 0.0) if lo == lo else lo, f"{name}_ci95_high": hi}
-    row |= {f"{c}_p{q}": stats.percentile(runs[c], q) for c in ("e2e_latency_ms", "server_queue_ms") for q in (50, 99)}
+    row |= {f"{c}_p{q}": stats.percentile(runs[c], q) if c in runs else np.nan for c in ("e2e_latency_ms", "server_queue_ms") for q in (50, 99)}
   else: row |= {"ttft_ms_median": runs["ttft_ms"].median(), **{f"ttft_ms_p{q}": stats.percentile(runs["ttft_ms"], q) for q in (50, 90, 99)}}
   return row
 

@@ -34,6 +34,7 @@ SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "T
 MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the story's scaling slides; the rest go to the appendix
 # optional outputs of later stages, shown where they exist: recommend.py, fit_models.py
 RECOMMENDATION, EXTRA_PLOTS = "recommendation.csv", ("pareto_front", "model_fit")
+DEFAULT_MAX_KL = 0.05
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
 def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
@@ -72,7 +73,7 @@ def setup(summary: pd.DataFrame) -> dict:
 
 def model_name(r: dict) -> str:
   """The registry's name of a size (not the GGUF's general.name, "Smollm2 135M 8k Lc100K Mix1 Ep2"); a local file's own."""
-  return registry.MODELS[r["size"]].name if r["size"] in registry.MODELS else (r["model_name"] or r["size"])
+  return registry.MODELS[r["size"]].name if r["size"] in registry.MODELS else (r.get("model_name") or r["size"])
 
 def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict[str, list[str]]:
   """Sentences computed from summary.csv and ratios.csv: backends compared on matched configurations, setting
@@ -126,17 +127,20 @@ def answer(folder: Path, summary: pd.DataFrame) -> dict:
       by = f"recommend.py's ranking under {table['constraints'].iloc[0] if len(table) and 'constraints' in table else 'the limits it was given'}"
     else:
       sweeps_ = sorted(folder.glob("sweep_*.csv"))
-      table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d), sweeps_).table.head(2) for d in sorted(set(summary["device"]))])
-      by = "the recommender's fastest per device, no limits given (run recommend.py --max-memory --max-kl ... for yours)"
+      # where quality was measured, a limit any deployment would set (KL to F16 <= 0.05); the user's own: recommend.py
+      kl = DEFAULT_MAX_KL if sweeps_ else None
+      table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d, max_kl=kl), sweeps_).table.head(1) for d in sorted(set(summary["device"]))])
+      by = (f"the recommender's fastest per device with KL to F16 ≤ {kl:g}" if kl else "the recommender's fastest per device, no limits given") + \
+           " (recommend.py --max-memory --max-kl ... gives yours)"
   except (AnalysisError, OSError, ValueError, KeyError) as e:
     return {"by": f"no answer: {e}", "rows": []}
   ci_ = lambda r: "" if pd.isna(r["tok_s_ci95_low"]) else f" [{fmt(r['tok_s_ci95_low'])}–{fmt(r['tok_s_ci95_high'])}]"
   rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
            "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
            "tok_s": f"{fmt(r['tok_s'])}{ci_(r)}",
-           "memory": "–" if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({r['memory_source']})",
+           "memory": "–" if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
            "quality": "–" if pd.isna(r["kl_mean"]) else f"KL {r['kl_mean']:.3g}", "source": r["source"]}
-          for _, r in table.head(6).iterrows()]
+          for _, r in table.head(4).iterrows()]
   return {"by": by, "rows": rows}
 
 def predictions(folder: Path) -> dict:
@@ -146,14 +150,16 @@ def predictions(folder: Path) -> dict:
   if not result: return {}
   pct = lambda v: "–" if v is None or v != v else f"{v:.1f}%"
   eta = predict.eta_table(result)
+  num = lambda v: isinstance(v, (int, float)) and v == v
+  interval = lambda v: "–" if not (isinstance(v, list) and all(map(num, v))) else "–".join(f"{x:.2f}" for x in v)
   return {"cv": {k: pct(result["cv"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
           "holdout": {k: pct(result["holdout"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
           "holdout_sizes": ", ".join(result.get("holdout_sizes") or []) or "none",
           "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else "–",
           "interactive_ms": result.get("interactive_ms"),
           "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–",
-                   "eta": "–" if r["eta"] is None or r["eta"] != r["eta"] else f"{r['eta']:.2f}", "eta_ci95": "–" if not isinstance(r["eta_ci95"], list) else "–".join(f"{v:.2f}" for v in r["eta_ci95"]),
-                   "note": "" if r["eta"] is not None and r["eta"] == r["eta"] and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
+                   "eta": f"{r['eta']:.2f}" if num(r["eta"]) else "–", "eta_ci95": interval(r["eta_ci95"]),
+                   "note": "" if num(r["eta"]) and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
                   for r in eta.to_dict("records")]}
 
 def roofline(summary: pd.DataFrame) -> list[dict]:

@@ -91,11 +91,11 @@ def _serving(df: pd.DataFrame, axis: str) -> pd.DataFrame:
 
 def concurrency_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   d = _serving(df, "concurrency")
-  return None if d.empty else d[["group", "backend", "concurrency", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
+  return None if d.empty else d[["group", "backend", "size", "quantize", "concurrency", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
 
 def rate_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   d = _serving(df, "request_rate")
-  return None if d.empty else d[["group", "backend", "request_rate", *LOAD, "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p99",
+  return None if d.empty else d[["group", "backend", "size", "quantize", "request_rate", *LOAD, "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p99",
                                  "server_queue_ms_p50", "e2e_latency_ms_p50", "e2e_latency_ms_p99"]]
 
 def timeout_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
@@ -105,7 +105,7 @@ def timeout_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   df = df[timeout.notna()].assign(batch_timeout_ms=pd.to_numeric(timeout.dropna()), all_knobs=df["knobs"],
                                   knobs=df["knobs"].str.replace(r" ?batch_timeout_ms=[^ ]+", "", regex=True).str.strip())
   d = _serving(df, "batch_timeout_ms")
-  return None if d.empty else d[["group", "backend", "batch_timeout_ms", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
+  return None if d.empty else d[["group", "backend", "size", "quantize", "batch_timeout_ms", *LOAD, "ttft_ms_p50", "itl_ms_p50"]]
 
 # --- plots ---
 

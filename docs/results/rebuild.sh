@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild everything in docs/results/ that is derived from its raw logs: each device's CSVs (gzipped), then, over
-# both devices together, summary.csv, runs.csv, ratios.csv, the eight plots and presentation.pdf. Deterministic: the same logs give the
+# both devices together, summary.csv, runs.csv, ratios.csv, the eight plots, the latency models and presentation.pdf. Deterministic: the same logs give the
 # same CSVs and PNGs. Run from anywhere:  docs/results/rebuild.sh   (PYTHON=... to use another interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +20,11 @@ $PY benchmark_analysis.py -d "$ALL" -o $R/summary.csv  # runs.csv and ratios.csv
 cp $R/summary.csv $R/runs.csv $R/ratios.csv "$ALL/"
 $PY generate_plots.py -d "$ALL" -o $R/plots
 $PY generate_additional_plots.py -d "$ALL" -o $R/plots
+# the latency models (models.json, model_fit.csv beside the summary) and, for the deck's answer, the 135M's quality:
+# the CPU sweep's (predict/sweep_cpu), joined by file sha256 (the same file has the same quality on any device)
+$PY fit_models.py -d "$ALL" --plot $R/plots/model_fit.png
+cp "$ALL/models.json" "$ALL/model_fit.csv" $R/
+cp $R/predict/sweep_cpu/sweep_135M.csv "$ALL/"
 $PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R/presentation.pdf
 # h100-mlx/: MLX beside llama.cpp in one lease (2026-11-23), a set of its own: not pooled with h100/'s earlier leases
 M=$ALL/h100-mlx; mkdir -p "$M"; cp $R/h100-mlx/*_uuid*.txt "$M/"
