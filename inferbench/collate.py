@@ -125,7 +125,7 @@ def load_figures(runs: list[dict]) -> dict:
   start to the last completed one's end: tokens per second (the server's count of each request's tokens where it gave
   one), completed requests ("prompts") per second, and goodput: requests within both SLOs per second (None without
   SLOs). A failed request counts in the time it took, not in the tokens or the goodput."""
-  done = [r for r in runs if r.get("e2e_latency_ms") is not None and not r.get("error")]
+  done = [r for r in runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None and not r.get("error")]
   wall_ms = max((r["start_ms"] + r["e2e_latency_ms"] for r in done), default=0) - min((r["start_ms"] for r in runs if r.get("start_ms") is not None), default=0)
   if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None}
   tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks") or 0 for r in done)
