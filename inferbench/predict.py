@@ -38,7 +38,9 @@ FIT_COLUMNS = ["config", "label", "split", "model", "source", "backend", "device
                "bits_per_weight", "n_params", "model_bytes", "batch", "context", "bytes_per_token", "bandwidth_gb_s", "ms_per_token",
                "ms_per_token_ci95_low", "ms_per_token_ci95_high", "interactive", "p_interactive", "error_pct", "n_runs"]
 
-def number(s: pd.Series) -> pd.Series: return pd.to_numeric(s.astype(str).str.split(";").str[0], errors="coerce")
+def number(s: pd.Series) -> pd.Series:
+  """A summary column's number (the first of "a; b" where runs differ); blank or absent -> NaN (a server's rows)."""
+  return pd.to_numeric(s.map(lambda v: str(v).split(";")[0] if pd.notna(v) else None), errors="coerce")
 
 def features(df: pd.DataFrame) -> pd.DataFrame:
   """What the models see, for runs.csv or summary.csv rows (or rows made up for unmeasured sizes)."""

@@ -92,7 +92,9 @@ def test_benchmark_script_on_a_labelled_node(cluster, tiny_model, tmp_path, caps
 
 def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resume_reruns_it(cluster, tiny_model, tmp_path):
   b = node_b(cluster)
-  exp = write(tmp_path, "lost", tiny_model, "lost", runs=2)  # a few seconds each, the worker's start most of it
+  # two configurations, one a node: none is scheduled while a node dies (a task started on the head node right then
+  # was once ended by Ray with WorkerCrashedError in the full suite: Ray's race, not this test's subject)
+  exp = write(tmp_path, "lost", tiny_model, "lost", runs=2, seed=[1, 2])  # a few seconds each, the worker's start most of it
   cmd = [sys.executable, str(ROOT / "run_experiment.py"), str(exp), "--cluster", cluster.address]
   p = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
   lines = []
@@ -105,10 +107,10 @@ def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resu
   lines += p.stderr.readlines()
   assert p.wait(timeout=300) == 1, "".join(lines)
   logs = [rawlog.parse(q) for q in (tmp_path / "lost").glob("*.txt")]
-  assert sorted(l.status for l in logs) == ["failed: node lost", "ok", "ok"], "".join(lines)
+  assert sorted(l.status for l in logs) == ["failed: node lost", "ok"], "".join(lines)
   node_b(cluster)  # a node b again
   # the lost node may still look alive to Ray for a moment: a retry lands the configuration on a live one
   r = subprocess.run([*cmd, "--retries", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert r.returncode == 0, r.stderr[-2000:]
   rec = session(tmp_path / "lost")
-  assert (rec["planned"], rec["skipped"], rec["ok"], rec["failed"]) == (3, 2, 1, 0)
+  assert (rec["planned"], rec["skipped"], rec["ok"], rec["failed"]) == (2, 1, 1, 0)
