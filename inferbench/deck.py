@@ -101,7 +101,13 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   setting = r[r["kind"] == "setting"]
   is_serving = setting["config"].isin(serving)
   out["settings"] = [sentence(q) for q in setting[~is_serving].to_dict("records")]
-  out["serving"] = [sentence(q) for q in setting[is_serving & (setting["phase"] == "decode")].to_dict("records")]
+  served = setting[is_serving & (setting["phase"] == "decode")]
+  out["serving"] = [sentence(q) for q in served.to_dict("records")]
+  # the story's: at each load level, the best batching server against max batch 1, by load
+  load = ["size", "quantize", "concurrency", "request_rate"]
+  best = served.sort_values("ratio").groupby(load, sort=False).tail(1)
+  best = best.assign(_c=pd.to_numeric(best["concurrency"], errors="coerce"), _r=pd.to_numeric(best["request_rate"], errors="coerce"))
+  out["serving_best"] = [sentence(q) for q in best.sort_values(["size", "quantize", "_c", "_r"]).to_dict("records")]
   out["quantization"] = [sentence(q) for q in r[r["kind"] == "quantization"].to_dict("records")]
   out["caveats_all"] = [f"{l} ({p}): {f}" for l, p, f in zip(summary["label"], summary["phase"], summary["flags"]) if f]
   n = len(summary)
