@@ -238,7 +238,7 @@ def run_fit(folder: Path, threshold_ms: float = INTERACTIVE_MS, holdout: list[st
                                         "r2": float(ds.rsquared)}
     groups.append(row)
   clf = final["classifier"]
-  result = {"schema": 1, "folder": str(folder), "interactive_ms": threshold_ms, "holdout_sizes": list(holdout),
+  result = {"schema": 1, "interactive_ms": threshold_ms, "holdout_sizes": list(holdout),  # no path: the same runs give the same file
             "training": {"runs": len(train), "configurations": int(train["config"].nunique()), "sizes": sorted(train["size"].unique()),
                          "backends": sorted(train["backend"].unique()), "devices": sorted(train["device"].unique()),
                          "runs_without_roofline_features": int(train["roofline_ms"].isna().sum()),
