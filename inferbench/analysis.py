@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from . import scaling, stats
-from .backends.base import varying_knobs
+from .backends.base import knob, varying_knobs
 from .collate import CSV_NAMES, SEED_COLUMNS, write_csv
 
 PHASES = ("decode", "prefill")
@@ -342,7 +342,7 @@ the server, so they are not independent samples of it."""
       for i, r in same.iterrows():
         if i != ref.name: add("quantization", r, ref, phase)
     for _, same in s.groupby([k for k in KEY if k != "knobs"], sort=True):  # a setting effect, never a "fastest backend"
-      same = same.sort_values("knobs", key=lambda k: ~k.str.contains(r"(?:^| )max_batch=1(?: |$)"), kind="stable")
+      same = same.sort_values("knobs", key=lambda k: knob(k, "max_batch") != "1", kind="stable")
       for i, r in same.iloc[1:].iterrows(): add("setting", r, same.iloc[0], phase)
   return pd.DataFrame(out, columns=RATIO_COLUMNS)
 

@@ -15,7 +15,7 @@ in that axis; `group` names what else varies between the rows. A table without s
 from __future__ import annotations
 from pathlib import Path
 import pandas as pd
-from .backends.base import varying_knobs
+from .backends.base import knob, varying_knobs
 
 KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "bits_per_weight", "threads", "ctx", "n_prompt_tokens", "n_decode_steps", "temperature", "concurrency",
@@ -101,7 +101,7 @@ def rate_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
 def timeout_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
   """The batch timeout is one of the server's knobs: an axis here, the rest of its knobs the group."""
   if "knobs" not in df.columns: return None
-  timeout = df["knobs"].str.extract(r"(?:^| )batch_timeout_ms=([^ ]+)")[0]
+  timeout = knob(df["knobs"], "batch_timeout_ms")
   df = df[timeout.notna()].assign(batch_timeout_ms=pd.to_numeric(timeout.dropna()), all_knobs=df["knobs"],
                                   knobs=df["knobs"].str.replace(r" ?batch_timeout_ms=[^ ]+", "", regex=True).str.strip())
   d = _serving(df, "batch_timeout_ms")

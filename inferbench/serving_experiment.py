@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from . import models, registry, stats
+from .backends.base import knob
 from .rawlog import LogError, parse
 
 SERVER_NAME = "inferbench_serve"  # names the logs and the CSV
@@ -215,8 +216,8 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
   except AnalysisError: return pd.DataFrame()
   ratios = read_ratios(output_dir / "ratios.csv")
   s = summary[(summary["backend"] == SERVER_NAME) & (summary["size"] == exp.size)]
-  knob = lambda df, k: df["knobs"].str.extract(rf"(?:^| ){k}=([^ ]+)")[0].astype(float)
-  s = s.assign(max_batch=knob(s, "max_batch"), timeout=knob(s, "batch_timeout_ms"), served=knob(s, "models_served").fillna(1),
+  value = lambda k: knob(s["knobs"], k).astype(float)
+  s = s.assign(max_batch=value("max_batch"), timeout=value("batch_timeout_ms"), served=value("models_served").fillna(1),
                conc=pd.to_numeric(s["concurrency"], errors="coerce"), rate=pd.to_numeric(s["request_rate"], errors="coerce"))
   out = []
   for set_ in exp.sets:
@@ -228,7 +229,7 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
         if dec.empty: continue
         d = dec.iloc[0]
         r = ratios[(ratios["config"] == d["config"]) & (ratios["kind"] == "setting") & (ratios["phase"] == "decode")
-                   & ratios["baseline_knobs"].str.contains(r"(?:^| )max_batch=1(?: |$)")] if len(ratios) else ratios
+                   & (knob(ratios["baseline_knobs"], "max_batch") == "1")] if len(ratios) else ratios
         ci = lambda lo, hi: "" if np.isnan(lo) else f"{lo:.3g}-{hi:.3g}"
         out.append({"set": set_.name, "model": q, "server": server.label, "load": load.label, "rounds": int(d["n_logs"]),
                     "aggregate_tok_s": round(d["aggregate_tok_s_median"], 1), "aggregate_tok_s_ci95": ci(d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"]),
