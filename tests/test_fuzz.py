@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "docs/results/cpu/tinygrad_vm_1B-synthetic_F16_seed42_uuid84f16224.txt",
            ROOT / "docs/results/cpu/llamacpp_vm_1B-synthetic_Q4-K-M_seed42_uuid5e3c9e24.txt",
            ROOT / "docs/results/cpu/tinygrad_vm_135M_Q4-K-M_seed42_uuid5d97e56b.txt",   # real text
-           ROOT / "docs/results/h100/tinygrad_vm_1B-synthetic_F16_seed42_uuid5c6ba66e.txt"]
+           ROOT / "docs/results/fleet/llamacpp_vm_135M_Q4-K-M_seed42_uuid233cbbb4.txt"]
 MUTANTS, BATCH, SEED = 2000, 500, 16
 NUMBERS = ["total_latency_ms", "enqueue_latency_ms", "tokens_per_sec", "memory_throughput_gb_s", "param_throughput_gb_s"]
 
