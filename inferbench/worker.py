@@ -89,9 +89,10 @@ def run(cfg: RunConfig, log: LogWriter):
   # tokenizer that writes the logged text) is harness work
   decode = Tokenizer(source).decode
   gc.collect()  # the GGUF reader's arrays
+  backend = backends.get(cfg.backend)
+  if hasattr(backend, "prepare"): backend.prepare()  # harness work too (llama.cpp's: compiling its C decode loop)
   log.header({"rss_before_load_bytes": memory.proc_status_bytes("VmRSS"), "vm_before_load_bytes": memory.proc_status_bytes("VmSize")})
   if cfg.limit: memory.enter(cfg.limit)
-  backend = backends.get(cfg.backend)
   if hasattr(backend, "on_fatal"): backend.on_fatal(lambda reason: fatal(cfg, log, reason))
   device_peak = memory.DeviceSampler() if cfg.device == "cuda" else None
   engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,

@@ -99,8 +99,8 @@ def test_killed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_m
   killer = threading.Thread(target=kill_first_worker)
   killer.start()
   rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--seed", "1", "2", "-o", str(tmp_path),
-                                "--n-tokens", "200", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "256"])
-  killer.join()
+                                "--n-tokens", "200", "--runs", "8", "--warmup", "0", "--min-seconds", "0", "--ctx", "256"])
+  killer.join()  # llama.cpp's decode steps are logged as each run ends (one C call runs them): 8 runs leave time to kill
   assert rc == 1
   logs = sorted((rawlog.parse(p) for p in tmp_path.glob("*.txt")), key=lambda l: l.header["seed"])
   assert [l.header["seed"] for l in logs] == ["1", "2"]

@@ -10,7 +10,7 @@ the runner and the worker import llama_cpp.llama_cpp before anything imports num
 import torch after it ("free(): invalid pointer"), so the bandwidth measurement runs in its own process.
 """
 from __future__ import annotations
-import ctypes, functools, re, sys, time
+import ctypes, functools, hashlib, os, re, shutil, subprocess, sys, time
 from collections import deque
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 import numpy as np
 from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
-from .. import memory
+from .. import memory, models
 from .base import BackendConfig, Step
 
 UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
@@ -79,6 +79,45 @@ def buffer_bytes(lines) -> dict[str, int]:
   out: dict[str, int] = {}
   for m in BUFFER.finditer("".join(lines)): out[m.group(2).lower()] = out.get(m.group(2).lower(), 0) + int(float(m.group(3)) * 2**20)
   return out
+
+HELPERS_C = Path(__file__).with_name("llamacpp_decode.c")
+
+def compiler() -> str: return os.environ.get("CC") or shutil.which("cc") or shutil.which("clang") or "cc"  # setup.sh installs clang
+
+def compile_c(source: Path, name: str, shared: bool = True) -> Path:
+  """source compiled and linked against the libllama this process loaded, with the headers its wheel installs (in
+  site-packages/include), once per source, header and library: cached beside the models. Raises OSError, why."""
+  lib = llama_lib()
+  from llama_cpp import llama_cpp
+  libdir = Path(llama_cpp._lib._name).resolve().parent
+  header = Path(lib.__file__).parents[1] / "include" / "llama.h"
+  if not header.exists(): raise OSError(f"no {header} to compile {source.name} with")
+  key = hashlib.sha256(b"".join(f.read_bytes() for f in (source, HELPERS_C, header)) + str(libdir).encode()).hexdigest()[:16]
+  out = models.CACHE / "build" / f"{name}-{key}{'.so' if shared else ''}"
+  if out.exists(): return out
+  out.parent.mkdir(parents=True, exist_ok=True)
+  tmp, cc = out.with_name(f"{out.name}.{os.getpid()}.tmp"), compiler()
+  try:
+    subprocess.run([cc, "-O2", *(["-shared", "-fPIC"] if shared else []), f"-I{header.parent}", f"-I{HELPERS_C.parent}", str(source),
+                    f"-L{libdir}", "-lllama", "-lggml-cpu", "-lggml-base", f"-Wl,-rpath,{libdir}", "-o", str(tmp)], check=True, capture_output=True, text=True)
+  except subprocess.CalledProcessError as e:
+    raise OSError(f"{cc} could not compile {source.name}: {(e.stderr.strip().splitlines() or ['no message'])[0]}") from None
+  except OSError as e: raise OSError(f"{cc} could not compile {source.name}: {e.strerror}") from None
+  os.replace(tmp, out)  # atomically: another worker may be compiling the same file
+  return out
+
+@functools.cache
+def c_helpers() -> tuple[ctypes.CDLL | None, str]:
+  """llamacpp_decode.c loaded, and what runs the decode steps: "C", or None and why the Python loop runs instead."""
+  try: c = ctypes.CDLL(str(compile_c(HELPERS_C, "llamacpp_decode")))
+  except OSError as e: return None, f"python loop ({e})"
+  lib, i32p, f64p = llama_lib(), ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double)
+  c.inferbench_decode.argtypes = [ctypes.c_void_p, lib.llama_batch, ctypes.c_int32, i32p, ctypes.c_int32, ctypes.c_int32, i32p, f64p, f64p, i32p]
+  c.inferbench_decode.restype = ctypes.c_int32
+  c.inferbench_attach_threadpool.argtypes, c.inferbench_attach_threadpool.restype = [ctypes.c_void_p, ctypes.c_int32], ctypes.c_void_p
+  return c, f"C ({HELPERS_C.name}, {compiler()})"
+
+def prepare(): c_helpers()  # before a memory limit holds: the compiler is harness work
 
 def log_errors() -> str:
   """llama.cpp's recent error lines, for an exception's message (an out-of-memory failure is only said there)."""
@@ -146,6 +185,9 @@ class LlamaCppEngine:
     # greedy: llama.cpp's backend sampler picks the token inside its graph, where the logits are, and only the token
     # comes back: no copy of the vocabulary's logits to Python and no argmax there
     self.backend_sampled = cfg.temperature <= 0
+    self.c, loop = c_helpers()
+    if not self.backend_sampled: loop = "python loop (sampling with temperature)"
+    if self.backend_sampled and not self.c: print(f"warning: llama.cpp decode steps run in a {loop}; they are slower than llama-bench's", file=sys.stderr)
     if self.backend_sampled:
       self.chains = [lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params()) for _ in range(cfg.batch)]
       for c in self.chains: lib.llama_sampler_chain_add(c, lib.llama_sampler_init_greedy())
@@ -154,7 +196,9 @@ class LlamaCppEngine:
     self.ctx = lib.llama_init_from_model(self.model, params)
     if not self.ctx:
       raise RuntimeError(f"llama.cpp could not create a context of {cfg.batch} x {cfg.ctx} tokens ({log_errors() or 'no reason logged'}): lower --ctx or --batch")
-    self.n_ctx, self.n_seq = cfg.ctx, cfg.batch
+    if self.c and not self.c.inferbench_attach_threadpool(self.ctx, cfg.threads): raise RuntimeError(f"ggml could not make a threadpool of {cfg.threads} threads: lower --threads")
+    self.decode_in_c = bool(self.c) and self.backend_sampled
+    self.n_ctx, self.n_seq, self.prompt_len = cfg.ctx, cfg.batch, 0
     self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
     self.batch = lib.llama_batch_init(cfg.ctx * cfg.batch, 0, 1)
     # numpy views of the batch's arrays and of the logits: a step writes and reads them without a Python loop or a
@@ -170,6 +214,7 @@ class LlamaCppEngine:
     buffers = buffer_bytes(BUFFERS)
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "llama.cpp backend sampler (greedy, in the graph)" if self.backend_sampled else "harness (numpy)",
+                 "llamacpp.decode_loop": loop, "llamacpp.threadpool": "one per context" if self.c else "ggml's, one per graph",
                  "llamacpp.n_ubatch": params.n_ubatch,
                  "llamacpp.system_info": lib.llama_print_system_info().decode(errors="replace").strip(),
                  # as llama.cpp logged them when it allocated: predicted_bytes counts the compute and output buffers
@@ -207,14 +252,32 @@ class LlamaCppEngine:
       raise ValueError(f"prompt ({len(prompt_ids)}) + {n_decode} tokens exceed the context of {self.n_ctx}: raise --ctx")
     self.lib.llama_memory_clear(self.lib.llama_get_memory(self.ctx), True)  # fresh KV cache: every run starts cold
     self.lib.llama_perf_context_reset(self.ctx)
+    self.prompt_len = len(prompt_ids)
     tokens, enqueue, total = self._decode([prompt_ids] * self.n_seq, 0)
     yield Step(tokens[0], len(prompt_ids) * self.n_seq, enqueue, total, token_ids=tuple(tokens))
+    if self.decode_in_c:
+      yield from self._decode_in_c(tokens, len(prompt_ids), n_decode)
+      return
     for i in range(n_decode):
       tokens, enqueue, total = self._decode([[t] for t in tokens], len(prompt_ids) + i)
       yield Step(tokens[0], self.n_seq, enqueue, total, token_ids=tuple(tokens))
 
+  def _decode_in_c(self, tokens: list[int], pos: int, n_decode: int) -> Iterator[Step]:
+    """Every decode step in one call of llamacpp_decode.c; the steps come out after the last one."""
+    out = np.zeros((n_decode, self.n_seq), np.int32)
+    enqueue, total = np.zeros(n_decode), np.zeros(n_decode)
+    failed = ctypes.c_int32(0)
+    i32p, f64p = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double)
+    rc = self.c.inferbench_decode(self.ctx, self.batch, self.n_seq, np.array(tokens, np.int32).ctypes.data_as(i32p), pos, n_decode,
+                          out.ctypes.data_as(i32p), enqueue.ctypes.data_as(f64p), total.ctypes.data_as(f64p), ctypes.byref(failed))
+    if rc == -1000: raise RuntimeError(f"llama.cpp's backend sampler gave no token at decode step {failed.value + 1} ({log_errors() or 'no reason logged'})")
+    if rc: raise RuntimeError(f"llama_decode failed with code {rc} at decode step {failed.value + 1} ({log_errors()})")
+    for row, e, t in zip(out.tolist(), enqueue.tolist(), total.tolist()): yield Step(row[0], self.n_seq, e, t, token_ids=tuple(row))
+
   def run_totals(self) -> dict:
-    if self.n_seq > 1: return {}  # llama.cpp counts a step of several sequences as prompt evaluation: its timers do not compare
+    # llama.cpp counts a step of several sequences as prompt evaluation, and a one-token prompt as a decode step (seen
+    # as 201 decode steps for 200): its timers then do not compare with the steps'
+    if self.n_seq > 1 or self.prompt_len == 1: return {}
     p = self.lib.llama_perf_context(self.ctx)
     return {"internal_prefill_ms": p.t_p_eval_ms, "internal_decode_ms": p.t_eval_ms,
             "internal_prefill_tokens": p.n_p_eval, "internal_decode_steps": p.n_eval}
