@@ -187,7 +187,7 @@ class LlamaCppEngine:
     self.backend_sampled = cfg.temperature <= 0
     self.c, loop = c_helpers()
     if not self.backend_sampled: loop = "python loop (sampling with temperature)"
-    if self.backend_sampled and not self.c: print(f"warning: llama.cpp decode steps run in a {loop}; they are slower than llama-bench's", file=sys.stderr)
+    if self.backend_sampled and not self.c: print(f"warning: llama.cpp's decode steps run in a {loop}, without llama-bench's threadpool: install a C compiler (deps/setup.sh installs clang) for its C loop", file=sys.stderr)
     if self.backend_sampled:
       self.chains = [lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params()) for _ in range(cfg.batch)]
       for c in self.chains: lib.llama_sampler_chain_add(c, lib.llama_sampler_init_greedy())
