@@ -21,6 +21,7 @@ On the H100 (1B-shape F16, 16 threads, 18 rounds, 2026-11-23; docs/results/h100-
 """
 import argparse, csv, ctypes, io, os, statistics, subprocess, sys, time
 from pathlib import Path
+import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from inferbench import stats
 from inferbench.backends import llamacpp
@@ -58,10 +59,9 @@ def python_loop(ctx) -> float:
   return N / total
 
 def c_loop(ctx, batch) -> float:
-  first, out = (ctypes.c_int32 * 1)(prefill(ctx)), (ctypes.c_int32 * N)()
-  enqueue, total, failed = (ctypes.c_double * N)(), (ctypes.c_double * N)(), ctypes.c_int32()
-  assert c.inferbench_decode(ctx, batch, 1, first, DEPTH, N, out, enqueue, total, ctypes.byref(failed)) == 0
-  return N / sum(total)
+  out, enqueue, total, failed = np.zeros(N, np.int32), np.zeros(N), np.zeros(N), ctypes.c_int32()
+  assert c.inferbench_decode(ctx, batch, 1, np.array([prefill(ctx)], np.int32), DEPTH, N, out, enqueue, total, ctypes.byref(failed)) == 0
+  return N / total.sum()
 
 def harness(engine) -> float:
   return N / sum(s.total_s for s in list(engine.generate(list(range(100, 100 + DEPTH)), N))[1:])

@@ -111,8 +111,9 @@ def c_helpers() -> tuple[ctypes.CDLL | None, str]:
   """llamacpp_decode.c loaded, and what runs the decode steps: "C", or None and why the Python loop runs instead."""
   try: c = ctypes.CDLL(str(compile_c(HELPERS_C, "llamacpp_decode")))
   except OSError as e: return None, f"python loop ({e})"
-  lib, i32p, f64p = llama_lib(), ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double)
-  c.inferbench_decode.argtypes = [ctypes.c_void_p, lib.llama_batch, ctypes.c_int32, i32p, ctypes.c_int32, ctypes.c_int32, i32p, f64p, f64p, i32p]
+  i32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS") for t in (np.int32, np.float64))  # numpy arrays, checked
+  c.inferbench_decode.argtypes = [ctypes.c_void_p, llama_lib().llama_batch, ctypes.c_int32, i32, ctypes.c_int32, ctypes.c_int32, i32, f64, f64,
+                                  ctypes.POINTER(ctypes.c_int32)]
   c.inferbench_decode.restype = ctypes.c_int32
   c.inferbench_attach_threadpool.argtypes, c.inferbench_attach_threadpool.restype = [ctypes.c_void_p, ctypes.c_int32], ctypes.c_void_p
   return c, f"C ({HELPERS_C.name}, {compiler()})"
@@ -267,9 +268,7 @@ class LlamaCppEngine:
     out = np.zeros((n_decode, self.n_seq), np.int32)
     enqueue, total = np.zeros(n_decode), np.zeros(n_decode)
     failed = ctypes.c_int32(0)
-    i32p, f64p = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double)
-    rc = self.c.inferbench_decode(self.ctx, self.batch, self.n_seq, np.array(tokens, np.int32).ctypes.data_as(i32p), pos, n_decode,
-                          out.ctypes.data_as(i32p), enqueue.ctypes.data_as(f64p), total.ctypes.data_as(f64p), ctypes.byref(failed))
+    rc = self.c.inferbench_decode(self.ctx, self.batch, self.n_seq, np.array(tokens, np.int32), pos, n_decode, out, enqueue, total, ctypes.byref(failed))
     if rc == -1000: raise RuntimeError(f"llama.cpp's backend sampler gave no token at decode step {failed.value + 1} ({log_errors() or 'no reason logged'})")
     if rc: raise RuntimeError(f"llama_decode failed with code {rc} at decode step {failed.value + 1} ({log_errors()})")
     for row, e, t in zip(out.tolist(), enqueue.tolist(), total.tolist()): yield Step(row[0], self.n_seq, e, t, token_ids=tuple(row))
