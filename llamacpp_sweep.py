@@ -2,8 +2,9 @@
 """Quantization sweep: make each GGUF quantization of one model with llama.cpp's quantizer, then measure its decode
 and prefill speed (the regular benchmark), its quality against F16 (perplexity, KL divergence, top-1 agreement, from
 llama.cpp logits) and its accuracy on small exact-match tasks (a local llama.cpp server), into
-benchmark_output/sweep_{size}.csv and plots/quantization_pareto.png. Resumes where an interrupted sweep stopped."""
+benchmark_output/sweep_{size}.csv and plots/quantization_pareto.png. Resumes where an interrupted sweep stopped.
+The same as `inferbench sweep`."""
 import sys
-from inferbench.sweep import main
+from inferbench.commands import main
 
-if __name__ == "__main__": sys.exit(main(doc=__doc__))
+if __name__ == "__main__": sys.exit(main(["sweep", *sys.argv[1:]]))

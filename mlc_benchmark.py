@@ -3,8 +3,9 @@
 server (--endpoint URL: python -m inferbench.serve, mlc_llm serve, llama.cpp's servers, tinygrad.llm --serve, vLLM):
 time to first token, every inter-token gap and batch throughput at each --concurrency (closed loop) or --request-rate
 (open loop, seeded Poisson arrivals; goodput against --slo-ttft-ms and --slo-itl-ms), one raw log per configuration
-in benchmark_output/."""
+in benchmark_output/.
+The same as `inferbench load`."""
 import sys
-from inferbench.serving import main
+from inferbench.commands import main
 
-if __name__ == "__main__": sys.exit(main(doc=__doc__))
+if __name__ == "__main__": sys.exit(main(["load", *sys.argv[1:]]))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark tinygrad on GGUF models: per-step prefill and decode timings, one raw log per configuration in
-benchmark_output/. Flags given several values (--quantize nf4 int8 --seed 1 2) run every combination."""
+benchmark_output/. Flags given several values (--quantize nf4 int8 --seed 1 2) run every combination.
+The same as `inferbench bench tinygrad`."""
 import sys
-from inferbench.runner import main
+from inferbench.commands import main
 
-if __name__ == "__main__": sys.exit(main("tinygrad", doc=__doc__))
+if __name__ == "__main__": sys.exit(main(["bench", "tinygrad", *sys.argv[1:]]))

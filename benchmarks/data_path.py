@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from inferbench.rawlog import LogWriter  # noqa: E402
+from inferbench.store.rawlog import LogWriter  # noqa: E402
 
 BACKEND = "llamacpp"
 WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from or one had by word".split()
@@ -74,7 +74,7 @@ def child(code: str) -> tuple[dict, int]:
 
 def time_collate(folder: Path) -> tuple[dict, int]:
   return child(f"""import json, time
-from inferbench.collate import collate
+from inferbench.store.collate import collate
 t0, c0 = time.perf_counter(), time.process_time()
 target, n, problems = collate({BACKEND!r}, {str(folder)!r})
 print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": n, "problems": len(problems),
@@ -85,7 +85,7 @@ def time_analysis(folder: Path) -> tuple[dict, int]:
   three files written."""
   return child(f"""import json, time
 from pathlib import Path
-from inferbench import analysis
+from inferbench.analyse import analysis
 t0, c0 = time.perf_counter(), time.process_time()
 data = analysis.load(Path({str(folder)!r}))
 runs, summary, ratios = analysis.analyse(data)

@@ -23,7 +23,7 @@ import argparse, csv, ctypes, io, os, statistics, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from inferbench import stats
+from inferbench.core import stats
 from inferbench.backends import llamacpp
 from inferbench.backends.base import BackendConfig
 

@@ -48,10 +48,11 @@ def main():
   p.add_argument("--pipeline", choices=["on", "off"], default="on", help="the harness's mode (on: as generate_step)")
   args = p.parse_args()
   import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-  from inferbench import models, registry, runner
-  source = models.source_path(registry.DEFAULT_SIZE)
+  from inferbench.models import prepare
+  from inferbench.core import registry
+  source = prepare.source_path(registry.DEFAULT_SIZE)
   model = Path(args.model) if args.model else source
-  ids = runner.prompt_ids(source, registry.DEFAULT_PROMPT, None)  # the harness's default prompt, as the runner tokenizes it
+  ids = prepare.prompt_ids(source, registry.DEFAULT_PROMPT, None)  # the harness's default prompt, as the runner tokenizes it
   def run(code: str, who: str) -> list[float]:
     out = subprocess.run([sys.executable, "-c", code, str(model), str(args.n_tokens), str(args.runs), args.dtype, args.pipeline,
                           ",".join(map(str, ids))], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)

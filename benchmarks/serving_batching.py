@@ -28,10 +28,13 @@ def main():
   p.add_argument("--rounds", type=int, default=2, help="alternate the three servers this many times")
   p.add_argument("-o", "--output-dir", type=Path, default=ROOT / "benchmark_output" / "serving_batching")
   args = p.parse_args()
-  from inferbench import collate, models, serve, serving
-  from inferbench.rawlog import parse
-  model = models.quantized(models.source_path(args.size), args.quantize, args.threads)
-  ours = [sys.executable, "-m", "inferbench.serve", "--model", str(model), "--threads", str(args.threads), "--ctx", "512",
+  from inferbench.store import collate
+  from inferbench.models import prepare
+  from inferbench.core import proc
+  from inferbench.run import load
+  from inferbench.store.rawlog import parse
+  model = prepare.quantized(prepare.source_path(args.size), args.quantize, args.threads)
+  ours = [sys.executable, "-m", "inferbench.serving.server", "--model", str(model), "--threads", str(args.threads), "--ctx", "512",
           "--max-queue", str(4 * args.concurrency), "--batch-timeout-ms", str(args.batch_timeout_ms)]
   servers = {f"batching (max batch {args.max_batch})": ("inferbench_batched", [*ours, "--max-batch", str(args.max_batch)]),
              "no batching (max batch 1)": ("inferbench_unbatched", [*ours, "--max-batch", "1"]),
@@ -44,8 +47,8 @@ def main():
       name, cmd = servers[label]
       out = args.output_dir / f"round{rnd}"
       before = set(out.glob(f"{name}_*.txt"))
-      with serve.launch(cmd, args.output_dir / f"{name}.server.log") as url:
-        serving.main(["--endpoint", url, "--server-name", name, "--size", args.size, "--quantize", args.quantize, "--device", "cpu",
+      with proc.launch(cmd, args.output_dir / f"{name}.server.log") as srv:
+        load.main(["--endpoint", srv.url, "--server-name", name, "--size", args.size, "--quantize", args.quantize, "--device", "cpu",
                       "--concurrency", str(args.concurrency), "--requests", str(args.requests), "--n-tokens", str(args.n_tokens),
                       "--warmup", "2", "--request-timeout", "600", "-o", str(out)])
       (path,) = set(out.glob(f"{name}_*.txt")) - before

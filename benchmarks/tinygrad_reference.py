@@ -38,10 +38,10 @@ def main():
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
   p.add_argument("--rounds", type=int, default=1, help="alternate the two this many times")
   args = p.parse_args()
-  from inferbench import models
+  from inferbench.models import prepare
   from inferbench.backends import tinygrad as tg
   from inferbench.backends.base import BackendConfig
-  model = Path(args.model) if args.model else models.source_path("135M")
+  model = Path(args.model) if args.model else prepare.source_path("135M")
   cfg = BackendConfig(model=model, threads=args.threads, ctx=args.ctx)
   env = {**os.environ, **tg.environment(cfg)}
   def theirs() -> list[float]:

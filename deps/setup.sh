@@ -27,3 +27,8 @@ then
   .venv/bin/pip install -q --disable-pip-version-check -r deps/requirements.txt
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -r deps/requirements-nodeps.txt
 fi
+# the package itself, editable: the `inferbench` command, and the flat scripts import it from this checkout
+if [ ! -x .venv/bin/inferbench ] || ! .venv/bin/python -I -c "import inferbench, sys; sys.exit(inferbench.__path__[0] != '$PWD/inferbench')" 2>/dev/null; then
+  echo "== installing inferbench (editable) into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+fi

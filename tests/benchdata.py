@@ -44,7 +44,7 @@ def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: f
   each config dict gives its key columns and `ms`, its true decode ms/token; each run is off by a seeded `noise`
   fraction. For the model and recommender tests, whose point is a known truth."""
   import numpy as np, pandas as pd
-  from inferbench import analysis
+  from inferbench.analyse import analysis
   rng, rows = np.random.default_rng(seed), []
   for i, c in enumerate(configs):
     c = {"backend": "llamacpp", "backend_version": "0.3", "mode": "", "hostname": "host", "device": "cpu", "device_name": "a cpu", "size": "135M",

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 from benchdata import real_csvs, script
-from inferbench import analysis, stats
-from inferbench.collate import COLUMNS
+from inferbench.analyse import analysis
+from inferbench.core import stats
+from inferbench.store.collate import COLUMNS
 
 BASE = {"status": "ok", "backend": "llamacpp", "device": "cpu", "hostname": "h1", "size": "tiny", "quantize": "default",
         "seed": "42", "uuid": "u1", "log_file": "llamacpp_u1.txt", "weights": "real", "model_type": "F16", "bits_per_weight": "16.0",

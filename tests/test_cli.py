@@ -2,7 +2,7 @@
 import os, subprocess, sys
 from pathlib import Path
 import pytest
-from inferbench import runner, sweep
+from inferbench.run import bench, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 # a folder that exists and cannot be written to: root ignores permission bits, but not sysfs
@@ -54,7 +54,7 @@ BENCH_ONLY = [
 @pytest.mark.parametrize("backend", ["llamacpp", "tinygrad"])
 @pytest.mark.parametrize("args, words", BAD + BENCH_ONLY)
 def test_benchmark_refuses_bad_values(backend, args, words, tmp_path, capsys):
-  rc, err = call(lambda a: runner.main(backend, a), [*args, "-o", str(tmp_path / "out")], capsys)
+  rc, err = call(lambda a: bench.main(backend, a), [*args, "-o", str(tmp_path / "out")], capsys)
   assert rc == 2 and one_line(err, *words), err
   assert not (tmp_path / "out").exists()  # refused before anything ran or was written
 
@@ -79,7 +79,7 @@ def outputs(tmp_path: Path, read_only: Path):
 
 def test_bad_output_folder_is_refused_up_front(tmp_path, read_only, capsys):
   for out, why in outputs(tmp_path, read_only):
-    for main in (lambda a: runner.main("llamacpp", a), lambda a: runner.main("tinygrad", a), sweep.main):
+    for main in (lambda a: bench.main("llamacpp", a), lambda a: bench.main("tinygrad", a), sweep.main):
       rc, err = call(main, ["-o", str(out), "--plot", str(tmp_path / "p.png")] if main is sweep.main else ["-o", str(out)], capsys)
       assert rc == 2 and one_line(err, f"-o {out}", why), err
   rc, err = call(sweep.main, ["-o", str(tmp_path / "out"), "--plot", str(read_only / "p.png")], capsys)

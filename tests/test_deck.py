@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from benchdata import only, real_csvs, script, server_csv
-from inferbench import deck, plots
-from inferbench.analysis import read_ratios
+from inferbench.report import deck, plots
+from inferbench.analyse.analysis import read_ratios
 ROOT = Path(__file__).resolve().parent.parent
 
 def pdf_pages(pdf) -> int: return int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout)[1])

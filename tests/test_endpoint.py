@@ -4,9 +4,10 @@ import contextlib, csv, json, socket, subprocess, sys, threading, time, urllib.r
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import pytest
-from inferbench import serving
-from inferbench.collate import COLUMNS
-from inferbench.rawlog import parse
+from inferbench.run import load
+from inferbench.serving import client
+from inferbench.store.collate import COLUMNS
+from inferbench.store.rawlog import parse
 
 KEY = "sk-inferbench-test-7f3a9c"  # must never reach a log, a CSV or a message
 N_TOKENS, TIMEOUTS = 8, ["--stall-timeout", "2", "--request-timeout", "20"]
@@ -37,18 +38,18 @@ def llama_server(tiny_model):
     try: proc.wait(10)
     except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
-def bench(out: Path, *args, key: str | None = KEY) -> int:
+def benchmark(out: Path, *args, key: str | None = KEY) -> int:
   env = {"INFERBENCH_TEST_KEY": key} if key else {}
   with pytest.MonkeyPatch.context() as mp:
     for k, v in env.items(): mp.setenv(k, v)
-    return serving.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", str(N_TOKENS), "-o", str(out), *TIMEOUTS, *args])
+    return load.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", str(N_TOKENS), "-o", str(out), *TIMEOUTS, *args])
 
 def no_key_in(folder: Path):
   for f in folder.iterdir(): assert KEY not in f.read_text(encoding="utf-8", errors="replace"), f"API key written to {f.name}"
 
 def test_server_concurrency_1_and_4(llama_server, tmp_path):
   t0 = time.monotonic()
-  assert bench(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--concurrency", "1", "4", "--requests", "4") == 0
+  assert benchmark(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--concurrency", "1", "4", "--requests", "4") == 0
   assert time.monotonic() - t0 < 120
   logs = sorted((parse(p) for p in tmp_path.glob("llamacpp_server_*.txt")), key=lambda l: int(l.header["concurrency"]))
   assert [l.header["concurrency"] for l in logs] == ["1", "4"] and all(l.ok for l in logs)
@@ -66,14 +67,14 @@ def test_server_concurrency_1_and_4(llama_server, tmp_path):
   ends = lambda l: [(r["start_ms"], r["start_ms"] + r["e2e_latency_ms"]) for r in l.runs]
   c4 = ends(logs[1])
   assert sum(s < min(e for _, e in c4) for s, _ in c4) >= 2, "at concurrency 4, requests should overlap"
-  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  assert client.collate_main(["-d", str(tmp_path)]) == 0
   with open(tmp_path / "llamacpp_server.csv", newline="") as f: rows = list(csv.DictReader(f))
   assert list(rows[0]) == COLUMNS and len(rows) == 2 * 4 * (N_TOKENS + 1)
   assert {r["concurrency"] for r in rows} == {"1", "4"} and all(float(r["aggregate_tokens_per_sec"]) > 0 for r in rows)
   no_key_in(tmp_path)
 
 def test_wrong_key_is_a_failed_run(llama_server, tmp_path):
-  assert bench(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--requests", "1", key="wrong-key") == 1
+  assert benchmark(tmp_path, "--endpoint", llama_server, "--server-name", "llamacpp_server", "--requests", "1", key="wrong-key") == 1
   (log,) = [parse(p) for p in tmp_path.glob("*.txt")]
   assert log.status.startswith("failed:") and "HTTP 401" in log.status and "wrong-key" not in log.status
 
@@ -137,7 +138,7 @@ def test_failures_are_recorded(tmp_path, mode, why):
   with misbehaving() as port:
     t0 = time.monotonic()
     # the key also rides in the URL: neither may be written anywhere
-    rc = bench(tmp_path, "--endpoint", f"http://u:{KEY}@127.0.0.1:{port}/{mode}/v1?key={KEY}", "--requests", "2", "--warmup", "0",
+    rc = benchmark(tmp_path, "--endpoint", f"http://u:{KEY}@127.0.0.1:{port}/{mode}/v1?key={KEY}", "--requests", "2", "--warmup", "0",
                "--concurrency", "1", "2")
     assert time.monotonic() - t0 < 30, "a failure must not hang"
   assert rc == 1
@@ -148,15 +149,15 @@ def test_failures_are_recorded(tmp_path, mode, why):
   no_key_in(tmp_path)
 
 def test_refused_connection(tmp_path):
-  assert bench(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--concurrency", "1", "2") == 1
+  assert benchmark(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--concurrency", "1", "2") == 1
   logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
   assert len(logs) == 2 and all("connection refused" in l.status for l in logs)
-  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  assert client.collate_main(["-d", str(tmp_path)]) == 0
   assert (tmp_path / "endpoint.csv").is_file()
 
 def test_mlc_missing_says_how_to_install(capsys):
   if _has_mlc(): pytest.skip("mlc_llm is installed here")
-  assert serving.main(["--size", "135M", "--quantize", "q4f16_1"]) == 2
+  assert load.main(["--size", "135M", "--quantize", "q4f16_1"]) == 2
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and "mlc.ai/wheels" in err and "--endpoint" in err
 
@@ -171,7 +172,7 @@ def test_request_timeout_is_a_hard_deadline(tmp_path, mode):
   any stall timeout; --request-timeout still ends each configuration within 2 s of its value, with a status line."""
   with misbehaving() as port:
     t0 = time.monotonic()
-    rc = serving.main(["--endpoint", f"http://127.0.0.1:{port}/{mode}/v1", "--n-tokens", str(N_TOKENS), "-o", str(tmp_path), "--requests", "1",
+    rc = load.main(["--endpoint", f"http://127.0.0.1:{port}/{mode}/v1", "--n-tokens", str(N_TOKENS), "-o", str(tmp_path), "--requests", "1",
                        "--warmup", "0", "--stall-timeout", "2", "--request-timeout", "3", "--concurrency", "1", "2"])
     took = time.monotonic() - t0
   logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]  # parse() refuses a log without its final status line
@@ -187,11 +188,11 @@ def test_hostile_server_echoing_the_key(tmp_path):
   with misbehaving() as port:
     with pytest.MonkeyPatch.context() as mp:
       mp.setenv("INFERBENCH_TEST_KEY", KEY)
-      assert serving.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--endpoint", f"http://127.0.0.1:{port}/echo/v1", "--n-tokens", str(N_TOKENS),
+      assert load.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--endpoint", f"http://127.0.0.1:{port}/echo/v1", "--n-tokens", str(N_TOKENS),
                            "-o", str(tmp_path), "--requests", "2", "--warmup", "0", "--request-rate", "50", "--ignore-eos"]) in (0, 1)
   (log,) = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
   assert "***" in log.steps[-1]["text"] and "***" in log.header["model_name"]  # it was there, and scrubbed
-  serving.collate_main(["-d", str(tmp_path)])
+  client.collate_main(["-d", str(tmp_path)])
   for f in tmp_path.iterdir():
     text = f.read_text(encoding="utf-8", errors="replace")
     assert not any(KEY[:k] in text for k in range(6, len(KEY) + 1)), f"part of the API key written to {f.name}"

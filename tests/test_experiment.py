@@ -5,7 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from inferbench import experiment, rawlog, runner, scaling
+from inferbench.run import experiment, bench
+from inferbench.store import rawlog
+from inferbench.analyse import scaling
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--runs", "1", "--warmup", "0", "--min-seconds", "0", "--threads", "1"]
@@ -87,7 +89,7 @@ def test_smoke_experiment_end_to_end(tmp_path):
     ("16", "1"), ("16", "2"), ("48", "1"), ("48", "2")}
 
 def test_prompt_tokens_change_the_logged_positions(tiny_model, tmp_path):
-  assert runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST, "--ctx", "64",
+  assert bench.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST, "--ctx", "64",
                                   "--n-tokens", "3", "--prompt-tokens", "5", "23"]) == 0
   for log in map(rawlog.parse, tmp_path.glob("*.txt")):
     d = int(log.header["n_prompt_tokens"])
@@ -97,7 +99,7 @@ def test_prompt_tokens_change_the_logged_positions(tiny_model, tmp_path):
 @pytest.mark.parametrize("backend", ["llamacpp", "tinygrad"])
 def test_batch_logs_b_sequences_per_step(tiny_model, tmp_path, backend):
   B = 3
-  assert runner.main(backend, ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST, "--ctx", "64",
+  assert bench.main(backend, ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST, "--ctx", "64",
                                "--n-tokens", "4", "--prompt-tokens", "10", "--batch", str(B)]) == 0
   (log,) = map(rawlog.parse, tmp_path.glob("*.txt"))
   assert log.header["batch"] == str(B)

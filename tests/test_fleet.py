@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from inferbench import experiment, fleet, rawlog, runner
+from inferbench.run import experiment, fleet, bench
+from inferbench.store import rawlog
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = dict(num_cpus=1, resources={fleet.SLOT: 1}, object_store_memory=100 << 20)  # small: this machine runs three agents
@@ -86,9 +87,9 @@ def test_a_label_no_node_offers_is_reported_before_anything_runs(cluster, tiny_m
 def test_benchmark_script_on_a_labelled_node(cluster, tiny_model, tmp_path, capsys):
   argv = ["--model", str(tiny_model), "--prompt-tokens", "8", "--n-tokens", "3", "--ctx", "64", "--runs", "1", "--warmup", "0",
           "--min-seconds", "0", "--threads", "1", "-o", str(tmp_path), "--cluster", cluster.address, "--nodes", "box=b"]
-  assert runner.main("llamacpp", argv) == 0
+  assert bench.main("llamacpp", argv) == 0
   assert f"on {fleet.socket.gethostname()} (node {node_b(cluster).node_id[:8]}): ok" in capsys.readouterr().err
-  assert runner.main("llamacpp", [*argv[:-4], "--nodes", "box=b"]) == 2  # --nodes without --cluster
+  assert bench.main("llamacpp", [*argv[:-4], "--nodes", "box=b"]) == 2  # --nodes without --cluster
 
 def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resume_reruns_it(cluster, tiny_model, tmp_path):
   b = node_b(cluster)

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa, pyarrow.csv as pcsv
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from inferbench import collate
-from inferbench.rawlog import SERVING, LogError, parse
+from inferbench.store import collate
+from inferbench.store.rawlog import SERVING, LogError, parse
 from test_rawlog import write_log
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,9 +1,10 @@
 """Memory: sizes, the boundary search, a limit that makes a configuration run out (and the next one still run), and
 find_limits end to end on the tiny model, all on real llama.cpp workers."""
 import csv
-from pathlib import Path
 import pytest
-from inferbench import limits, memory, rawlog, runner
+from inferbench.run import limits, bench
+from inferbench.core import memory
+from inferbench.store import rawlog
 
 FAST = ["--n-tokens", "4", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--threads", "1"]
 LIMIT = "330MiB"  # the tiny model at ctx 128 runs well under it; a context of 65536 positions does not
@@ -26,7 +27,7 @@ def test_search_stops_at_a_failure_that_is_not_memory():
   assert (fits, fails) == (1024, None) and tried[-1] == (2048, "failed: something else")
 
 def test_a_tiny_limit_ends_one_configuration_out_of_memory_and_the_next_still_runs(tiny_model, tmp_path):
-  rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST,
+  rc = bench.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), *FAST,
                                 "--ctx", "65536", "128", "--memory-limit", LIMIT])
   assert rc == 1  # one failed
   logs = {int(l.header["ctx"]): l for l in map(rawlog.parse, tmp_path.glob("*.txt"))}
@@ -48,7 +49,7 @@ def test_a_tiny_limit_ends_one_configuration_out_of_memory_and_the_next_still_ru
   (["--ctx", "16", "--prompt-tokens", "20"], "--ctx 16 is smaller than the prompt (20 tokens)"),
 ])
 def test_bad_input_is_refused_before_anything_runs(tiny_model, tmp_path, capsys, flags, why):
-  try: rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path / "out"), *FAST, *flags])
+  try: rc = bench.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path / "out"), *FAST, *flags])
   except SystemExit as e: rc = e.code  # argparse's own refusals
   assert rc == 2
   assert why in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """The llama.cpp backend's C side (llamacpp_decode.c): compiled on first use, it runs the greedy decode steps, and
 gives the same tokens as the Python loop; without a compiler the Python loop runs and the log says so."""
 import pytest
-from inferbench import models
+from inferbench.core import files
 from inferbench.backends import llamacpp
 from inferbench.backends.base import BackendConfig
 
@@ -28,7 +28,7 @@ def test_llamacpps_timers_are_left_out_where_they_count_other_steps(tiny_model):
   assert engine.run_totals()["internal_decode_steps"] == 10 and engine.run_totals()["internal_prefill_tokens"] == 2
 
 def test_without_a_compiler_the_python_loop_runs(tiny_model, tmp_path, monkeypatch):
-  monkeypatch.setattr(models, "CACHE", tmp_path)  # nothing compiled yet
+  monkeypatch.setattr(files, "CACHE", tmp_path)  # nothing compiled yet
   monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
   llamacpp.c_helpers.cache_clear()
   try:

@@ -4,21 +4,25 @@ import csv, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
-from inferbench import collate, models, quality, rawlog, runner
+from inferbench.store import collate, rawlog
+from inferbench.core import formats
+from inferbench.models import modelfile, prepare
+from inferbench.measure import quality
+from inferbench.run import bench
 from inferbench.backends import llamacpp, mlx
 from inferbench.backends.base import BackendConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
 
-def bench(backend: str, out: Path, model: Path, *args: str) -> int:
-  return runner.main(backend, ["--model", str(model), "-o", str(out), *FAST, *args])
+def benchmark(backend: str, out: Path, model: Path, *args: str) -> int:
+  return bench.main(backend, ["--model", str(model), "-o", str(out), *FAST, *args])
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, tiny_model):
   """One real run of llama.cpp and of MLX on the tiny F16 model, into one folder."""
   out = tmp_path_factory.mktemp("mlx")
-  for backend in ("llamacpp", "mlx"): assert bench(backend, out, tiny_model) == 0
+  for backend in ("llamacpp", "mlx"): assert benchmark(backend, out, tiny_model) == 0
   return out
 
 def only_log(out: Path, backend: str) -> rawlog.Log:
@@ -52,35 +56,35 @@ def test_pipelined_and_synchronous_give_the_same_tokens(tiny_model):
   assert run(True) == run(False)
 
 def test_greedy_tokens_agree_with_llamacpp_on_135m_f16(embedded_model):
-  f16 = models.quantized(embedded_model, "F16")
-  ids = runner.prompt_ids(embedded_model, "The history of computing is", None)
+  f16 = prepare.quantized(embedded_model, "F16")
+  ids = prepare.prompt_ids(embedded_model, "The history of computing is", None)
   got = {name: [s.token_id for s in m.load(BackendConfig(model=f16, ctx=64)).generate(ids, 16)] for name, m in (("llamacpp", llamacpp), ("mlx", mlx))}
   assert len(set(got["mlx"])) > 4 and got["mlx"] == got["llamacpp"]
 
 def test_mlx_q4_is_smaller_and_close_to_f16(embedded_model):
-  f16 = models.quantized(embedded_model, "F16")
-  q4 = models.quantized(embedded_model, "mlx-q4")
-  info = models.describe(q4)
+  f16 = prepare.quantized(embedded_model, "F16")
+  q4 = prepare.quantized(embedded_model, "mlx-q4")
+  info = modelfile.describe(q4)
   assert q4.name == "model.safetensors" and q4.parent.name.endswith(".mlx-q4-g64") and info.file_type == "mlx-q4-g64"
-  assert info.weight_bytes < models.describe(f16).weight_bytes / 3
+  assert info.weight_bytes < modelfile.describe(f16).weight_bytes / 3
   assert 4.5 <= info.bits_per_weight < 5  # 4 bits plus a float16 scale and bias per 64 weights, float16 norms
   txt = quality.text(f16, 64, 32)  # 62 predictions: MLX's CPU prefill is slow (reference BLAS)
   q = quality.compare(quality.logits(f16, txt, 32, 1, "mlx"), quality.logits(q4, txt, 32, 1, "mlx"), quality.targets(txt, 32))
   assert 0.5 < q.top1_agreement < 1 and q.kl_mean > 0  # 0.61 when written
 
 def test_unknown_mlx_spelling_fails_its_configuration_only(tiny_model, tmp_path, capfd):
-  assert bench("mlx", tmp_path, tiny_model, "--quantize", "mlx-q7", "default") == 1
+  assert benchmark("mlx", tmp_path, tiny_model, "--quantize", "mlx-q7", "default") == 1
   status = {rawlog.parse(p).header["quantize"]: rawlog.parse(p).status for p in tmp_path.glob("mlx_*.txt")}
   assert status["default"] == "ok"
   assert status["mlx-q7"].startswith("failed: ModelError: unknown MLX quantization 'mlx-q7': use mlx-q{2,3,4,5,6,8}")
   assert "Traceback" not in capfd.readouterr().err
 
 def test_mlx_quantization_is_refused_by_other_backends(tiny_model, tmp_path, capsys):
-  assert bench("llamacpp", tmp_path, tiny_model, "--quantize", "mlx-q4") == 2
+  assert benchmark("llamacpp", tmp_path, tiny_model, "--quantize", "mlx-q4") == 2
   assert "only mlx_benchmark.py runs it" in capsys.readouterr().err
 
 def test_architecture_mlx_lm_lacks_names_the_supported_ones():
-  with pytest.raises(models.ModelError, match=r"architecture 'gpt2' is not one the MLX backend maps to mlx-lm: supported: llama"):
+  with pytest.raises(formats.ModelError, match=r"architecture 'gpt2' is not one the MLX backend maps to mlx-lm: supported: llama"):
     mlx.config({"general.architecture": "gpt2"}, {}, Path("x.gguf"))
 
 def test_type_neither_path_reads_is_named(tmp_path):
@@ -89,15 +93,15 @@ def test_type_neither_path_reads_is_named(tmp_path):
   w = gguf.GGUFWriter(path, "llama")
   w.add_tensor("token_embd.weight", np.zeros((4, 40), np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_1)  # 4 rows, one 40-byte block of 32 weights each
   w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
-  with pytest.raises(models.ModelError, match=r"token_embd.weight is GGUF type Q8_1, which neither mx.load \(F32, F16, Q4_0, Q4_1, Q8_0\) nor gguf"):
+  with pytest.raises(formats.ModelError, match=r"token_embd.weight is GGUF type Q8_1, which neither mx.load \(F32, F16, Q4_0, Q4_1, Q8_0\) nor gguf"):
     mlx.load_gguf(path)
 
 def test_k_quants_are_dequantized_and_say_so(tiny_model):
-  model, how = mlx.load_model(models.quantized(tiny_model, "Q4_K_M"))
+  model, how = mlx.load_model(prepare.quantized(tiny_model, "Q4_K_M"))
   assert how.startswith("dequantized to F16 by gguf's numpy dequantizer")
 
 def test_cuda_without_mlx_gpu_says_how(tiny_model):
-  with pytest.raises(models.ModelError, match=r"has no GPU backend: install mlx-cuda-13"):
+  with pytest.raises(formats.ModelError, match=r"has no GPU backend: install mlx-cuda-13"):
     mlx.load(BackendConfig(model=tiny_model, device="cuda"))
 
 def test_missing_mlx_is_recorded_with_the_install_line(tiny_model, tmp_path):
@@ -112,7 +116,7 @@ def test_missing_mlx_is_recorded_with_the_install_line(tiny_model, tmp_path):
   assert rawlog.parse(log).status.startswith("failed: ModelError: MLX is not installed (no mlx here): pip install mlx==0.32.4 mlx-lm==0.32.2")
 
 def test_sweep_takes_mlx_rows(tiny_model, tmp_path):
-  from inferbench import sweep
+  from inferbench.run import sweep
   small = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
            "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
   assert sweep.main(["--model", str(tiny_model), "--quants", "F16", "mlx-q4", "--backend", "llamacpp", "mlx", "-o", str(tmp_path),

@@ -2,20 +2,24 @@
 import csv, os, shutil, signal, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
-from inferbench import collate, models, rawlog, runner
-from inferbench.worker import RunConfig
+from inferbench.core import files
+from inferbench.store import collate, rawlog
+from inferbench.core import formats
+from inferbench.models import modelfile, prepare
+from inferbench.run import bench, local
+from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
 
-def bench(backend: str, out: Path, *args: str) -> int:
-  return runner.main(backend, ["--size", "tiny", "-o", str(out), *FAST, *args])
+def benchmark(backend: str, out: Path, *args: str) -> int:
+  return bench.main(backend, ["--size", "tiny", "-o", str(out), *FAST, *args])
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, tiny_model):
   """One real run of each backend on the tiny F16 model, into one folder."""
   out = tmp_path_factory.mktemp("both")
-  for backend in ("llamacpp", "tinygrad"): assert bench(backend, out, "--model", str(tiny_model)) == 0
+  for backend in ("llamacpp", "tinygrad"): assert benchmark(backend, out, "--model", str(tiny_model)) == 0
   return out
 
 def only_log(out: Path, backend: str) -> rawlog.Log:
@@ -94,11 +98,11 @@ def test_killed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_m
         for pid in os.listdir("/proc"):
           try: cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
           except OSError: continue
-          if b"inferbench.worker" in cmd and str(tmp_path).encode() in cmd: os.kill(int(pid), signal.SIGKILL); return
+          if b"inferbench.measure.worker" in cmd and str(tmp_path).encode() in cmd: os.kill(int(pid), signal.SIGKILL); return
       time.sleep(0.02)
   killer = threading.Thread(target=kill_first_worker)
   killer.start()
-  rc = runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--seed", "1", "2", "-o", str(tmp_path),
+  rc = bench.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--seed", "1", "2", "-o", str(tmp_path),
                                 "--n-tokens", "200", "--runs", "8", "--warmup", "0", "--min-seconds", "0", "--ctx", "256"])
   killer.join()  # llama.cpp's decode steps are logged as each run ends (one C call runs them): 8 runs leave time to kill
   assert rc == 1
@@ -113,8 +117,8 @@ def test_killed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_m
 def test_failure_inside_the_worker_is_recorded_with_its_reason(tmp_path, tiny_model):
   """The worker's own context check (the CLI refuses such a --ctx before running: test_cli)."""
   cfg = RunConfig(backend="llamacpp", size="tiny", quantize="default", seed=1, uuid="fail0001", model=str(tiny_model),
-                  prompt_ids=runner.prompt_ids(tiny_model, "Hello there", None), n_tokens=200, ctx=64, runs=1, warmup=0)
-  status = runner.run_one(cfg, tmp_path / "failed.txt", None)
+                  prompt_ids=prepare.prompt_ids(tiny_model, "Hello there", None), n_tokens=200, ctx=64, runs=1, warmup=0)
+  status = local.run_one(cfg, tmp_path / "failed.txt", None)
   log = rawlog.parse(tmp_path / "failed.txt")
   assert status == log.status and log.status.startswith("failed: ValueError: prompt") and "raise --ctx" in log.status
 
@@ -132,40 +136,40 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
 def test_corrupt_model_file_gives_a_clear_error(tmp_path):
   bad = tmp_path / "corrupt.gguf"
   bad.write_bytes(b"GGUF" + os.urandom(64))
-  with pytest.raises(models.ModelError, match="not a readable GGUF file"): models.describe(bad)
+  with pytest.raises(formats.ModelError, match="not a readable GGUF file"): modelfile.describe(bad)
 
 def test_offline_hub_download_says_what_to_do(monkeypatch, tmp_path):
   monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-  monkeypatch.setattr(models, "CACHE", tmp_path)
-  with pytest.raises(models.ModelError, match=r"Hub repo bartowski/Llama-3.2-1B-Instruct-GGUF.*--model PATH"):
-    models.source_path("1B")
+  monkeypatch.setattr(files, "CACHE", tmp_path)
+  with pytest.raises(formats.ModelError, match=r"Hub repo bartowski/Llama-3.2-1B-Instruct-GGUF.*--model PATH"):
+    prepare.source_path("1B")
 
 def test_hub_model_already_in_the_cache_resolves_offline(monkeypatch, tmp_path, tiny_model):
   """huggingface_hub's real lookup, on a cache laid out as it writes one (refs/main -> snapshots/<commit>/file)."""
   monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-  monkeypatch.setattr(models, "CACHE", tmp_path)
-  src = models.check_size("1B")
+  monkeypatch.setattr(files, "CACHE", tmp_path)
+  src = formats.check_size("1B")
   repo = tmp_path / "hub" / f"models--{src.repo.replace('/', '--')}"
   commit = "0123456789abcdef0123456789abcdef01234567"
   (repo / "refs").mkdir(parents=True)
   (repo / "refs" / "main").write_text(commit)
   (repo / "snapshots" / commit).mkdir(parents=True)
   shutil.copy(tiny_model, repo / "snapshots" / commit / src.filename)
-  path = models.source_path("1B")
-  assert path.name == src.filename and models.describe(path).n_params == models.describe(tiny_model).n_params
+  path = prepare.source_path("1B")
+  assert path.name == src.filename and modelfile.describe(path).n_params == modelfile.describe(tiny_model).n_params
 
 def test_quantize_aliases_map_to_gguf_types(embedded_model):
   import llama_cpp
-  for name, value in models.FTYPES.items():  # our table agrees with llama.h
+  for name, value in formats.FTYPES.items():  # our table agrees with llama.h
     const = "LLAMA_FTYPE_ALL_F32" if name == "F32" else f"LLAMA_FTYPE_MOSTLY_{name}"
     assert getattr(llama_cpp, const) == value, name
-  assert models.quant_type("nf4") == "Q4_K_M" and models.quant_type("int8") == "Q8_0" and models.quant_type("q6_k") == "Q6_K"
-  assert models.quantized(embedded_model, "default") == embedded_model  # the source's own type: Q4_1
+  assert formats.quant_type("nf4") == "Q4_K_M" and formats.quant_type("int8") == "Q8_0" and formats.quant_type("q6_k") == "Q6_K"
+  assert prepare.quantized(embedded_model, "default") == embedded_model  # the source's own type: Q4_1
 
 def test_embedded_model_end_to_end(tmp_path):
   """The README's main job in miniature: both backends on the embedded 135M model, a few tokens, then collate."""
   for backend in ("llamacpp", "tinygrad"):
-    assert runner.main(backend, ["--quantize", "int8", "-o", str(tmp_path), "--n-tokens", "3", "--runs", "1",
+    assert bench.main(backend, ["--quantize", "int8", "-o", str(tmp_path), "--n-tokens", "3", "--runs", "1",
                                  "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]) == 0
     path, n, problems = collate.collate(backend, tmp_path)
     rows = list(csv.DictReader(open(path, newline="")))
@@ -179,19 +183,19 @@ def test_quantizer_fallbacks_go_into_the_header_not_onto_the_terminal(tmp_path, 
   from collections import Counter
   from gguf import GGUFReader
   monkeypatch.setenv("INFERBENCH_MODELS", str(tmp_path / "models"))  # the worker's cache
-  monkeypatch.setattr(models, "CACHE", tmp_path / "models")
+  monkeypatch.setattr(files, "CACHE", tmp_path / "models")
   def header() -> str:
     out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
-    assert runner.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--quantize", "nf4", "-o", str(out), *FAST, "--threads", "1"]) == 0
+    assert bench.main("llamacpp", ["--model", str(tiny_model), "--size", "tiny", "--quantize", "nf4", "-o", str(out), *FAST, "--threads", "1"]) == 0
     assert "falling back" not in capfd.readouterr().err
     (log,) = [rawlog.parse(p) for p in out.glob("*.txt")]
     return log.header["quantize_fallbacks"]
   made = header()
   (path,) = (tmp_path / "models" / "quantized").glob("*.Q4_K_M.gguf")
-  n = models.fallbacks(path)
+  n = prepare.fallbacks(path)
   stored = Counter(t.tensor_type.name for t in GGUFReader(path).tensors)
   assert n["q5_0"] == stored["Q5_0"] and 0 < n["q8_0"] <= stored["Q8_0"] and not any(t.endswith("_K") for t in stored)
-  assert made == models.format_fallbacks(n) == f"q5_0={n['q5_0']}, q8_0={n['q8_0']}"
+  assert made == prepare.format_fallbacks(n) == f"q5_0={n['q5_0']}, q8_0={n['q8_0']}"
   assert header() == made  # reused from the cache
   (tmp_path / "models" / "quantized" / f"{path.name}.json").unlink()  # as if cached before the sidecars existed
   mtime = path.stat().st_mtime_ns

@@ -5,7 +5,7 @@ import csv
 import pytest
 from matplotlib.text import Text
 from benchdata import only, real_csvs, script, server_csv
-from inferbench import plots
+from inferbench.report import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

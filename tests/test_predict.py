@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from benchdata import ROOT, made_up_results
-from inferbench import models, predict, registry, synthetic
+from inferbench.models import modelfile, synthetic
+from inferbench.decide import predict
+from inferbench.core import registry
 
 SIZES = ["135M", "360M", "1B", "1.7B", "3B"]
 BITS = {"Q4_K_M": 4.85, "Q8_0": 8.5}
@@ -30,7 +32,7 @@ def folder(tmp_path_factory):
 
 def test_bytes_per_token_are_the_workers(tiny_model):
   """The model's bytes per token are the mean of what the worker counts per decode step (GGUFInfo.decode_bytes)."""
-  info = models.describe(tiny_model)
+  info = modelfile.describe(tiny_model)
   row = pd.DataFrame([{"size": "tiny", "n_params": info.n_params, "bits_per_weight": 8.0, "model_bytes": info.weight_bytes, "n_prompt_tokens": 37,
                        "n_decode_steps": 16, "batch": 1, "roofline_gb_s": 1.0}])
   worker = np.mean([info.decode_bytes(p) for p in range(37, 37 + 16)])
@@ -71,7 +73,7 @@ def test_holdout_and_the_measured_predicted_marking(folder, tmp_path):
   assert set(csv.loc[csv["size"] == "8B", "source"]) == {"predicted"} and set(csv.loc[csv["size"] == "8B", "split"]) == {"unmeasured"}
   assert set(csv.loc[csv["size"] == "3B", "split"]) == {"holdout"}
   assert predict.load(folder)["holdout_sizes"] == ["3B", "8B"]
-  assert json.loads((folder / "models.json").read_text())["interactive_ms"] == 50.0
+  assert json.loads((folder / "prepare.json").read_text())["interactive_ms"] == 50.0
   assert (tmp_path / "model_fit.png").stat().st_size > 10_000
 
 def test_classifier_scores(folder):

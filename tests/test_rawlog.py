@@ -4,8 +4,8 @@ import os, socket
 from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from inferbench import rawlog
-from inferbench.rawlog import LogError, LogWriter, parse
+from inferbench.store import rawlog
+from inferbench.store.rawlog import LogError, LogWriter, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = sorted(p for d in ("cpu", "h100") for p in (ROOT / "docs" / "results" / d).glob("*_uuid*.txt") if "schema: 1\n" in p.read_text()[:60])  # the logs published before schema 2
@@ -13,7 +13,7 @@ BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # every character str.split
 
 def write_log(path: Path, runs: int = 2, n_decode: int = 3, status: str = "ok", header: dict | None = None, text: str = "",
               serving: bool = False) -> Path:
-  """A small valid log as the worker (or serving.py) writes one."""
+  """A small valid log as the worker (or client.py) writes one."""
   w = LogWriter(path)
   h = {"backend": "llamacpp", "uuid": "u1", "size": "tiny", "seed": 1, "threads": 1, "n_prompt_tokens": 4, "n_decode_steps": n_decode,
        "runs": runs, "started_at": "2026-11-22T18:00:00+00:00", "model_bytes": 1000, "roofline_gb_s": 10.0}
@@ -166,14 +166,14 @@ def test_a_failed_log_may_stop_mid_run_but_never_repeat_a_step(tmp_path):
   with pytest.raises(LogError, match="run 1 has step 1 twice"): parse(path)
 
 def test_what_serving_writes_parses(tmp_path):
-  from inferbench import serving
+  from inferbench.serving import client
   w = LogWriter(tmp_path / "x.txt")
   w.header({"backend": "endpoint", "uuid": "s1", "mode": "endpoint", "concurrency": 2, "requests": 2, "n_prompt_tokens": 5,
             "n_decode_steps": 2, "n_prompt_tokens_server": "", "reference_completion_tokens": ""})
-  cfg = serving.ServeConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
+  cfg = client.ServeConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
                             warmup=0, n_tokens=2, temperature=0.0, slo_ttft_ms=100.0, slo_itl_ms=50.0)
   for run in (1, 0):  # in the order the requests end
-    serving.write(w, serving.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},
+    client.write(w, client.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},
                                     "length"), n_prompt=6, ref_tokens=None, cfg=cfg)
   w.close()
   log = parse(tmp_path / "x.txt")

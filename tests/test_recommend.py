@@ -4,8 +4,8 @@ import subprocess, sys
 import pandas as pd
 import pytest
 from benchdata import ROOT, made_up_results
-from inferbench import recommend
-from inferbench.recommend import Constraints
+from inferbench.decide import recommend
+from inferbench.decide.recommend import Constraints
 
 MiB = 2**20
 # 135M on a CPU (two settings) and a GPU; the sweep below has quality for Q8_0, Q4_K_M and F16, and Q6_K that never ran

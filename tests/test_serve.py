@@ -2,11 +2,15 @@
 validation, cancellation under load, and the load client against it. Every server binds 127.0.0.1 and is stopped;
 every loop is bounded in count and time."""
 import concurrent.futures, csv, http.client, json, sys, time
-from pathlib import Path
 from urllib.parse import urlsplit
 import pytest
-from inferbench import collate, models, serve, serving
-from inferbench.rawlog import parse
+from inferbench.store import collate
+from inferbench.models import prepare
+from inferbench.core import proc
+from inferbench.run import load
+from inferbench.serving import client
+from inferbench.serving import server as api_server
+from inferbench.store.rawlog import parse
 
 KEY = "sk-inferbench-serve-test-41c9e2"  # must never reach a log, a CSV or a message
 MAX_BATCH, TIMEOUT_MS, MAX_QUEUE = 4, 60, 6
@@ -14,9 +18,9 @@ MAX_BATCH, TIMEOUT_MS, MAX_QUEUE = 4, 60, 6
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
   log = tmp_path_factory.mktemp("serve") / "server.log"
-  cmd = [sys.executable, "-m", "inferbench.serve", "--model", str(tiny_model), "--max-batch", str(MAX_BATCH), "--batch-timeout-ms", str(TIMEOUT_MS),
+  cmd = [sys.executable, "-m", "inferbench.serving.server", "--model", str(tiny_model), "--max-batch", str(MAX_BATCH), "--batch-timeout-ms", str(TIMEOUT_MS),
          "--max-queue", str(MAX_QUEUE), "--ctx", "128", "--threads", "1", "--api-key", KEY]
-  with serve.launch(cmd, log, ready_s=60) as url: yield url, log
+  with proc.launch(cmd, log, ready_s=60) as srv: yield srv.url, log
   assert KEY not in log.read_text(errors="replace"), "the server logged its API key"
 
 def call(url: str, path: str, body: dict | str | None = None, key: str | None = KEY, timeout: float = 30) -> tuple[int, dict, list[dict]]:
@@ -163,13 +167,13 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
   args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "4", "--warmup", "0", "--request-timeout", "30",
           "-o", str(tmp_path), "--seed", "3", "--request-rate", "4", "--num-requests", "10", "--slo-ttft-ms", "300", "--slo-itl-ms", "40"]
-  assert serving.main(args) == 0
+  assert load.main(args) == 0
   (path,) = tmp_path.glob("inferbench_serve_*.txt")
   lg = parse(path)
   assert lg.ok and lg.header["request_rate"] == "4.0" and "concurrency" not in lg.header
   assert lg.header["server.max_batch"] == str(MAX_BATCH) and lg.header["server.batch_timeout_ms"] == str(float(TIMEOUT_MS))
   assert lg.header["backend_device"] == "CPU" and lg.header["backend_version"][0].isdigit()
-  want = serving.arrivals(4.0, 3, 10, None)
+  want = client.arrivals(4.0, 3, 10, None)
   runs = sorted(lg.runs, key=lambda r: r["run"])
   assert [r["scheduled_ms"] for r in runs] == [round(t * 1e3, 4) for t in want]
   assert all(0 <= r["start_ms"] - r["scheduled_ms"] < 100 for r in runs)  # sent on schedule, not when the last one ended
@@ -177,35 +181,36 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
     steps = sorted((s for s in lg.steps if s["run"] == r["run"]), key=lambda s: s["step"])
     ttft, itl = steps[0]["total_latency_ms"], sum(s["total_latency_ms"] for s in steps[1:]) / (len(steps) - 1)
     assert r["meets_slo"] == (ttft <= 300 and itl <= 40 + 1e-3), (r, ttft, itl)
-  assert serving.collate_main(["-d", str(tmp_path)]) == 0
+  assert client.collate_main(["-d", str(tmp_path)]) == 0
   with open(tmp_path / "inferbench_serve.csv", newline="") as f: assert len(list(csv.DictReader(f))) == 10 * 5
   for f in [*tmp_path.iterdir(), log]: assert KEY not in f.read_text(errors="replace"), f.name
 
 def test_goodput_counts_exactly_the_requests_within_both_slos():
-  R = serving.Result  # times in binary fractions, so the bounds are exact
+  R = client.Result  # times in binary fractions, so the bounds are exact
   rs = [R(0, 0.0, times_s=[0.125, 0.15625, 0.1875], end_s=0.2),  # TTFT 125, ITL 31.25 (the bound): in
         R(1, 0.0, times_s=[0.375, 0.390625], end_s=0.4),         # TTFT 375: out
         R(2, 0.0, times_s=[0.25, 0.3125, 0.375], end_s=0.375),   # TTFT 250 (the bound), ITL 62.5: out
         R(3, 0.0, times_s=[0.25, 0.28125], end_s=1.0),           # both bounds: in
         R(4, 0.0, times_s=[0.0625], error="cut short")]          # failed: out
-  assert [serving.meets_slo(r, 250, 31.25) for r in rs] == [True, False, False, True, False]
-  assert serving.meets_slo(rs[0], None, None) is None and serving.meets_slo(rs[1], None, 20) is True
-  runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": r.end_s and r.end_s * 1e3, "error": r.error, "meets_slo": serving.meets_slo(r, 250, 31.25)}
+  assert [client.meets_slo(r, 250, 31.25) for r in rs] == [True, False, False, True, False]
+  assert client.meets_slo(rs[0], None, None) is None and client.meets_slo(rs[1], None, 20) is True
+  runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": r.end_s and r.end_s * 1e3, "error": r.error, "meets_slo": client.meets_slo(r, 250, 31.25)}
           for r in rs]
   fig = collate.load_figures(runs)
   assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
 
 def test_arrivals_are_seeded_poisson():
-  a = serving.arrivals(5.0, 1, 2000, None)
-  assert a == serving.arrivals(5.0, 1, 2000, None) != serving.arrivals(5.0, 2, 2000, None)
+  a = client.arrivals(5.0, 1, 2000, None)
+  assert a == client.arrivals(5.0, 1, 2000, None) != client.arrivals(5.0, 2, 2000, None)
   gaps = [y - x for x, y in zip([0.0, *a], a)]
   assert abs(sum(gaps) / len(gaps) - 0.2) < 0.02 and all(g > 0 for g in gaps)
-  assert serving.arrivals(5.0, 1, None, 3.0) == [t for t in a if t < 3.0]
+  assert client.arrivals(5.0, 1, None, 3.0) == [t for t in a if t < 3.0]
 
 def test_two_models_at_once(tiny_model, tmp_path):
-  q8 = models.quantized(tiny_model, "Q8_0")
-  cmd = [sys.executable, "-m", "inferbench.serve", "--model", str(tiny_model), str(q8), "--max-batch", "2", "--ctx", "64", "--threads", "1"]
-  with serve.launch(cmd, tmp_path / "server.log", ready_s=60) as url:
+  q8 = prepare.quantized(tiny_model, "Q8_0")
+  cmd = [sys.executable, "-m", "inferbench.serving.server", "--model", str(tiny_model), str(q8), "--max-batch", "2", "--ctx", "64", "--threads", "1"]
+  with proc.launch(cmd, tmp_path / "server.log", ready_s=60) as srv:
+    url = srv.url
     ids = [m["id"] for m in call(url, "/models", key=None)[1]["data"]]
     assert ids == [tiny_model.stem, q8.stem]
     for model in ids: assert call(url, "/completions", PROMPT | {"model": model}, key=None)[1]["model"] == model
@@ -213,6 +218,6 @@ def test_two_models_at_once(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("args", [["--max-batch", "0"], ["--size", "999M"], ["--model", "/nonexistent.gguf"], ["--api-key-env", "INFERBENCH_UNSET_VAR"]])
 def test_bad_arguments_are_one_line(args, capsys):
-  assert serve.main(args) == 2
+  assert api_server.main(args) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("error: ") and len(err.splitlines()) == 1

@@ -3,9 +3,10 @@ import csv
 from pathlib import Path
 import pytest
 import yaml
-from inferbench import analysis, experiment
-from inferbench.experiment import ExperimentError
-from inferbench.serving_experiment import SERVER_NAME, Load, Server, plan
+from inferbench.analyse import analysis
+from inferbench.run import experiment
+from inferbench.run.experiment import ExperimentError
+from inferbench.run.serving_experiment import SERVER_NAME, Load, Server, plan
 
 def write(path: Path, **keys) -> Path:
   path.write_text(yaml.safe_dump({"kind": "serving", **keys}))

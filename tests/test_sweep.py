@@ -2,7 +2,8 @@
 import csv, math, os, subprocess
 import numpy as np
 import pytest
-from inferbench import quality, sweep, tasks
+from inferbench.measure import quality, tasks
+from inferbench.run import sweep
 
 SMALL = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
          "--quality-tokens", "128", "--quality-ctx", "64", "--threads", "1"]

@@ -3,8 +3,11 @@ child within 2 s of --timeout whatever it prints, and every log ends with a stat
 import os, signal, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
-from inferbench import proc, rawlog, runner, sweep
-from inferbench.worker import RunConfig
+from inferbench.core import proc
+from inferbench.store import rawlog
+from inferbench.models import prepare
+from inferbench.run import local, sweep
+from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDS_S = 2.0       # every timeout holds within this of its value
@@ -55,19 +58,19 @@ def test_silent_worker_is_stopped_by_the_timeout(tmp_path, tiny_model):
   """The worker is SIGSTOPped mid-run: it prints nothing more and ignores SIGTERM, so only the timer and SIGKILL end it."""
   timeout_s = 30.0
   cfg = RunConfig(backend="llamacpp", size="tiny", quantize="default", seed=1, uuid="silent01", model=str(tiny_model),
-                  prompt_ids=runner.prompt_ids(tiny_model, "Hello", None), n_tokens=200, runs=FOREVER, warmup=0, min_seconds=0,
+                  prompt_ids=prepare.prompt_ids(tiny_model, "Hello", None), n_tokens=200, runs=FOREVER, warmup=0, min_seconds=0,
                   threads=1, ctx=256)
   log = tmp_path / "worker.txt"
   stopped = []
-  when(lambda: decoding(tmp_path), lambda: stopped.extend(stop_all("inferbench.worker", str(log))))
+  when(lambda: decoding(tmp_path), lambda: stopped.extend(stop_all("inferbench.measure.worker", str(log))))
   t0 = time.monotonic()
-  status = runner.run_one(cfg, log, timeout_s)
+  status = local.run_one(cfg, log, timeout_s)
   overshoot = time.monotonic() - t0 - timeout_s
   print(f"benchmark --timeout {timeout_s:g}: stopped worker ended {overshoot:+.2f} s after it")
   assert stopped, "the worker never decoded before the timeout: the test proved nothing"
   assert status == f"failed: timed out after {timeout_s:g} s" and 0 <= overshoot <= HOLDS_S
   assert rawlog.parse(log).status == status and rawlog.parse(log).steps
-  assert gone("inferbench.worker", str(log))
+  assert gone("inferbench.measure.worker", str(log))
 
 def job(tmp_path: Path, model: Path, timeout_s: float) -> sweep.Job:
   return sweep.Job(quant="F16", size="tiny", model=str(model), source_type="F16", backends=["llamacpp"], journal=str(tmp_path / "j"),
@@ -81,7 +84,7 @@ def test_silent_sweep_child_is_stopped_by_the_timeout(tmp_path, tiny_model):
   timeout_s = 40.0
   out = tmp_path / "out"
   stopped = []
-  when(lambda: out.is_dir() and decoding(out), lambda: stopped.extend(stop_all("inferbench.sweep", str(tmp_path))))
+  when(lambda: out.is_dir() and decoding(out), lambda: stopped.extend(stop_all("inferbench.run.sweep", str(tmp_path))))
   t0 = time.monotonic()
   why = sweep.child(job(tmp_path, tiny_model, timeout_s), timeout_s)
   overshoot = time.monotonic() - t0 - timeout_s
@@ -105,7 +108,7 @@ def test_a_stopped_benchmark_says_how(tmp_path, tiny_model, sig, status, rc):
   _, err = bench.communicate(timeout=120)
   assert bench.returncode == rc and "Traceback" not in err
   assert status_of(tmp_path) == status
-  assert gone("inferbench.worker", str(tmp_path))
+  assert gone("inferbench.measure.worker", str(tmp_path))
 
 def test_a_killed_sweep_is_not_called_interrupted(tmp_path, tiny_model):
   """SIGKILL to the sweep: its child gets SIGTERM (parent-death signal), stops its worker and says so."""
@@ -141,7 +144,7 @@ def test_end_never_appends_after_a_status(tmp_path):
   w.step(run=0, phase="prefill", step=0, position=0, n_tokens=3, token_id=1, enqueue_latency_ms=1.0, total_latency_ms=2.0, text="a\u2028b")
   w.close("ok")
   before = log.read_bytes()
-  assert runner.end_log(cfg, log, "failed: worker exited with code 0") == "ok"
+  assert local.end_log(cfg, log, "failed: worker exited with code 0") == "ok"
   assert log.read_bytes() == before
 
 def test_end_drops_a_torn_line_and_ends_the_log(tmp_path):
@@ -152,9 +155,9 @@ def test_end_drops_a_torn_line_and_ends_the_log(tmp_path):
   w.step(run=0, phase="prefill", step=0, position=0, n_tokens=3, token_id=1, enqueue_latency_ms=1.0, total_latency_ms=2.0, text="ab")
   w.f.write('step {"run": 0, "phase": "dec')  # killed mid-line
   w.f.close()
-  assert runner.end_log(cfg, log, "failed: timed out after 5 s") == "failed: timed out after 5 s"
+  assert local.end_log(cfg, log, "failed: timed out after 5 s") == "failed: timed out after 5 s"
   parsed = rawlog.parse(log)
   assert parsed.status == "failed: timed out after 5 s" and len(parsed.steps) == 1
   log.write_text("# inferbench ra")  # killed before the first line was whole
-  assert runner.end_log(cfg, log, "failed: killed by SIGKILL") == "failed: killed by SIGKILL"
+  assert local.end_log(cfg, log, "failed: killed by SIGKILL") == "failed: killed by SIGKILL"
   assert rawlog.parse(log).header["uuid"] == "end00002"

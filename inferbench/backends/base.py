@@ -9,7 +9,6 @@ the engine only runs the model and times each step:
 With batch B, B independent sequences (the same prompt each) go through every step together, in one call.
 """
 from __future__ import annotations
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -37,19 +36,8 @@ class Step:
   bytes_read: int | None = None  # from the backend's own counters, where it keeps them
   token_ids: tuple[int, ...] = ()  # batch > 1: every sequence's token (token_id is the first sequence's)
 
-def knobs_text(knobs: dict) -> str:
-  """The log header's `knobs` line, one way spelled: "beam=2 jit=2"."""
-  return " ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
 
-def knob(lines, name: str):
-  """One knob's value in each knobs line (a pandas Series of lines -> of values, NaN where the line lacks it)."""
-  return lines.str.extract(rf"(?:^| ){re.escape(name)}=([^ ]+)")[0]
 
-def varying_knobs(texts: list[str]) -> list[str]:
-  """Each knobs line less the items every line shares: what tells them apart ("max_batch=8"), spelled the same way."""
-  items = [set(t.split()) for t in texts]
-  common = set.intersection(*items) if items else set()
-  return [" ".join(i for i in t.split() if i not in common) for t in texts]
 
 class Engine(Protocol):
   version: str               # the backend package's version

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 import numpy as np
 from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
-from .. import memory, models
-from .base import BackendConfig, Step
+from inferbench.core import memory, files
+from inferbench.backends.base import BackendConfig, Step
 
 UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
              # micro-batch would grow with ctx x ctx attention scores
@@ -93,7 +93,7 @@ def compile_c(source: Path, name: str, shared: bool = True) -> Path:
   header = Path(lib.__file__).parents[1] / "include" / "llama.h"
   if not header.exists(): raise OSError(f"no {header} to compile {source.name} with")
   key = hashlib.sha256(b"".join(f.read_bytes() for f in (source, HELPERS_C, header)) + str(libdir).encode()).hexdigest()[:16]
-  out = models.CACHE / "build" / f"{name}-{key}{'.so' if shared else ''}"
+  out = files.CACHE / "build" / f"{name}-{key}{'.so' if shared else ''}"
   if out.exists(): return out
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp, cc = out.with_name(f"{out.name}.{os.getpid()}.tmp"), compiler()

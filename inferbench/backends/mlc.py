@@ -11,7 +11,7 @@ import subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from .. import models
+from inferbench.core import files, formats
 
 QUANTIZATIONS = ("q4f16_1", "q4f32_1", "q0f16", "q0f32")  # MLC's names: q{weight bits}f{activation bits}, _1 = group quantization
 # MLC converts the original safetensors, not GGUF: the Hugging Face repo each registry model was published as
@@ -48,12 +48,12 @@ def _mlc(*args, log=print):
 
 def prepare(cfg: MLCConfig, log=print) -> tuple[Path, Path]:
   """The converted weights folder and the compiled model library, made once and cached."""
-  name = models.check_size(cfg.size).name
-  out = models.CACHE / "mlc" / f"{name}-{cfg.quantize}-MLC"
+  name = formats.check_size(cfg.size).name
+  out = files.CACHE / "mlc" / f"{name}-{cfg.quantize}-MLC"
   lib = out / f"{name}-{cfg.quantize}-{cfg.device}.so"
   if not (out / "mlc-chat-config.json").is_file():
     from huggingface_hub import snapshot_download
-    hf = snapshot_download(SAFETENSORS[name], cache_dir=models.CACHE / "hub", allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+    hf = snapshot_download(SAFETENSORS[name], cache_dir=files.CACHE / "hub", allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
     _mlc("convert_weight", hf, "--quantization", cfg.quantize, "--device", cfg.device, "-o", out, log=log)
     _mlc("gen_config", hf, "--quantization", cfg.quantize, "--conv-template", CONV_TEMPLATES[name.split("-")[0]], "-o", out, log=log)
   if not lib.is_file(): _mlc("compile", out / "mlc-chat-config.json", "--device", cfg.device, "-o", lib, log=log)

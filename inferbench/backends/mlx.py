@@ -25,8 +25,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Iterator
 import numpy as np
-from ..models import FTYPES, MLX_BITS, MLX_GROUPS, ModelError
-from .base import BackendConfig, Step
+from inferbench.core.formats import FTYPES, MLX_BITS, MLX_GROUPS, ModelError
+from inferbench.backends.base import BackendConfig, Step
 
 ARCHS = ("llama",)                                 # GGUF architectures this maps onto mlx-lm's model code
 NATIVE = ("F32", "F16", "Q4_0", "Q4_1", "Q8_0")    # GGUF tensor types mx.load reads itself

@@ -7,7 +7,7 @@ Gumbel-max argmax), as in tinygrad's own generate loop; at temperature 0 that is
 from __future__ import annotations
 import os, time
 from typing import Iterator
-from .base import BackendConfig, Step
+from inferbench.backends.base import BackendConfig, Step
 
 PREFILL_CHUNK = 32  # tinygrad.llm's generate() feeds the prompt in chunks of this many tokens
 MAX_BATCH = 256     # tinygrad.llm's Transformer takes (batch, tokens) and sizes its KV cache by the first call's batch

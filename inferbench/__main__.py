@@ -1,0 +1,4 @@
+import sys
+from inferbench.commands import main
+
+sys.exit(main())

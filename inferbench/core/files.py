@@ -1,0 +1,35 @@
+"""Where files live and how they are written: atomically, so that a reader sees the old content or the new, never half."""
+from __future__ import annotations
+import os, tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: its models/ cache, presentation.typ, the default folders
+CACHE = Path(os.environ.get("INFERBENCH_MODELS", ROOT / "models"))
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+  """A file to write in pieces, in place of path when the block ends: readers see the old content or the new, never half."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      yield f
+      f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    Path(tmp).unlink(missing_ok=True)
+    raise
+
+def atomic_write(path: Path, data: str | bytes):
+  with atomic_file(path) as f: f.write(data.encode() if isinstance(data, str) else data)
+
+def save_figure(fig, path: Path, dpi: int) -> Path:
+  """Lays a matplotlib figure out, writes it atomically and closes it."""
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=Path(path).suffix.lstrip("."))
+  plt.close(fig)
+  return Path(path)

@@ -1,0 +1,110 @@
+"""The memory-bandwidth roofline: a device's memory bandwidth, measured once per host and cached, and the decode
+ceiling derived from it.
+
+core/roofline.py says what a step must read and the fraction of this bandwidth it achieved. The bandwidth is
+measured, not taken from a datasheet:
+
+  cuda: torch's device-to-device copy_ of a 2 GiB buffer, each copy timed with CUDA events, counting bytes read
+        plus written (2 x the buffer, as STREAM's Copy counts them; HBM has no write-allocate traffic)
+        (tinygrad's elementwise copy kernel, timed with a synchronize, where torch is missing)
+  cpu:  numpy's max over a 1 GiB buffer split across all cores' threads, wall clock, counting the bytes read.
+        Read-only, because that is what decode does: a copy's counted bytes miss the write-allocate reads of the
+        destination, and on a 2-core VM llama.cpp streamed weights 35% faster than a copy's counted rate.
+
+Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench.measure.bandwidth cuda` to measure again.
+"""
+from __future__ import annotations
+import datetime, json, os, socket, statistics, subprocess, sys, time
+from pathlib import Path
+from inferbench.core import files
+from inferbench.core.files import atomic_write
+
+CACHE_DIR = Path(os.environ.get("INFERBENCH_CACHE", Path.home() / ".cache" / "inferbench"))
+WARMUP, REPEATS = 3, 20
+COPY_COUNTED, READ_COUNTED = "read + written (2 x buffer per copy)", "read (1 x buffer per pass)"
+COUNTED = {"cuda": COPY_COUNTED, "cpu": READ_COUNTED}
+
+def cache_path(device: str) -> Path: return CACHE_DIR / f"bandwidth-{socket.gethostname()}-{device}.json"
+
+def measure_cuda(nbytes: int = 2 << 30) -> dict:
+  try: import torch
+  except ImportError: torch = None
+  if torch is not None and torch.cuda.is_available():
+    a = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda").uniform_()  # random data, never zeros
+    b = torch.empty_like(a)
+    for _ in range(WARMUP): b.copy_(a)
+    secs = []
+    for _ in range(REPEATS):
+      e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+      e0.record(); b.copy_(a); e1.record(); e1.synchronize()
+      secs.append(e0.elapsed_time(e1) / 1e3)
+    assert torch.equal(a[-1024:], b[-1024:]), "the copy did not copy"
+    return {"method": f"torch {torch.__version__} device-to-device copy_ of {nbytes >> 20} MiB, CUDA events", "seconds": secs,
+            "bytes_moved": 2 * nbytes, "bytes_counted": COPY_COUNTED, "device_name": torch.cuda.get_device_name()}
+  from tinygrad import Device, Tensor
+  import tinygrad
+  a = Tensor.rand(nbytes // 4).realize()
+  secs = []
+  for i in range(WARMUP + REPEATS):
+    Device[a.device].synchronize()
+    t0 = time.perf_counter(); (a + 1).realize(); Device[a.device].synchronize()
+    if i >= WARMUP: secs.append(time.perf_counter() - t0)
+  return {"method": f"tinygrad {tinygrad.__version__} elementwise copy of {nbytes >> 20} MiB on {a.device}, synchronize",
+          "seconds": secs, "bytes_moved": 2 * nbytes, "bytes_counted": COPY_COUNTED, "device_name": a.device}
+
+def measure_cpu(nbytes: int = 1 << 30, threads: int | None = None) -> dict:
+  import numpy as np
+  from concurrent.futures import ThreadPoolExecutor
+  threads = threads or len(os.sched_getaffinity(0))
+  a = np.random.default_rng(0).random(nbytes // 8)
+  a[-1] = 2.0  # random() is below 1, so every part's max is known
+  parts = [a[i * len(a) // threads:(i + 1) * len(a) // threads] for i in range(threads)]
+  secs = []
+  with ThreadPoolExecutor(threads) as pool:  # numpy releases the GIL in reductions
+    for i in range(WARMUP + REPEATS):
+      t0 = time.perf_counter()
+      peaks = list(pool.map(np.max, parts))
+      if i >= WARMUP: secs.append(time.perf_counter() - t0)
+  assert peaks[-1] == 2.0, "the reduction did not read the buffer"
+  return {"method": f"numpy {np.__version__} max over {nbytes >> 20} MiB in {threads} threads, wall clock", "seconds": secs,
+          "bytes_moved": nbytes, "bytes_counted": READ_COUNTED, "device_name": None}
+
+def measure(device: str) -> dict:
+  m = measure_cuda() if device == "cuda" else measure_cpu()
+  rates = [m["bytes_moved"] / s / 1e9 for s in m.pop("seconds")]
+  return {"gb_s": round(statistics.median(rates), 1), "gb_s_max": round(max(rates), 1), "gb_s_min": round(min(rates), 1),
+          "count": len(rates), "host": socket.gethostname(),
+          "device": device, "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **m}
+
+def host_bandwidth(device: str, remeasure: bool = False) -> dict:
+  """The cached measurement for this host and device, measuring it first (in a separate process, so no CUDA
+  context or buffer stays in the benchmark's) if there is none."""
+  path = cache_path(device)
+  if path.is_file() and not remeasure:
+    try: cached = json.loads(path.read_text())
+    except json.JSONDecodeError: cached = {}
+    if cached.get("bytes_counted") == COUNTED[device]: return cached  # else measured by an older method: measure again
+  out = subprocess.run([sys.executable, "-m", "inferbench.measure.bandwidth", device, "--print-only"], capture_output=True, text=True,
+                       cwd=files.ROOT, timeout=600)
+  if out.returncode != 0: raise RuntimeError(f"bandwidth measurement on {device} failed: {out.stderr.strip()[-300:]}")
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  atomic_write(path, json.dumps(result, indent=1) + "\n")
+  return result
+
+def header(device: str) -> dict:
+  """Raw-log header keys: the bandwidth travels with the data it is a ceiling for."""
+  try: bw = host_bandwidth(device)
+  except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
+    return {"roofline_gb_s": "", "roofline.error": f"{type(e).__name__}: {e}"}
+  return {"roofline_gb_s": bw["gb_s"], "roofline.method": bw["method"], "roofline.bytes_counted": bw["bytes_counted"],
+          "roofline.measured_at": bw["measured_at"], "roofline.spread_gb_s": f"{bw['gb_s_min']}..{bw['gb_s_max']} over {bw['count']}",
+          "roofline.cache": cache_path(device)}
+
+if __name__ == "__main__":
+  import argparse
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("device", choices=["cpu", "cuda"])
+  p.add_argument("--print-only", action="store_true", help="measure and print JSON, do not write the cache")
+  args = p.parse_args()
+  result = measure(args.device) if args.print_only else host_bandwidth(args.device, remeasure=True)
+  print(json.dumps(result))

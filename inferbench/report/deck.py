@@ -1,0 +1,262 @@
+"""presentation.typ -> presentation.pdf: copy the plots to docs/images/, compute the deck's data, compile with Typst.
+
+The deck tells one story: the question and the hardware, the setup, the answer (the recommender's pick), then the
+evidence slide by slide (backends on matched configurations, quantization, scaling, serving, memory, the roofline,
+predictions) and the caveats; an appendix keeps the methodology, every finding and the full tables and plots. A
+slide whose data does not exist is left out.
+
+Typst reads what this module derives from the analysis's files, nothing typed by hand: summary.csv (the appendix's
+tables, through Typst's own csv()), docs/deck_data.json (sentences made here from summary.csv, ratios.csv and the
+optional recommendation.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
+"""
+from __future__ import annotations
+import argparse, csv, datetime, json, math, os, shutil, sys
+from collections import defaultdict
+from pathlib import Path
+import pandas as pd
+from inferbench.core.names import DISPLAY
+from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
+from inferbench.core import registry
+from inferbench.core.files import atomic_write
+from inferbench.report.plots import ADDITIONAL, MAIN
+
+from inferbench.core.files import ROOT
+PLOTS = (*MAIN, *ADDITIONAL)
+SWEEP_PLOT = "quantization_pareto"
+# the scaling plots (scaling.py), each on a slide of its own where its data exists
+SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "The prompt fills d positions before decoding; median over runs."),
+           "token_scaling": ("Scaling: latency against generated tokens", "TTFT + the steps at the median decode rate, per configuration."),
+           "batch_scaling": ("Scaling: throughput against batch", "Aggregate (solid) and per-sequence (dashed) decode tok/s, median over runs."),
+           "temperature_effect": ("The effect of temperature", "Median decode tok/s with its 95% CI over runs: overlapping intervals mean no measurable effect."),
+           "memory_scaling": ("Peak memory against context × batch", "Measured peak RSS (and device memory) against the prediction (dashed)."),
+           "concurrency_scaling": ("Serving: throughput and goodput against concurrency", "Aggregate tok/s and goodput per server setting; median and 95% CI over rounds."),
+           "rate_scaling": ("Serving: latency against request rate", "Poisson arrivals; TTFT and inter-token gap p50 (solid) and p99 (dashed) over requests."),
+           "timeout_scaling": ("Serving: the batch timeout", "Aggregate tok/s (95% CI over rounds) and TTFT p50 against the batching server's timeout.")}
+MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the story's scaling slides; the rest go to the appendix
+# optional outputs of later stages, shown where they exist: recommend.py, fit_models.py
+RECOMMENDATION, EXTRA_PLOTS = "recommendation.csv", ("pareto_front", "model_fit")
+DEFAULT_MAX_KL = 0.05
+
+def name(backend: str) -> str: return DISPLAY.get(backend, backend)
+def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+def ci(lo: float, hi: float, unit: str = "") -> str: return "no CI (fewer than 3 runs)" if lo != lo else f"95% CI {fmt(lo)}–{fmt(hi)}{unit}"
+def number(v: str) -> float:
+  try: return float(str(v).split(";")[0])
+  except ValueError: return math.nan
+
+def setup(summary: pd.DataFrame) -> dict:
+  hosts = defaultdict(lambda: defaultdict(set))
+  backends, packages = defaultdict(set), defaultdict(set)
+  for r in summary.to_dict("records"):
+    h = hosts[(r["hostname"], r["platform"], r["cpu_model"])]  # two machines may share a hostname (a VM's "vm")
+    for k in ("release", "python"): h[k].add(r[k])
+    h["devices"].add(f"{r['device']}: {r['device_name']}")
+    backends[name(r["backend"])].add(r["backend_version"])
+    for versions in r["versions"].split("; "):
+      for k, v in json.loads(versions or "{}").items(): packages[k].add(v)
+  files = defaultdict(set)  # a model by its registry name (a local file: its own), with the GGUF files measured
+  for r in summary.to_dict("records"):
+    files[(model_name(r), r["size"], r["weights"], r["n_params"])].add((number(r["bits_per_weight"]), r["model_type"] or r["quantize"]))
+  join = lambda s: ", ".join(sorted(str(x) for x in s if x))
+  millions = lambda v: "–" if number(v) != number(v) else f"{number(v) / 1e6:,.1f}"  # a server does not say which file it serves
+  return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}}
+                    for (n, p, c), h in sorted(hosts.items())],
+          "backends": [{"backend": b, "version": join(v)} for b, v in sorted(backends.items())],
+          "packages": [{"package": p, "version": join(v)} for p, v in sorted(packages.items())],
+          "models": [{"model": m, "size": s, "weights": w, "n_params": f"{millions(n)} M",
+                      "files": ", ".join(t + ("" if b != b else f" ({b:.2f})") for b, t in sorted(f, key=lambda x: (-x[0] if x[0] == x[0] else 0, x[1])))}
+                     for (m, s, w, n), f in sorted(files.items())],
+          "runs": sorted({int(v) for v in summary["n_runs"]}),
+          "decode_steps_per_run": join({str(v) for v in summary["n_decode_steps"]}),
+          "prompt_tokens": join({str(v) for v in summary["n_prompt_tokens"]}), "threads": join({str(v) for v in summary["threads"]}),
+          "git_commits": join({c[:12] for cs in summary["git_commit"] for c in cs.split("; ")}),
+          "measured": f"{min(summary['first_started_at'])[:16]} – {max(summary['last_started_at'])[:16]} UTC"}
+
+def model_name(r: dict) -> str:
+  """The registry's name of a size (not the GGUF's general.name, "Smollm2 135M 8k Lc100K Mix1 Ep2"); a local file's own."""
+  return registry.MODELS[r["size"]].name if r["size"] in registry.MODELS else (r.get("model_name") or r["size"])
+
+def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict[str, list[str]]:
+  """Sentences computed from summary.csv and ratios.csv: backends compared on matched configurations, setting
+  effects within a backend (a server's batching among them), the quantization effect, and what to distrust. An
+  empty list: nothing of that kind was measured (the deck then leaves its slide out)."""
+  out: dict[str, list[str]] = {}
+  r = ratios if len(ratios.columns) else pd.DataFrame(columns=RATIO_COLUMNS)  # no ratios.csv: an older analysis
+  def sentence(q) -> str:  # what the two share, then what tells them apart
+    mine, theirs = q["label"].split(), q["baseline_label"].split()
+    common = " ".join(w for w in mine if w in theirs)
+    apart = lambda a, b: " ".join(w for w in a if w not in b) or "–"
+    return (f"{common} ({q['phase']}): {apart(mine, theirs)} vs {apart(theirs, mine)}: {q['ratio']:.2f}× "
+            f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}; {q['n_runs']:.0f} vs {q['baseline_n_runs']:.0f} {samples(q)})")
+  serving = set(summary.loc[summary["mode"].isin(("endpoint", "in-process")), "config"])
+  samples = lambda q: "rounds" if q["config"] in serving else "runs"
+  backend = r[(r["kind"] == "backend") & (r["phase"] == "decode")]
+  out["fastest"] = []
+  for _, same in backend.groupby(MATCH, sort=True):  # one matched configuration: its fastest backend, against the next
+    top = same.groupby("backend")["tok_s_median"].max().sort_values()
+    if len(top) < 2: continue
+    q = same[(same["backend"] == top.index[-1]) & (same["baseline_backend"] == top.index[-2])].sort_values("ratio").iloc[-1]
+    out["fastest"].append(f"{name(q['backend'])} fastest, {fmt(q['tok_s_median'])} tok/s: {q['ratio']:.2f}× {name(q['baseline_backend'])} "
+                          f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}) on {q['label'].removeprefix(name(q['backend'])).strip() or 'the same configuration'}")
+  out["speedups"] = [sentence(q) for q in r[(r["kind"] == "backend") & (r["baseline_backend"] == baseline)].to_dict("records")]
+  setting = r[r["kind"] == "setting"]
+  is_serving = setting["config"].isin(serving)
+  out["settings"] = [sentence(q) for q in setting[~is_serving].to_dict("records")]
+  served = setting[is_serving & (setting["phase"] == "decode")]
+  out["serving"] = [sentence(q) for q in served.to_dict("records")]
+  # the story's: at each load level, the best batching server against max batch 1, by load
+  load = ["size", "quantize", "concurrency", "request_rate"]
+  best = served.sort_values("ratio").groupby(load, sort=False).tail(1)
+  best = best.assign(_c=pd.to_numeric(best["concurrency"], errors="coerce"), _r=pd.to_numeric(best["request_rate"], errors="coerce"))
+  out["serving_best"] = [sentence(q) for q in best.sort_values(["size", "quantize", "_c", "_r"]).to_dict("records")]
+  out["quantization"] = [sentence(q) for q in r[r["kind"] == "quantization"].to_dict("records")]
+  out["caveats_all"] = [f"{l} ({p}): {f}" for l, p, f in zip(summary["label"], summary["phase"], summary["flags"]) if f]
+  n = len(summary)
+  counts = {"noisy (runs' cv ≥ 10%)": summary["noisy"].sum(), "with drift between the first and second half of their runs": summary["drift"].sum(),
+            "with outlier runs (flagged, kept)": (pd.to_numeric(summary["outliers"], errors="coerce") > 0).sum(),
+            "with a slow first run": summary["first_run_slow"].sum(), "without a CI (fewer than 3 runs)": summary["tok_s_ci95_low"].isna().sum(),
+            "mixing commits or package versions": (summary["mixed"] != "").sum()}
+  out["caveats"] = [f"{c} of {n} configuration-phases {what}" for what, c in counts.items() if c]
+  if missing := [name(b) for b in EXPECTED if b not in set(summary["backend"])]: out["caveats"].append(f"no data for {', '.join(missing)}")
+  if not summary["device"].eq("cuda").any(): out["caveats"].append("no GPU runs: CPU only")
+  if summary["weights"].eq("synthetic").any():
+    out["caveats"].append("synthetic weights (random values, real shapes): their speed is meaningful, their text is not")
+  return out
+
+def answer(folder: Path, summary: pd.DataFrame) -> dict:
+  """The deck's answer, from the recommender (recommend.py): its ranked table where the user ran it with their
+  limits (recommendation.csv), else its ranking per device without limits, quality from the folder's sweeps."""
+  from inferbench.decide import recommend
+  saved = folder / RECOMMENDATION
+  try:
+    if saved.is_file():
+      table = pd.read_csv(saved, keep_default_na=False, na_values=[""])
+      by = f"recommend.py's ranking under {table['constraints'].iloc[0] if len(table) and 'constraints' in table else 'the limits it was given'}"
+    else:
+      sweeps_ = sorted(folder.glob("sweep_*.csv"))
+      # where quality was measured, a limit any deployment would set (KL to F16 <= 0.05); the user's own: recommend.py
+      kl = DEFAULT_MAX_KL if sweeps_ else None
+      table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d, max_kl=kl), sweeps_).table.head(1) for d in sorted(set(summary["device"]))])
+      by = (f"the recommender's fastest per device with KL to F16 ≤ {kl:g}" if kl else "the recommender's fastest per device, no limits given") + \
+           " (recommend.py --max-memory --max-kl ... gives yours)"
+  except (AnalysisError, OSError, ValueError, KeyError) as e:
+    return {"by": f"no answer: {e}", "rows": []}
+  ci_ = lambda r: "" if pd.isna(r["tok_s_ci95_low"]) else f" [{fmt(r['tok_s_ci95_low'])}–{fmt(r['tok_s_ci95_high'])}]"
+  rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
+           "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
+           "tok_s": f"{fmt(r['tok_s'])}{ci_(r)}",
+           "memory": "–" if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
+           "quality": "–" if pd.isna(r["kl_mean"]) else f"KL {r['kl_mean']:.3g}", "source": r["source"]}
+          for _, r in table.head(4).iterrows()]
+  return {"by": by, "rows": rows}
+
+def predictions(folder: Path) -> dict:
+  """fit_models.py's scores (models.json) and η per backend, device and settings, where it was run."""
+  from inferbench.decide import predict
+  result = predict.load(folder)
+  if not result: return {}
+  pct = lambda v: "–" if v is None or v != v else f"{v:.1f}%"
+  eta = predict.eta_table(result)
+  num = lambda v: isinstance(v, (int, float)) and v == v
+  interval = lambda v: "–" if not (isinstance(v, list) and all(map(num, v))) else "–".join(f"{x:.2f}" for x in v)
+  return {"cv": {k: pct(result["cv"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
+          "holdout": {k: pct(result["holdout"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
+          "holdout_sizes": ", ".join(result.get("holdout_sizes") or []) or "none",
+          "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else "–",
+          "interactive_ms": result.get("interactive_ms"),
+          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–",
+                   "eta": f"{r['eta']:.2f}" if num(r["eta"]) else "–", "eta_ci95": interval(r["eta_ci95"]),
+                   "note": "" if num(r["eta"]) and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
+                  for r in eta.to_dict("records")]}
+
+def roofline(summary: pd.DataFrame) -> list[dict]:
+  """Per backend and device, the configuration closest to the memory-bandwidth roofline."""
+  dec = summary[(summary["phase"] == "decode") & summary["pct_of_roofline"].notna()]
+  return [{"backend": name(b), "device": d, "best_pct": f"{g['pct_of_roofline'].max():.0f}%",
+           "at": g.sort_values("pct_of_roofline").iloc[-1]["label"], "bandwidth": f"{g['roofline_gb_s'].iloc[0]:,.0f} GB/s"}
+          for (b, d), g in dec.groupby(["backend", "device_name"], sort=True)]
+
+def sweeps(folder: Path) -> list[dict]:
+  out = []
+  for path in sorted(Path(folder).glob("sweep_*.csv")):
+    with open(path, newline="", encoding="utf-8") as f: out.append({"file": path.name, "rows": list(csv.DictReader(f))})
+  return out
+
+def serving_sets(folder: Path) -> list[dict]:
+  path = folder / "serving_sets.csv"
+  if not path.is_file(): return []
+  with open(path, newline="", encoding="utf-8") as f: return list(csv.DictReader(f))
+
+def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baseline: str) -> dict:
+  return {"setup": setup(summary), "findings": findings(summary, ratios, baseline), "baseline": name(baseline), "sweeps": sweeps(folder),
+          "backends": sorted({name(b) for b in summary["backend"]}), "summary_rows": len(summary), "answer": answer(folder, summary),
+          "roofline": roofline(summary), "serving_sets": serving_sets(folder), "predict": predictions(folder),
+          "devices": sorted({f"{d}" for d in summary["device_name"] if d}) or sorted(set(summary["device"]))}
+
+def typst_path(path: Path, root: Path) -> str: return "/" + Path(os.path.relpath(path.resolve(), root)).as_posix()
+
+def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tinygrad", typ: Path = ROOT / "presentation.typ") -> Path:
+  summary_csv = folder / "summary.csv"
+  summary = read_summary(summary_csv)
+  if summary.empty: raise AnalysisError(f"{summary_csv} has no rows: run a benchmark, its collate script and benchmark_analysis.py")
+  if missing := [f"{n}.png" for n in PLOTS if not (plots / f"{n}.png").is_file()]:
+    raise AnalysisError(f"{plots}/ lacks {', '.join(missing)}: run generate_plots.py and generate_additional_plots.py first")
+  images = docs / "images"
+  images.mkdir(parents=True, exist_ok=True)
+  for n in (*PLOTS, SWEEP_PLOT, *SCALING, *EXTRA_PLOTS):
+    if (plots / f"{n}.png").is_file(): shutil.copyfile(plots / f"{n}.png", images / f"{n}.png")
+    else: (images / f"{n}.png").unlink(missing_ok=True)  # a stale sweep plot must not appear without its sweep
+  data = deck_data(summary, read_ratios(folder / "ratios.csv"), folder, baseline)
+  data["has_sweep_plot"] = (images / f"{SWEEP_PLOT}.png").is_file()
+  data["scaling"] = [{"file": n, "title": t, "note": note, "main": n in MAIN_SCALING} for n, (t, note) in SCALING.items() if (images / f"{n}.png").is_file()]
+  data["images"] = sorted(p.stem for p in images.glob("*.png"))
+  atomic_write(docs / "deck_data.json", json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False))
+  import typst
+  root = Path(os.path.commonpath([p.resolve() for p in (typ.parent, folder, docs)]))
+  # the PDF's date is the last measurement's, so the same data compiles to the same file
+  stamp = datetime.datetime.fromisoformat(max(summary["last_started_at"])).timestamp()
+  pdf = typst.compile(str(typ), root=str(root), timestamp=int(stamp),
+                      sys_inputs={"summary": typst_path(summary_csv, root), "data": typst_path(docs / "deck_data.json", root),
+                                  "images": typst_path(images, root)})
+  atomic_write(out, pdf)
+  return out
+
+# A slide read at 100% zoom: body text no smaller than this, and no more lines than this on a story slide.
+MIN_FONT_PT, MAX_BODY_LINES = 8.0, 12
+
+def layout_problems(pdf: Path) -> list[str]:
+  """What a reader would trip on, from the PDF's text boxes (poppler's pdftotext -bbox-layout): text outside its
+  page, text smaller than MIN_FONT_PT, a story slide (before the appendix) with more than MAX_BODY_LINES lines of
+  body text. A box's height is its font size; the title (20 pt) and the footer are not body text."""
+  import subprocess, xml.etree.ElementTree as ET
+  xhtml = subprocess.run(["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+  ns = {"x": "http://www.w3.org/1999/xhtml"}
+  problems, story = [], True
+  for i, page in enumerate(ET.fromstring(xhtml).iterfind(".//x:page", ns), 1):
+    w, h = float(page.get("width")), float(page.get("height"))
+    words = [(float(e.get("xMin")), float(e.get("yMin")), float(e.get("xMax")), float(e.get("yMax")), e.text or "") for e in page.iterfind(".//x:word", ns)]
+    if [t for _, y0, _, _, t in words if t and y0 < h - 35] == ["Appendix"]: story = False  # the footer aside
+    for x0, y0, x1, y1, t in words:
+      if x0 < 0 or y0 < 0 or x1 > w + 0.5 or y1 > h + 0.5: problems.append(f"page {i}: {t!r} runs outside the page")
+      if y1 - y0 < MIN_FONT_PT - 0.01: problems.append(f"page {i}: {t!r} is set in {y1 - y0:.1f} pt, under {MIN_FONT_PT:g} pt")
+    body = {round(float(l.get("yMin"))) for l in page.iterfind(".//x:line", ns)
+            if float(l.get("yMax")) - float(l.get("yMin")) < 16 and float(l.get("yMin")) < h - 35}
+    if story and len(body) > MAX_BODY_LINES: problems.append(f"page {i}: {len(body)} lines of body text on a story slide (at most {MAX_BODY_LINES})")
+  return problems
+
+def main(argv: list[str] | None = None, doc: str | None = None) -> int:
+  p = argparse.ArgumentParser(description=doc or __doc__)
+  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of summary.csv and sweep_*.csv (default: %(default)s)")
+  p.add_argument("--plots", type=Path, default=Path("plots"), help="folder of the eight PNGs (default: %(default)s)")
+  p.add_argument("--docs", type=Path, default=Path("docs"), help="where images/ and deck_data.json go (default: %(default)s)")
+  p.add_argument("--baseline", default="tinygrad", help="backend the findings' speedups are relative to (default: %(default)s)")
+  p.add_argument("-o", "--output", type=Path, default=Path("presentation.pdf"))
+  args = p.parse_args(argv)
+  try: out = build(args.dir, args.plots, args.docs, args.output, args.baseline)
+  except AnalysisError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  if shutil.which("pdftotext"):
+    for problem in layout_problems(out): print(f"warning: {out}: {problem}", file=sys.stderr)
+  print(out)
+  return 0

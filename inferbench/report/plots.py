@@ -1,0 +1,412 @@
+"""The eight figures, drawn from the analysis's files only: summary.csv, runs.csv and ratios.csv (run
+benchmark_analysis.py first). No statistic is computed here.
+
+Every figure has a decode panel and a prefill panel, units on its axes, and a caption naming the models, hosts and
+devices, the statistic shown, the runs behind it, the weights (hatched or dashed when synthetic) and the backends
+without data. Bars are the median over runs, whiskers the 95% t-interval over runs (none below 3 runs), dots each run.
+Labels show exactly the settings that vary among what a panel shows. The same files give byte-identical PNGs.
+"""
+from __future__ import annotations
+import argparse, math, sys, textwrap
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary
+from inferbench.analyse import scaling  # noqa: E402
+from inferbench.store.collate import csv_path  # noqa: E402
+from inferbench.core.stats import MIN_RUNS_CI  # noqa: E402
+from inferbench.core.names import color, name
+
+MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
+ADDITIONAL = ("latency_distribution", "memory_throughput", "param_throughput", "device_comparison")
+MEDIAN_CI = (f"bars: median over runs (a run's tok/s = its tokens / their total time), whiskers: 95% Student t interval "
+             f"over runs (none below {MIN_RUNS_CI} runs), dots: each run")
+DPI = 110
+CROWDED = 10  # x groups in a panel above which labels wrap and panels stack
+SERIES = ("backend", "backend_version", "mode", "knobs")     # what tells bars apart within a group
+DEVICE = ("hostname", "device", "device_name", "threads")    # threads follow the host: all its cores
+X = tuple(k for k in KEY if k not in SERIES)                 # what tells groups apart
+
+plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
+                     "axes.spines.right": False, "svg.hashsalt": "inferbench", "path.simplify": False})
+
+@dataclass(frozen=True)
+class Results:
+  summary: pd.DataFrame
+  runs: pd.DataFrame
+  ratios: pd.DataFrame
+  folder: Path
+
+  @property
+  def missing(self) -> list[str]: return [b for b in EXPECTED if b not in set(self.summary["backend"])]
+
+def read(folder: Path) -> Results:
+  summary = read_summary(Path(folder) / "summary.csv")
+  if summary.empty: raise AnalysisError(f"{folder}/summary.csv has no rows: run a benchmark, its collate script and benchmark_analysis.py")
+  return Results(summary, read_runs(Path(folder) / "runs.csv"), read_ratios(Path(folder) / "ratios.csv"), Path(folder))
+
+
+def synthetic(r) -> bool: return r["weights"] == "synthetic"
+def bpw(r) -> float:
+  """The model file's bits per weight; NaN where unknown (a remote server does not say which file it serves)."""
+  try: return float(str(r["bits_per_weight"]).split(";")[0])
+  except ValueError: return math.nan
+
+def labels(rows: pd.DataFrame, columns) -> list[str]:
+  """analysis.label over these rows, for the columns a plot puts on this axis."""
+  return label(rows, [c for c in KEY if c in columns]).tolist() if len(rows) else []
+def series_labels(rows: pd.DataFrame, columns=SERIES) -> list[str]:
+  """The backend's name always, then whatever else varies among the series."""
+  rest = labels(rows, [c for c in columns if c != "backend"])
+  return [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], rest)]
+def wrap(s: str, width: int) -> str: return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in s.split("\n"))
+
+# ---------------------------------------------------------------- the figure frame every plot shares
+
+def fmt(v: float) -> str: return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+def log_axis(ax, axis: str = "y", span: float = 1.0):
+  """Log scale with plain numbers at 1, 2, 5, 10, 20..., none on the minor ticks; at powers of ten only where the data
+  spans more than 300x (the labels would collide)."""
+  getattr(ax, f"set_{axis}scale")("log")
+  a = getattr(ax, f"{axis}axis")
+  a.set_major_locator(LogLocator(subs=(1,) if span > 300 else (1, 2, 5)))
+  a.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+  a.set_minor_formatter(NullFormatter())
+
+def caption(res: Results, rows: pd.DataFrame, statistic: str, extra: list[str] = ()) -> str:
+  types = defaultdict(set)
+  for r in rows.to_dict("records"): types[(r["model_name"], r["size"], r["weights"])].add(r["model_type"] or "file unknown")
+  models = [f"{m or 'unnamed'} (size {s}, {w} weights; {', '.join(sorted(t))})" for (m, s, w), t in sorted(types.items())]
+  places = sorted({f"{r['hostname']}: {r['device']} = {r['device_name']}" for r in rows.to_dict("records")})
+  runs = rows["n_runs"].astype(int).tolist()
+  missing = [f"{name(b)} (no rows in {csv_path(Path(), b).name})" for b in res.missing]
+  lines = [f"Models: {'; '.join(models) or 'none'}", f"Hosts and devices: {'; '.join(places) or 'none'}",
+           f"{statistic}. Runs per configuration: {min(runs)}–{max(runs)}" if runs else statistic,
+           *extra, *([f"No data: {', '.join(missing)}"] if missing else []),
+           f"Data: summary.csv, runs.csv, ratios.csv (from {', '.join(sorted(set('; '.join(rows['source_csv']).split('; ')) - {''})) or 'no CSV'})"]
+  return "\n".join(textwrap.fill(l, 150, subsequent_indent="    ") for l in lines)
+
+def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: bool = False):
+  """Panels side by side (or stacked, full width, for many bars) above a caption sized to its lines."""
+  n_lines = cap.count("\n") + 1
+  rows = panels if stacked else 1
+  fig = plt.figure(figsize=(15 if stacked else 13, rows * height + 0.17 * n_lines), layout="constrained")
+  gs = fig.add_gridspec(rows + 1, 1 if stacked else panels, height_ratios=[height] * rows + [0.17 * n_lines])
+  axes = [fig.add_subplot(gs[i, 0] if stacked else gs[0, i]) for i in range(panels)]
+  cap_ax = fig.add_subplot(gs[rows, :])
+  cap_ax.axis("off")
+  cap_ax.text(0, 1, cap, va="top", ha="left", fontsize=7.5, family="DejaVu Sans", transform=cap_ax.transAxes, color="#333")
+  fig.suptitle(title, fontsize=12, fontweight="bold")
+  return fig, axes
+
+def empty(ax, why: str):
+  ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#a00", wrap=True)
+  ax.set_xticks([]); ax.set_yticks([])
+
+def save(fig, path: Path) -> Path:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version tag: same data, same bytes
+  plt.close(fig)
+  return path
+
+def by_phase(rows: pd.DataFrame) -> dict[str, pd.DataFrame]: return {p: rows[rows["phase"] == p] for p in PHASES}
+
+def phase_title(phase: str) -> str:
+  return "decode (1 token per sequence per step)" if phase == "decode" else "prefill (whole prompt per step, incl. first token)"
+
+def crowded(summary: pd.DataFrame) -> bool:
+  """More configurations than side-by-side panels can label: stack the panels at full width."""
+  return max((summary["phase"] == p).sum() for p in PHASES) > CROWDED
+
+# ---------------------------------------------------------------- one grouped-bar helper for six of the plots
+
+@dataclass(frozen=True)
+class Bar:
+  x: str                  # the group
+  series: str             # the bar within the group (the legend entry)
+  backend: str
+  value: float
+  low: float = math.nan   # whisker, nan: none
+  high: float = math.nan
+  dots: tuple = ()        # each run's value
+  hatched: bool = False
+
+def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
+  """Grouped bars: each group holds only its own bars; a backend's series shade evenly; synthetic weights hatched."""
+  items = [b for b in items if b.value == b.value]  # a configuration without this figure (a server reports no model bytes)
+  if not items: return empty(ax, "no data")
+  xs = sorted({b.x for b in items})
+  series = sorted({(b.backend, b.series) for b in items})
+  at = {x: sorted({(b.backend, b.series) for b in items if b.x == x}) for x in xs}
+  width = min(0.8 / max(map(len, at.values())), 0.3)
+  every = [v for b in items for v in (b.value, b.high, *b.dots) if v == v]
+  top, bottom = max(every), min(b.value for b in items)
+  log = bottom > 0 and top / bottom > 30  # tiny and real models differ 100x: linear bars would hide the small ones
+  shade = defaultdict(int)
+  rng = np.random.default_rng(0)
+  for backend, s in series:
+    n_mine = sum(b == backend for b, _ in series)
+    alpha = 1.0 - 0.6 * shade[backend] / max(n_mine - 1, 1)
+    shade[backend] += 1
+    mine = [b for b in items if (b.backend, b.series) == (backend, s)]
+    pos = np.array([xs.index(b.x) + width * (at[b.x].index((backend, s)) - (len(at[b.x]) - 1) / 2) for b in mine])
+    value = np.array([b.value for b in mine])
+    ax.bar(pos, value, width * 0.92, color=color(backend), alpha=alpha, label=s, edgecolor="#222", linewidth=0.4,
+           hatch=["//" if b.hatched else "" for b in mine])
+    lo, hi = np.array([b.low for b in mine]), np.array([b.high for b in mine])
+    has = ~np.isnan(lo)
+    if has.any():
+      low = np.maximum(lo[has], value[has] / 1e6 if log else 0)  # drawn as it is: a skewed run set's median may lie outside the t-interval of its mean
+      ax.errorbar(pos[has], (low + hi[has]) / 2, yerr=(hi[has] - low) / 2, fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
+    for p, b in zip(pos, mine):
+      if b.dots: ax.scatter(p + rng.uniform(-0.25, 0.25, len(b.dots)) * width, b.dots, s=7, color="#111", alpha=0.6, linewidth=0, zorder=3)
+      ax.annotate(fmt(b.value), (p, np.nanmax([b.value, b.high, *b.dots])), xytext=(0, 2), textcoords="offset points",
+                  ha="center", va="bottom", fontsize=7, rotation=90 if len(series) * len(xs) > 8 else 0)
+  dense = len(xs) > CROWDED
+  if len(xs) > 16: ax.set_xticks(range(len(xs)), [x.replace("\n", " ") for x in xs], fontsize=7, rotation=90)  # no room to wrap
+  else: ax.set_xticks(range(len(xs)), [wrap(x, 13) if dense else x for x in xs], fontsize=7 if dense else 8)
+  ax.set_xlim(-0.6, len(xs) - 0.4)
+  if log:
+    log_axis(ax)
+    ax.set_ylim(bottom / 4, top * 4)
+  else: ax.set_ylim(0, top * 1.15)
+  ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
+  handles, _ = ax.get_legend_handles_labels()
+  if any(b.hatched for b in items): handles.append(Patch(facecolor="white", edgecolor="#222", hatch="//", label="synthetic weights"))
+  if legend_outside or len(handles) > 6:  # inside, it would cover bars
+    ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+  else: ax.legend(handles=handles, fontsize=7.5, loc="best", framealpha=0.8)
+
+def run_values(res: Results, config: str, column: str) -> tuple:
+  return tuple(res.runs.loc[res.runs["config"] == config, column].dropna())
+
+def rate_bars(res: Results, rows: pd.DataFrame, value: str, run_column: str | None, x_cols=X, series_cols=SERIES, ci: bool = True) -> list[Bar]:
+  """Summary rows as bars: x and series labels from what varies among them; dots from runs.csv."""
+  xl, sl = labels(rows, x_cols) or [""] * len(rows), series_labels(rows, series_cols)
+  return [Bar(x or "all", s, r["backend"], r[value], r["tok_s_ci95_low"] if ci else math.nan, r["tok_s_ci95_high"] if ci else math.nan,
+              run_values(res, r["config"], run_column) if run_column else (), synthetic(r))
+          for x, s, r in zip(xl, sl, rows.to_dict("records"))]
+
+def mark(ax, x: float, y: float, marker: str, c: str):
+  """A percentile's marker: ◆ hollow, ▲ and ✕ in the backend's colour."""
+  ax.scatter([x], [y], marker=marker, s=20, zorder=3, **({"color": "white", "edgecolor": c} if marker == "D" else {"color": c}))
+
+# ---------------------------------------------------------------- the eight figures
+
+def backend_comparison(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  fig, axes = figure("Throughput per backend (tok/s, higher is better)", caption(res, s, MEDIAN_CI), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    bars(ax, rate_bars(res, rows, "tok_s_median", f"{phase}_tok_s"), f"{phase} tok/s")
+    ax.set_title(phase_title(phase))
+  return fig
+
+def speedup_comparison(res: Results, baseline: str = "tinygrad", **_) -> plt.Figure:
+  r = res.ratios
+  pairs = r[(r["kind"] == "backend") & (r["baseline_backend"] == baseline)] if len(r) else r
+  others = res.summary[res.summary["backend"] != baseline]
+  unmatched = sorted(set(others["label"]) - set(pairs["label"])) if len(pairs) else sorted(set(others["label"]))
+  extra = [f"Speedup = median tok/s of a backend's runs ÷ median of {name(baseline)}'s fastest setting's runs, on a configuration matched "
+           "in every other setting (same device, host, model file, threads, context, prompt, steps, temperature, batch); whiskers: "
+           "seeded percentile bootstrap 95% interval over both sets of runs"] + \
+          ([f"No {name(baseline)} run matches: {'; '.join(unmatched)}"] if unmatched else [])
+  fig, axes = figure(f"Speedup over {name(baseline)} (×, higher is better)", caption(res, res.summary, "Ratios of run medians", extra),
+                     stacked=crowded(res.summary))
+  for ax, phase in zip(axes, PHASES):
+    ax.set_title(phase_title(phase))
+    rows = pairs[pairs["phase"] == phase] if len(pairs) else pairs
+    if baseline not in set(res.summary["backend"]):
+      empty(ax, f"baseline {name(baseline)} has no data in these CSVs:\nno speedup to show (choose another with --baseline)")
+      continue
+    if rows.empty:
+      empty(ax, f"no {phase} configuration measured on both {name(baseline)} and another backend")
+      continue
+    ax.axhline(1, color="#555", linestyle="--", linewidth=0.8, label=f"{name(baseline)} = 1×")
+    xl = labels(rows, X) or [""] * len(rows)
+    items = [Bar(x or "all", f"{name(q['backend'])} {q['knobs']} vs {name(baseline)} {q['baseline_knobs']}".replace("  ", " ").strip(),
+                 q["backend"], q["ratio"], q["ratio_ci95_low"], q["ratio_ci95_high"], hatched=synthetic(q))
+             for x, q in zip(xl, rows.to_dict("records"))]
+    bars(ax, items, f"{phase} speedup (×)")
+  return fig
+
+def summary_stats(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  cap = caption(res, s, "Per-token latency: ● 1000 / median tok/s over runs, with the 95% t-interval over runs; ◆ p50, ▲ p90, ✕ p99 over "
+                "all steps (p90 from 10 steps, p99 from 100); cv = stdev / mean over runs; red: noisy (cv ≥ 10%)")
+  fig, axes = figure("Per-token latency statistics (ms per token, lower is better)", cap,
+                     height=max(3.0, 0.45 * max(len(v) for v in by_phase(s).values()) + 1.5))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    ax.set_title(phase_title(phase))
+    if rows.empty:
+      empty(ax, "no data")
+      continue
+    per_token = 1e3 / (rows["tok_s_median"] / rows["batch"].astype(float)) if phase == "decode" else \
+                1e3 / rows["tok_s_median"]
+    ys = list(range(len(rows)))[::-1]
+    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    for y, (lat, r) in zip(ys, zip(per_token, rows.to_dict("records"))):
+      c = color(r["backend"])
+      if r["tok_s_ci95_low"] == r["tok_s_ci95_low"]:
+        scale = lat * r["tok_s_median"]
+        ax.plot([scale / r["tok_s_ci95_high"], scale / max(r["tok_s_ci95_low"], 1e-9)], [y, y], color=c, linewidth=1.2)
+      ax.scatter([lat], [y], marker="o", color=c, s=22, zorder=3)
+      for col, m in (("latency_ms_p50", "D"), ("latency_ms_p90", "^"), ("latency_ms_p99", "x")):
+        if r[col] == r[col]: mark(ax, r[col], y, m, c)
+    ax.set_yticks(ys, [f"{wrap(n, 48)}\nruns={r['n_runs']:.0f}, cv {r['cv']:.0%}" + (" NOISY" if r["noisy"] else "")
+                       for n, r in zip(names, rows.to_dict("records"))], fontsize=7.5)
+    for t, r in zip(ax.get_yticklabels(), rows.to_dict("records")): t.set_color("#c00" if r["noisy"] else "#111")
+    shown = [v for v in [*per_token, *rows["latency_ms_p99"], *rows["latency_ms_p50"]] if v == v]
+    log_axis(ax, "x", span=max(shown) / min(shown))
+    ax.margins(x=0.1, y=0.08)
+    ax.legend(handles=[Line2D([], [], marker=m, color="#444", markerfacecolor=f, linestyle=ls, label=l) for m, f, ls, l in
+                       (("o", "#444", "-", "1000 / median tok/s, 95% CI"), ("D", "white", "", "p50 of steps"), ("^", "#444", "", "p90"),
+                        ("x", "#444", "", "p99"))], fontsize=7, loc="best", framealpha=0.8)
+    ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
+    ax.grid(axis="x", which="both", alpha=0.25)
+  return fig
+
+def quantization_impact(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  unknown = sorted({name(b) for b, v in zip(s["backend"], s.apply(bpw, axis=1)) if math.isnan(v)})
+  s = s[~s.apply(bpw, axis=1).isna()]
+  cap = caption(res, s, "Points: median tok/s over runs with the 95% t-interval over runs; x = the GGUF file's bits per weight "
+                "(all tensors); one line per backend setting, model and place" +
+                (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
+  fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap, stacked=crowded(s))
+  line_cols = [k for k in KEY if k not in ("quantize", "model_type", "model_sha256")]
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    ax.set_title(phase_title(phase))
+    if rows.empty:
+      empty(ax, "no data")
+      continue
+    rows = rows.assign(line=series_labels(rows, line_cols), bpw=rows.apply(bpw, axis=1))
+    lines = rows.groupby("line", sort=True)
+    for line, rs in lines:
+      rs = rs.sort_values("bpw")
+      y = rs["tok_s_median"].to_numpy()
+      lo = np.where(rs["tok_s_ci95_low"].isna(), y, np.maximum(rs["tok_s_ci95_low"], y / 1e6))
+      hi = np.where(rs["tok_s_ci95_high"].isna(), y, rs["tok_s_ci95_high"])
+      synth = synthetic(rs.iloc[0])
+      ax.errorbar(rs["bpw"], y, yerr=[y - lo, hi - y], color=color(rs.iloc[0]["backend"]), marker="o", markersize=4, capsize=3,
+                  label=line, linestyle="--" if synth else "-", linewidth=1.2)
+      for xi, yi, t in zip(rs["bpw"], y, rs["model_type"]):
+        ax.annotate(f"{t}\n{fmt(yi)}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    log_axis(ax)
+    ax.set_xlabel("bits per weight (GGUF file bytes × 8 / parameters)")
+    ax.set_ylabel(f"{phase} tok/s (log scale)")
+    beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "frameon": False} if lines.ngroups > 6 else {}
+    ax.legend(fontsize=7.5, title="dashed: synthetic weights" if rows["weights"].eq("synthetic").any() else None, title_fontsize=7, **beside)
+    ax.grid(alpha=0.25, which="major")
+    ax.margins(x=0.15)
+    ax.set_ylim(rows["tok_s_median"].min() / 4, rows[["tok_s_median", "tok_s_ci95_high"]].max().max() * 4)
+  return fig
+
+def latency_distribution(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  cap = caption(res, s, "Per configuration: dots = each run's per-token latency (decode: the run's median step; prefill: its time ÷ "
+                "prompt tokens), bar from p50 to p99 of all steps (◆ p50, ▲ p90, ✕ p99; a percentile needs 1, 10 and 100 steps)")
+  most = max((s["phase"] == p).sum() for p in PHASES)
+  fig, axes = figure("Per-token latency distribution (ms per token, lower is better)", cap, height=0.32 * most + 1.5)
+  rng = np.random.default_rng(0)
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    ax.set_title(textwrap.fill(phase_title(phase), 40))
+    if rows.empty:
+      empty(ax, "no data")
+      continue
+    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    ys = list(range(len(rows)))[::-1]
+    every = []
+    for y, r in zip(ys, rows.to_dict("records")):
+      c = color(r["backend"])
+      runs = res.runs[res.runs["config"] == r["config"]]
+      v = (runs["decode_ms_median"] if phase == "decode" else runs["prefill_ms"] / runs["n_prompt_tokens"].astype(float)).dropna().to_numpy()
+      ax.scatter(v, y + rng.uniform(-0.18, 0.18, len(v)), s=10, color=c, alpha=0.8, linewidth=0)
+      ps = [r[f"latency_ms_p{q}"] for q in (50, 90, 99)]
+      known = [p for p in ps if p == p]
+      if len(known) > 1: ax.plot([known[0], known[-1]], [y, y], color=c, linewidth=3, alpha=0.35, solid_capstyle="butt")
+      for p, m in zip(ps, ("D", "^", "x")):
+        if p == p: mark(ax, p, y, m, c)
+      every += [*v, *known]
+    ax.set_yticks(ys, [f"{wrap(n, 48)}, runs={r['n_runs']:.0f}, steps={r['n_steps']:.0f}" for n, r in zip(names, rows.to_dict("records"))],
+                  fontsize=7.5)
+    log_axis(ax, "x", span=max(every) / min(every))
+    ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
+    ax.grid(axis="x", which="both", alpha=0.25)
+  return fig
+
+def memory_throughput(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  rooflines = sorted({(f"{r['hostname']} {r['device']}", r["roofline_gb_s"]) for r in s.to_dict("records") if r["roofline_gb_s"] > 0})
+  extra = ["Bytes per step: tinygrad = bytes its kernels access (GlobalCounters.global_mem); others = model geometry, a lower bound "
+           "(every weight once + KV cache up to the position)"]
+  extra.append("Roofline: the host's measured memory bandwidth, " + "; ".join(f"{p}: {v:.1f} GB/s" for p, v in rooflines)
+               if rooflines else "No measured memory bandwidth in these CSVs (roofline_gb_s): no roofline drawn")
+  fig, axes = figure("Memory throughput (GB/s = bytes moved in a run / its time, higher is better)",
+                     caption(res, s, "bars: median over runs, dots: each run", extra), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    for p, v in rooflines:  # drawn first, so bars() puts them in the legend
+      ax.axhline(v, color="#a00", linestyle=":", linewidth=1.2, label=f"measured bandwidth {p}: {v:.1f} GB/s")
+    items = [Bar(b.x, f"{b.series} ({src} bytes)", b.backend, b.value, dots=b.dots, hatched=b.hatched)
+             for b, src in zip(rate_bars(res, rows, "mem_gb_s_median", f"{phase}_mem_gb_s", ci=False), rows["memory_bytes_source"])]
+    bars(ax, items, f"{phase} memory throughput (GB/s)")
+    ax.set_title(phase_title(phase))
+    if rooflines and len(rows): ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v in rooflines)))
+  return fig
+
+def param_throughput(res: Results, **_) -> plt.Figure:
+  s = res.summary
+  extra = ["Parameter throughput = the GGUF's weight bytes × steps / the run's time: how fast the weights would stream if each step read them once"]
+  fig, axes = figure("Parameter throughput (GB/s of model weights, higher is better)",
+                     caption(res, s, "bars: median over runs, dots: each run", extra), stacked=crowded(s))
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    bars(ax, rate_bars(res, rows, "param_gb_s_median", f"{phase}_param_gb_s", ci=False), f"{phase} parameter throughput (GB/s)")
+    ax.set_title(phase_title(phase))
+  return fig
+
+def device_comparison(res: Results, **_) -> plt.Figure:
+  """The same configuration side by side on every device it ran on; a device's threads are its own (all its cores)."""
+  s = res.summary
+  places = sorted({(r["hostname"], r["device"], r["device_name"]) for r in s.to_dict("records")})
+  no_gpu = "" if s["device"].eq("cuda").any() else "No GPU (cuda) runs in these CSVs: CPU only"
+  notes = [n for n in (no_gpu, f"One device only: {' '.join(places[0]) if places else 'none'}" if len(places) < 2 else "") if n]
+  x_cols = [k for k in X if k not in DEVICE] + ["backend", "knobs"]
+  groups = max(len(set(labels(rows, x_cols))) for rows in by_phase(s).values())
+  fig, axes = figure("Throughput per device (tok/s, higher is better)", caption(res, s, MEDIAN_CI, notes), stacked=True,
+                     height=3.9 + (2.6 if groups > 16 else 0))  # room for the turned labels
+  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
+    items = rate_bars(res, rows, "tok_s_median", f"{phase}_tok_s", x_cols=x_cols, series_cols=("backend", *DEVICE))
+    bars(ax, items, f"{phase} tok/s", legend_outside=True)
+    ax.set_title(phase_title(phase) + (f"\n{no_gpu}" if no_gpu else ""), fontsize=9)
+  return fig
+
+FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summary_stats, quantization_impact,
+                                   latency_distribution, memory_throughput, param_throughput, device_comparison)}
+
+def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
+  """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
+  res = read(folder)
+  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names] + \
+         (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
+
+def main(names, doc: str, argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(description=doc)
+  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of summary.csv, runs.csv and ratios.csv (default: %(default)s)")
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("plots"), help="where the PNGs go (default: %(default)s)")
+  if "speedup_comparison" in names:
+    p.add_argument("--baseline", default="tinygrad", help="backend the speedups are relative to (default: %(default)s)")
+  args = p.parse_args(argv)
+  try: paths = draw(names, args.dir, args.output_dir, getattr(args, "baseline", "tinygrad"))
+  except AnalysisError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  for path in paths: print(path)
+  return 0

@@ -1,0 +1,351 @@
+"""Serving benchmark: time to first token, inter-token latency and throughput of a streaming engine (any
+OpenAI-compatible server, or MLC-LLM in-process) at one or more concurrencies, in the common raw-log format.
+
+Each request is one run of the log, timed from sending it: step 0 is the first token chunk (TTFT, its enqueue
+time the moment the server accepted the request), steps 1..N the gaps between token chunks; the run line keeps
+its start (from the batch's start), end-to-end latency and token counts, checked against the server's `usage`.
+Each load level is its own configuration, with its own log:
+  --concurrency C     closed loop: C requests in flight until --requests are done (or --duration passed);
+                      a failed request fails the configuration;
+  --request-rate R    open loop: requests sent at seeded Poisson arrival times (R per second on average) whatever
+                      the server does, --requests of them or all that arrive within --duration; a failed request
+                      (a timeout, a 503) is recorded in its run line and counts against goodput.
+Goodput is the requests per second that meet both --slo-ttft-ms and --slo-itl-ms (mean inter-token gap of the
+request). Every request is bounded by --request-timeout. The API key is scrubbed from every string written.
+"""
+from __future__ import annotations
+import argparse, itertools, json, random, sys, threading, time, uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from inferbench.core import formats, registry
+from inferbench.core import metadata
+from inferbench.models import prepare
+from inferbench.backends import mlc
+from inferbench.core.formats import knobs_text
+from inferbench.backends.endpoint import EndpointError
+from inferbench.store.collate import collate, load_figures
+from inferbench.store.rawlog import LogError, LogWriter, parse
+from inferbench.models.prepare import prompt_ids
+
+@dataclass(frozen=True)
+class ServeConfig:
+  backend: str                 # names the log and the CSV: mlc, or the server's name
+  mode: str                    # endpoint | in-process
+  size: str
+  quantize: str
+  seed: int
+  uuid: str
+  concurrency: int | None        # closed loop: requests in flight
+  requests: int | None           # None: as many as --duration allows
+  warmup: int
+  n_tokens: int                # decode steps after the first token: max_tokens is n_tokens + 1
+  temperature: float
+  prompt_ids: list[int] = field(default_factory=list)
+  prompt_text: str = ""
+  prompt_format: str = "auto"  # ids | text | auto: ids where the server takes them, else text
+  ignore_eos: bool = True
+  device: str = "unknown"
+  weights: str = "real"        # a server serves the files it has, never synthetic ones
+  request_rate: float | None = None  # open loop: Poisson arrivals per second, seeded by seed
+  duration_s: float | None = None    # send no request after this
+  slo_ttft_ms: float | None = None
+  slo_itl_ms: float | None = None
+
+  @property
+  def label(self) -> str:
+    load = f"rate={self.request_rate:g}/s" if self.request_rate else f"concurrency={self.concurrency}"
+    return f"{self.backend} {self.size} {self.quantize} seed={self.seed} {load}"
+
+def arrivals(rate: float, seed: int, n: int | None, duration_s: float | None) -> list[float]:
+  """Poisson arrival times in seconds from the start (exponential gaps of mean 1/rate), seeded: the same schedule
+  for the same (rate, seed). Bounded by n requests or by duration_s, whichever comes first."""
+  assert n is not None or duration_s is not None, "an open loop needs --requests or --duration"
+  rng, t, out = random.Random(seed), 0.0, []
+  while n is None or len(out) < n:
+    t += rng.expovariate(rate)
+    if duration_s is not None and t >= duration_s: break
+    out.append(t)
+  return out
+
+@dataclass
+class Result:
+  run: int
+  start_s: float                              # since the measured batch began
+  headers_s: float | None = None              # since sent: the server accepted the request
+  times_s: list[float] = field(default_factory=list)  # since sent: each chunk that carried text
+  texts: list[str] = field(default_factory=list)
+  end_s: float | None = None                  # since sent: the stream ended
+  usage: dict | None = None
+  finish_reason: str | None = None
+  error: str | None = None
+  scheduled_s: float | None = None            # open loop: its Poisson arrival time, since the batch began
+  server_queue_ms: float | None = None        # the server's own account, where it gives one (timings.queue_ms)
+
+  @property
+  def itl_mean_ms(self) -> float | None:
+    """The request's mean gap between token chunks after the first (its time per output token)."""
+    return (self.times_s[-1] - self.times_s[0]) / (len(self.times_s) - 1) * 1e3 if len(self.times_s) > 1 else None
+
+def meets_slo(r: Result, slo_ttft_ms: float | None, slo_itl_ms: float | None) -> bool | None:
+  """Whether a request counts toward goodput: completed, TTFT within slo_ttft_ms and mean inter-token gap within
+  slo_itl_ms. None when no SLO is set."""
+  if slo_ttft_ms is None and slo_itl_ms is None: return None
+  if r.error or not r.times_s: return False
+  return (slo_ttft_ms is None or r.times_s[0] * 1e3 <= slo_ttft_ms) and (slo_itl_ms is None or (r.itl_mean_ms or 0.0) <= slo_itl_ms)
+
+def body(cfg: ServeConfig, model: str, prompt: list[int] | str, server: str, stream: bool) -> dict:
+  max_tokens = cfg.n_tokens + 1
+  b = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": cfg.temperature, "seed": cfg.seed, "stream": stream}
+  if stream: b["stream_options"] = {"include_usage": True}
+  # each server family's own switch to keep generating past EOS, so every request makes max_tokens tokens
+  if cfg.ignore_eos: b.update({"debug_config": {"ignore_eos": True}} if server == "mlc" else {"ignore_eos": True, "min_tokens": max_tokens})
+  return b
+
+def request(engine, b: dict, run: int, t_batch: float, scheduled_s: float | None = None) -> Result:
+  r = Result(run, time.perf_counter() - t_batch, scheduled_s=scheduled_s)
+  t0 = time.perf_counter()
+  try:
+    for ev in engine.stream(b):
+      t = time.perf_counter() - t0
+      if ev is None: r.headers_s = t; continue
+      if isinstance(ev.get("usage"), dict): r.usage = ev["usage"]
+      if isinstance(ev.get("timings"), dict) and isinstance(q := ev["timings"].get("queue_ms"), (int, float)): r.server_queue_ms = q
+      choices = ev.get("choices")
+      if not isinstance(choices, list) or not all(isinstance(c, dict) and isinstance(c.get("text"), str) for c in choices):
+        raise EndpointError(f"malformed chunk, no choices[].text: {json.dumps(ev)[:80]!r}")
+      for c in choices:
+        # a token per chunk: one with text, or without a finish_reason (a token whose text is empty or an incomplete
+        # UTF-8 sequence still took its step); the closing chunk with only a finish_reason is no token
+        if c.get("text") or not c.get("finish_reason"): r.times_s.append(t); r.texts.append(c.get("text", ""))
+        r.finish_reason = c.get("finish_reason") or r.finish_reason
+    r.end_s = time.perf_counter() - t0
+    if r.finish_reason is None:
+      raise EndpointError(f"the stream ended without a finish_reason after {len(r.times_s)} token chunks: cut short by the server "
+                          "(llama-cpp-python's server does this when another request arrives, unless started with --interrupt_requests false)")
+  except EndpointError as e: r.error = str(e)
+  except Exception as e: r.error = getattr(engine, "redact", str)(f"{type(e).__name__}: {e}")  # noqa: BLE001 - recorded, not hidden
+  return r
+
+def write(log: LogWriter, r: Result, n_prompt: int, ref_tokens: int | None, cfg: ServeConfig):
+  prev, text = 0.0, ""
+  for i, (t, piece) in enumerate(zip(r.times_s, r.texts)):
+    text += piece
+    gap = t - prev
+    # a stream has no enqueue of its own per token: step 0's is the server's acceptance, later steps' the whole gap
+    enqueue = min(r.headers_s if r.headers_s is not None else t, t) if i == 0 else gap
+    log.step(run=r.run, phase="decode" if i else "prefill", step=i, position=n_prompt + i - 1 if i else 0, n_tokens=1 if i else n_prompt,
+             token_id=None, enqueue_latency_ms=round(enqueue * 1e3, 4), total_latency_ms=round(gap * 1e3, 4), text=text)
+    prev = t
+  usage = r.usage.get("completion_tokens") if r.usage else ref_tokens
+  log.run(run=r.run, start_ms=round(r.start_s * 1e3, 4), headers_ms=None if r.headers_s is None else round(r.headers_s * 1e3, 4),
+          e2e_latency_ms=None if r.end_s is None else round(r.end_s * 1e3, 4), n_token_chunks=len(r.times_s),
+          usage_prompt_tokens=r.usage.get("prompt_tokens") if r.usage else None, usage_completion_tokens=usage,
+          usage_source="stream" if r.usage else "reference request" if ref_tokens is not None else "none",
+          tokens_match=None if usage is None or r.error else usage == len(r.times_s), finish_reason=r.finish_reason, error=r.error,
+          scheduled_ms=None if r.scheduled_s is None else round(r.scheduled_s * 1e3, 4), server_queue_ms=r.server_queue_ms,
+          itl_mean_ms=None if r.itl_mean_ms is None else round(r.itl_mean_ms, 4), meets_slo=meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms))
+
+def scrub(obj, redact):
+  if isinstance(obj, str): return redact(obj)
+  if isinstance(obj, dict): return {k: scrub(v, redact) for k, v in obj.items()}
+  if isinstance(obj, list): return [scrub(v, redact) for v in obj]
+  return obj
+
+class RedactedLog(LogWriter):
+  """A raw log that scrubs the API key from every string it writes, whatever the server sent (generated text,
+  model names, error bodies): the key reaches no log, so no CSV or summary made from it."""
+  def __init__(self, path: Path, redact):
+    super().__init__(path)
+    self.redact = redact
+  def header(self, md: dict): super().header({k: self.redact(str(v)) for k, v in md.items()})
+  def step(self, **step): super().step(**scrub(step, self.redact))
+  def run(self, **totals): super().run(**scrub(totals, self.redact))
+  def close(self, status: str = "ok"): super().close(self.redact(status))
+
+def reference(engine, cfg: ServeConfig, model: str) -> tuple[dict, str, str]:
+  """One unmeasured, non-streamed request: finds the prompt format the server takes, and its own token counts
+  (usage), which not every server reports in a stream. Returns (response, prompt format, why)."""
+  def once(prompt) -> dict:
+    for ev in engine.stream(body(cfg, model, prompt, engine.server_name, stream=False)):
+      if ev is not None: return ev
+    raise EndpointError("empty response")
+  if cfg.prompt_format in ("ids", "auto"):
+    try: return once(cfg.prompt_ids), "ids", "token ids"
+    except EndpointError as e:
+      if cfg.prompt_format == "ids" or e.status is None: raise
+      why = f"text (the server rejected token ids: HTTP {e.status})"
+  else: why = "text (--prompt-format text)"
+  return once(cfg.prompt_text), "text", why
+
+def run(cfg: ServeConfig, engine, log: LogWriter, say):
+  model = engine.models[0] if engine.models else ""
+  t0 = time.perf_counter()
+  ref, fmt, why = reference(engine, cfg, model)
+  usage = ref.get("usage") if isinstance(ref.get("usage"), dict) else {}
+  prompt = cfg.prompt_ids if fmt == "ids" else cfg.prompt_text
+  n_prompt = len(cfg.prompt_ids) if fmt == "ids" else usage.get("prompt_tokens") or len(cfg.prompt_ids)
+  b = body(cfg, model, prompt, engine.server_name, stream=True)
+  for i in range(cfg.warmup):
+    if (r := request(engine, b, -1, time.perf_counter())).error: raise EndpointError(f"warmup request {i + 1}: {r.error}")
+  log.header({"model_name": model, "endpoint.prompt_format": why, "n_prompt_tokens_server": usage.get("prompt_tokens", ""),
+              "endpoint.ignore_eos": ", ".join(k for k in ("ignore_eos", "min_tokens", "debug_config") if k in b) or "off",
+              "reference_completion_tokens": usage.get("completion_tokens", ""),
+              "warmup_seconds": round(time.perf_counter() - t0, 3)})
+
+  lock, results = threading.Lock(), []
+  def one(i: int, scheduled_s: float | None = None) -> Result:
+    r = request(engine, b, i, t_batch, scheduled_s)
+    with lock:
+      write(log, r, n_prompt, usage.get("completion_tokens"), cfg)
+      results.append(r)
+    return r
+  t_batch = time.perf_counter()
+  if cfg.request_rate: open_loop(cfg, one, t_batch)
+  else: closed_loop(cfg, one, t_batch)
+  if not cfg.request_rate and (bad := sorted((r for r in results if r.error), key=lambda r: r.run)):
+    raise EndpointError(f"request {bad[0].run} of {len(results)}: {bad[0].error}")
+  runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": None if r.end_s is None else r.end_s * 1e3, "error": r.error,
+           "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms)} for r in results]
+  fig = load_figures(runs)
+  if not fig["completed"]: raise EndpointError(f"no request of {len(results)} completed; the first: {min(results, key=lambda r: r.run).error}")
+  queue = sorted(r.server_queue_ms for r in results if r.server_queue_ms is not None)
+  say(f"{fig['completed']} of {len(results)} requests completed, {fig['wall_s']:.2f} s: {fig['tok_s']:.1f} tok/s aggregate (token chunks), "
+      f"{fig['prompts_per_s']:.2f} prompts/s" + (f", goodput {fig['goodput_rps']:.2f} req/s" if fig["goodput_rps"] is not None else "")
+      + (f", server queue p50 {queue[len(queue) // 2]:.0f} ms, max {queue[-1]:.0f} ms" if queue else "")
+      + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else ""))
+
+def closed_loop(cfg: ServeConfig, one, t_batch: float):
+  """cfg.concurrency clients, each sending its next request when the last one ended; all stop at the first failure."""
+  lock, todo, failed = threading.Lock(), itertools.count() if cfg.requests is None else iter(range(cfg.requests)), threading.Event()
+  def client():
+    while not failed.is_set():
+      with lock: i = next(todo, None)
+      if i is None or (cfg.duration_s is not None and time.perf_counter() - t_batch >= cfg.duration_s): return
+      if one(i).error: failed.set()  # start no more; those in flight end by themselves, each bounded by its timeouts
+  threads = [threading.Thread(target=client, daemon=True) for _ in range(cfg.concurrency)]
+  for t in threads: t.start()
+  for t in threads: t.join()
+
+def open_loop(cfg: ServeConfig, one, t_batch: float):
+  """Sends each request at its arrival time, in its own thread, however many are still in flight: a server that falls
+  behind shows longer queues and TTFTs, never a slower schedule. Each request ends by its deadline."""
+  threads = []
+  for i, at in enumerate(arrivals(cfg.request_rate, cfg.seed, cfg.requests, cfg.duration_s)):
+    if (wait := t_batch + at - time.perf_counter()) > 0: time.sleep(wait)
+    threads.append(t := threading.Thread(target=one, args=(i, at), daemon=True))
+    t.start()
+  for t in threads: t.join()
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument("--endpoint", help="API base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (without it: MLC in-process)")
+  p.add_argument("--model", help="endpoint: the served model's name (default: the first one /models lists)")
+  p.add_argument("--server-name", help="endpoint: names the logs and CSV (default: mlc where /models says MLC-LLM, else endpoint)")
+  p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="endpoint: the environment variable holding the API key, if any")
+  p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE],
+                 help=f"in-process: the model; endpoint: the model whose tokenizer makes the prompt ids, and a label ({', '.join(registry.MODELS)})")
+  p.add_argument("--quantize", nargs="+", help=f"in-process: MLC quantization ({', '.join(mlc.QUANTIZATIONS)}; default q4f16_1); endpoint: a label (default unknown)")
+  p.add_argument("--seed", nargs="+", type=int, default=[registry.DEFAULT_SEED])
+  p.add_argument("--tokenizer", help="a local GGUF whose tokenizer makes the prompt ids (default: the registry model of --size)")
+  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
+  p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
+  p.add_argument("--prompt-format", choices=["auto", "ids", "text"], default="auto", help="send the prompt as token ids, as text, or ids where the server takes them")
+  p.add_argument("--n-tokens", type=int, default=registry.DEFAULT_N_TOKENS, help="tokens after the first (max_tokens = N + 1)")
+  p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True, help="ask the server to generate past EOS")
+  p.add_argument("--concurrency", nargs="+", type=int, help="closed loop: requests in flight at once, one configuration each (default: 1)")
+  p.add_argument("--request-rate", nargs="+", type=float, help="open loop: Poisson arrivals per second, seeded by --seed, one configuration each")
+  p.add_argument("--requests", "--num-requests", type=int, help="measured requests per configuration (default: 8, or all that --duration allows)")
+  p.add_argument("--duration", type=float, help="seconds: send no request after this")
+  p.add_argument("--slo-ttft-ms", type=float, help="goodput: a request's time to first token at most this")
+  p.add_argument("--slo-itl-ms", type=float, help="goodput: a request's mean inter-token gap at most this")
+  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured streamed requests first (after one reference request)")
+  p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
+  p.add_argument("--device", help="in-process: MLC's device (default cpu); endpoint: a label for what runs the server (default unknown)")
+  p.add_argument("--stall-timeout", type=float, default=60.0, help="endpoint: seconds without data before a stream counts as stalled")
+  p.add_argument("--request-timeout", type=float, default=600.0, help="endpoint: seconds a request may take in all")
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
+  return p
+
+def plan(args: argparse.Namespace, backend: str) -> list[ServeConfig]:
+  if args.concurrency and args.request_rate: raise ValueError("--concurrency (closed loop) or --request-rate (open loop), not both: run them apart")
+  if args.n_tokens < 1 or (args.requests or 1) < 1 or args.warmup < 0 or min(args.concurrency or [1]) < 1:
+    raise ValueError("--n-tokens, --requests and --concurrency must be >= 1, --warmup >= 0")
+  if min(args.request_rate or [1]) <= 0 or (args.duration or 1) <= 0 or min(args.slo_ttft_ms or 1, args.slo_itl_ms or 1) <= 0:
+    raise ValueError("--request-rate, --duration, --slo-ttft-ms and --slo-itl-ms must be > 0")
+  requests = args.requests or (None if args.duration else 8)
+  loads = [{"request_rate": r} for r in args.request_rate] if args.request_rate else [{"concurrency": c} for c in args.concurrency or [1]]
+  mode = "endpoint" if args.endpoint else "in-process"
+  quantize = args.quantize or (["unknown"] if args.endpoint else ["q4f16_1"])
+  if not args.endpoint:
+    for q in quantize: mlc.check_quantize(q)
+    if max(args.concurrency) > 1:
+      raise ValueError("MLCEngine does not batch concurrent requests (MLC's docs: use AsyncMLCEngine): for concurrency, run `mlc_llm serve` and pass --endpoint")
+  for s in args.size: formats.check_size(s)
+  ids = {s: prompt_ids(prepare.source_path(s, args.tokenizer), args.prompt, args.prompt_tokens) for s in args.size}
+  text = {s: args.prompt if args.prompt_tokens is None else None for s in args.size}
+  if args.prompt_tokens is not None:  # the text of exactly those ids, for servers that take only text
+    from inferbench.backends.llamacpp import Tokenizer
+    text = {s: Tokenizer(prepare.source_path(s, args.tokenizer)).decode(ids[s]) for s in args.size}
+  return [ServeConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
+                      requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
+                      prompt_ids=ids[s], prompt_text=text[s], prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
+                      device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
+                      duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms)
+          for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
+
+def run_one(cfg: ServeConfig, path: Path, engine, load_error: str | None) -> str:
+  """Runs one configuration in this process (an HTTP client has nothing to crash; every wait is bounded)."""
+  redact = getattr(engine, "redact", str)
+  say = lambda m: print(f"  [{cfg.label}] {redact(m)}", file=sys.stderr, flush=True)
+  log = RedactedLog(path, redact)
+  try:
+    md = metadata.collect_all()
+    md.update(backend=cfg.backend, mode=cfg.mode, size=cfg.size, quantize=cfg.quantize, seed=cfg.seed, uuid=cfg.uuid, device=cfg.device,
+              **({"request_rate": cfg.request_rate, "arrivals": f"poisson, seeded by seed {cfg.seed}"} if cfg.request_rate else {"concurrency": cfg.concurrency}),
+              requests=cfg.requests if cfg.requests is not None else "", duration_s=cfg.duration_s or "",
+              slo_ttft_ms=cfg.slo_ttft_ms or "", slo_itl_ms=cfg.slo_itl_ms or "", warmup=cfg.warmup, n_prompt_tokens=len(cfg.prompt_ids),
+              prompt_token_ids=json.dumps(cfg.prompt_ids), n_decode_steps=cfg.n_tokens, temperature=cfg.temperature,
+              sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded by the server",
+              timing="client side: TTFT from sending the request to the first token chunk, then the gaps between chunks")
+    log.header(md)
+    if cfg.mode == "in-process": engine = mlc.load(mlc.MLCConfig(cfg.size, cfg.quantize, cfg.device), log=say)
+    elif load_error: raise EndpointError(load_error)
+    log.header({"backend_version": engine.version, "backend_device": engine.device_name, "server_name": engine.server_name,
+                "knobs": knobs_text(engine.knobs), **engine.info})
+    run(cfg, engine, log, say)
+  except BaseException as e:  # noqa: BLE001 - any failure is recorded in the log; Ctrl-C is then passed on
+    status = f"failed: {e}" if isinstance(e, EndpointError) else f"failed: {type(e).__name__}: {e}"
+    log.close(status)
+    say(status)
+    if isinstance(e, KeyboardInterrupt): raise
+    return status
+  finally:
+    if cfg.mode == "in-process" and engine is not None: engine.close()
+  log.close("ok")
+  return "ok"
+
+
+def serving_backends(out_dir: Path) -> list[str]:
+  """The backends of the serving logs in out_dir, read from their headers (mlc first: the seed's CSV)."""
+  found = set()
+  for path in out_dir.glob("*_*.txt"):
+    try: h = parse(path).header
+    except LogError: continue  # collate reports it, under its own backend
+    if h.get("mode") in ("endpoint", "in-process") and h.get("backend"): found.add(h["backend"])
+  return sorted(found, key=lambda b: (b != "mlc", b))
+
+def collate_main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(description="Collate the serving logs in a folder: MLC's into mlc_llm.csv, every other server's into {server}.csv.")
+  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of raw logs (default: %(default)s)")
+  args = p.parse_args(argv)
+  if not args.dir.is_dir():
+    print(f"error: no folder {args.dir}: run a benchmark first, or pass -d DIR", file=sys.stderr)
+    return 2
+  if not (found := serving_backends(args.dir)): print(f"no serving logs in {args.dir}: run mlc_benchmark.py first", file=sys.stderr)
+  rc = 0
+  for backend in found:
+    target, n, problems = collate(backend, args.dir)
+    for e in problems: print(f"skipped {e}", file=sys.stderr)
+    print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))
+    rc |= bool(problems)
+  return rc

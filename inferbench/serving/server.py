@@ -1,0 +1,248 @@
+"""An OpenAI-compatible server over the continuous-batching llama.cpp engine (batching.py).
+
+  python -m inferbench.serve --backend llamacpp --size 135M --quantize Q8_0 --max-batch 8 --batch-timeout-ms 10
+
+/v1/completions, /v1/chat/completions (streamed as server-sent events, or not; `usage` in both) and /v1/models,
+on FastAPI + uvicorn + sse-starlette; /health reports slots, queue and RSS. It binds 127.0.0.1 unless --host says
+otherwise. Several --quantize values (or --model paths) serve several models at once, each with its own engine.
+Requests are validated strictly: bad JSON, unknown fields or out-of-range values get 400 with an OpenAI-style
+error body; a full queue gets 503 with Retry-After; a client that goes away frees its slot at the next step.
+Beyond OpenAI's fields: ignore_eos and min_tokens (as vLLM and llama.cpp's servers take them), and a `timings`
+object on the last chunk (queue, prompt and decode ms, as llama.cpp's own server reports them).
+"""
+from __future__ import annotations
+import importlib.util
+if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
+import argparse, asyncio, ctypes, hmac, json, os, sys, time, uuid
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, AsyncIterator, Literal
+from fastapi import Depends, FastAPI, Request as HTTPRequest
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sse_starlette.sse import EventSourceResponse
+from inferbench.core import formats, registry
+from inferbench.models import prepare
+from inferbench.backends.llamacpp import Tokenizer, llama_lib
+from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Token
+
+class Body(BaseModel):
+  model_config = ConfigDict(extra="forbid", strict=True)
+  model: str | None = None                       # None: the first model served
+  max_tokens: int | None = Field(None, ge=1)     # None: 16 for completions (OpenAI's default), the context's room for chat
+  temperature: float = Field(1.0, ge=0.0, le=2.0)
+  seed: int | None = Field(None, ge=0, lt=2**64)  # None: the server's --seed
+  stream: bool = False
+  stream_options: dict[Literal["include_usage"], bool] | None = None
+  n: int = Field(1, ge=1, le=1)
+  ignore_eos: bool = False
+  min_tokens: int = Field(0, ge=0)
+  user: str | None = None
+
+class CompletionBody(Body):
+  prompt: Annotated[str, Field(min_length=1)] | Annotated[list[int], Field(min_length=1)]
+
+class Message(BaseModel):
+  model_config = ConfigDict(extra="forbid", strict=True)
+  role: Literal["system", "user", "assistant"]
+  content: str
+
+class ChatBody(Body):
+  messages: Annotated[list[Message], Field(min_length=1)]
+  max_completion_tokens: int | None = Field(None, ge=1)
+
+class APIError(Exception):
+  def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None):
+    super().__init__(message)
+    self.status, self.param, self.code, self.headers = status, param, code, headers
+
+def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None) -> dict:
+  return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+@dataclass
+class Served:
+  id: str
+  path: Path
+  engine: BatchEngine
+  tokenizer: Tokenizer
+
+  def chat_prompt(self, messages: list[Message]) -> list[int]:
+    """The model's own chat template, as llama.cpp applies it (its built-in templates; no Jinja)."""
+    lib = llama_lib()
+    tmpl = lib.llama_model_chat_template(self.engine.model, None)
+    msgs = (lib.llama_chat_message * len(messages))(*[lib.llama_chat_message(m.role.encode(), m.content.encode()) for m in messages])
+    n = lib.llama_chat_apply_template(tmpl, msgs, len(messages), True, None, 0) if tmpl else -1
+    if n < 0: raise APIError(400, f"model {self.id} has no chat template llama.cpp knows: use /v1/completions", "messages")
+    buf = ctypes.create_string_buffer(n + 1)
+    lib.llama_chat_apply_template(tmpl, msgs, len(messages), True, buf, n + 1)
+    return self.tokenizer.encode(buf.raw[:n].decode(errors="replace"), special=True)
+
+def rss_bytes() -> int | None:
+  try: return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+  except (OSError, ValueError, IndexError): return None
+
+def make_app(served: dict[str, Served], api_key: str | None, default_seed: int = 0, settings: dict | None = None) -> FastAPI:
+  """settings: how the server runs (batching, threads, version), listed with each model so a client's log records it."""
+  app = FastAPI(title="inferbench.serving.server", docs_url=None, redoc_url=None, openapi_url=None)
+  default = next(iter(served.values()))
+  expected = f"Bearer {api_key}".encode() if api_key else None
+
+  @app.exception_handler(ValidationError)
+  async def invalid(_, e: ValidationError):
+    err = e.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in err.get("loc", ()) if isinstance(p, int) or p.isidentifier()) or None  # no union tags
+    return JSONResponse(error_body(f"{where or 'body'}: {err.get('msg', 'invalid')}", param=where), status_code=400)
+
+  async def parse(http: HTTPRequest, cls: type[Body]):
+    """The body is JSON whatever its Content-Type says, validated strictly: unknown fields and wrong types are errors."""
+    return cls.model_validate_json(await http.body())
+
+  @app.exception_handler(APIError)
+  async def api_error(_, e: APIError):
+    kind = "invalid_request_error" if e.status < 500 else "server_error"
+    return JSONResponse(error_body(str(e), kind, e.param, e.code), status_code=e.status, headers=e.headers)
+
+  def authorized(request: HTTPRequest):
+    """The key is compared in constant time, and never logged or echoed."""
+    if expected and not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+      raise APIError(401, "invalid or missing API key: send Authorization: Bearer KEY", code="invalid_api_key")
+  auth = [Depends(authorized)]
+
+  @app.get("/health")
+  async def health():
+    return {"status": "ok", "rss_bytes": rss_bytes(), "models": {m.id: {**m.engine.stats(), "max_batch": m.engine.max_batch} for m in served.values()}}
+
+  @app.get("/v1/models", dependencies=auth)
+  async def list_models():
+    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 0, "owned_by": "inferbench", "settings": settings or {}}
+                                       for m in served.values()]}
+
+  def resolve(body: Body) -> Served:
+    if not body.model: return default
+    if body.model not in served: raise APIError(404, f"model {body.model!r} is not served here: use one of {', '.join(served)}", "model", "model_not_found")
+    return served[body.model]
+
+  def submit(m: Served, body: Body, prompt: list[int], max_tokens: int, emit) -> Request:
+    if bad := [t for t in prompt if not 0 <= t < m.engine.n_vocab]: raise APIError(400, f"prompt: token id {bad[0]} is not in the vocabulary", "prompt")
+    req = Request(prompt, max_tokens, emit, body.temperature, default_seed if body.seed is None else body.seed, body.min_tokens, body.ignore_eos)
+    try: m.engine.submit(req)
+    except QueueFull as e: raise APIError(503, f"server busy: {e}; retry later", code="queue_full", headers={"Retry-After": "1"})
+    except ValueError as e: raise APIError(400, str(e), "max_tokens")
+    return req
+
+  async def respond(http: HTTPRequest, m: Served, body: Body, chat: bool, prompt: list[int], max_tokens: int):
+    loop, events = asyncio.get_running_loop(), asyncio.Queue()
+    def emit(ev):  # on the scheduler thread: hand over to this request's event loop, never block or raise there
+      try: loop.call_soon_threadsafe(events.put_nowait, ev)
+      except RuntimeError: pass  # the loop is gone (shutdown): nobody is waiting
+    req = submit(m, body, prompt, max_tokens, emit)
+    rid, created = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}", int(time.time())
+    head = {"id": rid, "object": ("chat.completion.chunk" if body.stream else "chat.completion") if chat else "text_completion",
+            "created": created, "model": m.id}
+    def choice(text: str | None, finish: str | None, first: bool = False) -> dict:
+      if not chat: return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+      if not body.stream: return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+      return {"index": 0, "delta": ({"role": "assistant"} if first else {}) | ({"content": text} if text is not None else {}), "finish_reason": finish}
+    def usage(f: Finish) -> dict: return {"prompt_tokens": f.prompt_tokens, "completion_tokens": f.completion_tokens, "total_tokens": f.prompt_tokens + f.completion_tokens}
+    def timings(f: Finish) -> dict: return {"queue_ms": f.queue_ms, "prompt_ms": f.prompt_ms, "predicted_ms": f.predicted_ms}
+
+    async def stream() -> AsyncIterator[str]:
+      try:
+        first = True
+        while True:
+          ev = await events.get()
+          if isinstance(ev, Token):
+            yield json.dumps({**head, "choices": [choice(ev.text, None, first)]})
+            first = False
+            continue
+          if ev.error: yield json.dumps(error_body(ev.error, "server_error")); return
+          yield json.dumps({**head, "choices": [choice(None if chat else "", ev.reason)], "timings": timings(ev)})
+          if (body.stream_options or {}).get("include_usage"): yield json.dumps({**head, "choices": [], "usage": usage(ev)})
+          yield "[DONE]"
+          return
+      finally: m.engine.cancel(req)  # the client went away (or it ended): its slot is freed at the next step
+
+    if body.stream: return EventSourceResponse(stream(), ping=15)
+    texts = []
+    try:
+      while True:
+        try: ev = await asyncio.wait_for(events.get(), 0.5)
+        except TimeoutError:
+          if await http.is_disconnected(): return JSONResponse(error_body("client disconnected"), status_code=499)
+          continue
+        if isinstance(ev, Token): texts.append(ev.text); continue
+        if ev.error: raise APIError(500, ev.error)
+        return {**head, "choices": [choice("".join(texts), ev.reason)], "usage": usage(ev), "timings": timings(ev)}
+    finally: m.engine.cancel(req)
+
+  @app.post("/v1/completions", dependencies=auth)
+  async def completions(http: HTTPRequest):
+    m = resolve(body := await parse(http, CompletionBody))
+    prompt = m.tokenizer.encode(body.prompt) if isinstance(body.prompt, str) else body.prompt
+    return await respond(http, m, body, False, prompt, body.max_tokens or 16)
+
+  @app.post("/v1/chat/completions", dependencies=auth)
+  async def chat_completions(http: HTTPRequest):
+    m = resolve(body := await parse(http, ChatBody))
+    prompt = m.chat_prompt(body.messages)
+    return await respond(http, m, body, True, prompt, body.max_completion_tokens or body.max_tokens or max(1, m.engine.ctx_per_seq - len(prompt)))
+
+  return app
+
+def model_paths(args: argparse.Namespace) -> list[Path]:
+  if args.model: return [prepare.source_path(None, m) for m in args.model]
+  return list(dict.fromkeys(prepare.quantized(prepare.source_path(s), q, args.threads, log=lambda m: print(m, file=sys.stderr))
+                            for s in args.size for q in args.quantize))
+
+def parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="python -m inferbench.serving.server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--backend", choices=["llamacpp"], default="llamacpp", help="the in-process engine (default: %(default)s)")
+  p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"registry models: {', '.join(registry.MODELS)}")
+  p.add_argument("--quantize", nargs="+", default=["Q8_0"], help="GGUF types, made with llama.cpp's quantizer when missing (default: %(default)s)")
+  p.add_argument("--model", nargs="+", help="serve these local GGUF files instead of --size/--quantize")
+  p.add_argument("--max-batch", type=int, default=8, help="sequences decoded in one step; 1 = no batching (default: %(default)s)")
+  p.add_argument("--batch-timeout-ms", type=float, default=0.0, help="an idle engine waits this long for more requests before its first step (default: %(default)s)")
+  p.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot; beyond it 503 (default: %(default)s)")
+  p.add_argument("--ctx", type=int, default=1024, help="context per sequence: prompt + max_tokens (default: %(default)s)")
+  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads per model (default: %(default)s)")
+  p.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
+  p.add_argument("--seed", type=int, default=0, help="sampling seed of requests that give none (default: %(default)s)")
+  p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+  p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
+  key = p.add_mutually_exclusive_group()
+  key.add_argument("--api-key", help="require Authorization: Bearer KEY (visible in the process list: prefer --api-key-env)")
+  key.add_argument("--api-key-env", help="require the key held in this environment variable")
+  return p
+
+def main(argv: list[str] | None = None) -> int:
+  args = parser().parse_args(argv)
+  if args.max_batch < 1 or args.max_queue < 0 or args.ctx < 16 or args.threads < 1 or args.batch_timeout_ms < 0 or not 0 < args.port < 65536:
+    print("error: --max-batch, --threads >= 1, --max-queue, --batch-timeout-ms >= 0, --ctx >= 16, --port in 1..65535", file=sys.stderr)
+    return 2
+  api_key = os.environ.get(args.api_key_env) if args.api_key_env else args.api_key
+  if args.api_key_env and not api_key:
+    print(f"error: --api-key-env {args.api_key_env}: that variable is not set", file=sys.stderr)
+    return 2
+  try: paths = model_paths(args)
+  except formats.ModelError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  import uvicorn
+  served = {}
+  for path in paths:
+    engine = BatchEngine(path, args.max_batch, args.ctx, args.threads, args.batch_timeout_ms / 1e3, args.max_queue, args.flash_attn)
+    served[path.stem] = Served(path.stem, path, engine, Tokenizer(path))
+  print(f"inferbench.serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 (max batch {args.max_batch}, "
+        f"batch timeout {args.batch_timeout_ms:g} ms, max queue {args.max_queue}, {args.threads} threads per model"
+        f"{', API key required' if api_key else ''})", file=sys.stderr, flush=True)
+  settings = {"version": version("llama_cpp_python"), "device": "CPU", "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
+              "max_queue": args.max_queue, "ctx_per_seq": args.ctx, "threads": args.threads, "flash_attn": int(args.flash_attn),
+              "models_served": len(served)}  # models share the cores: one of two served is a different configuration
+  try: uvicorn.run(make_app(served, api_key, args.seed, settings), host=args.host, port=args.port, log_level="warning", access_log=False,
+                   timeout_graceful_shutdown=5)
+  finally:
+    for m in served.values(): m.engine.close()
+  return 0
+
+if __name__ == "__main__": sys.exit(main())

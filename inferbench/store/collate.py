@@ -1,0 +1,278 @@
+"""Raw logs -> one CSV per backend. Every metric is derived here, once, from the raw samples in the logs.
+
+Collating is idempotent and never loses rows: it re-reads every log of the backend, keeps rows already in the CSV
+whose log is gone, orders rows by (started_at, uuid, run, step) and replaces the CSV atomically. A bad log is
+reported (file:line: why) and left out; the others still collate. Two logs with one uuid are a conflict: the one
+the CSV already holds (else the first to start) is collated, the other reported. A CSV that cannot be read back is
+moved aside to *.damaged and rebuilt from the logs, with a warning.
+
+Derived columns are computed on whole columns (pyarrow, numpy) and the CSV is written a log at a time, so a
+million step rows collate in seconds within a bounded memory.
+"""
+from __future__ import annotations
+import csv, io, json, os, sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+import numpy as np
+import pandas as pd
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
+from inferbench.core.files import atomic_file
+from inferbench.store.rawlog import Log, LogError, parse
+
+# The seed project's schema, unchanged and first; extra columns follow.
+SEED_COLUMNS = ["step", "enqueue_latency_ms", "total_latency_ms", "tokens_per_sec", "memory_throughput_gb_s",
+                "param_throughput_gb_s", "generated_text", "platform", "release", "device", "username", "hostname",
+                "size", "quantize", "seed", "uuid"]
+# Extra columns follow: a step's own first, then its run's, then its log's, so that the cells a log's rows share sit
+# together (the writer renders them once per log).
+EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_bytes_read", "bytes_read", "memory_bytes_source",
+                 # per run, from its run line: a backend's own timers, a serving request's, the run's peak memory
+                 "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
+                 "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
+                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo",
+                 # per log, from its header
+                 "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
+                 "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
+                 "settings", "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
+                 "mode", "concurrency",
+                 # serving logs: the whole load level's figures (collate.load_figures), its request rate and SLOs
+                 "aggregate_tokens_per_sec", "prompts_per_sec", "goodput_rps", "requests_completed", "requests_failed",
+                 "duration_s", "slo_ttft_ms", "slo_itl_ms",
+                 # what makes a configuration (analysis.KEY) and its memory
+                 "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
+COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
+CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
+# per log, the header's text as it is
+HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size", "quantize", "seed", "uuid", "backend",
+                  "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type", "weights",
+                  "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
+                  "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
+                  "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
+                  "slo_itl_ms")
+# per run: CSV column <- run line key
+RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
+               "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
+               "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
+               "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
+               "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo"}
+SETTING_CHARS = 64  # the longest header value the settings column carries
+KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
+
+def csv_path(out_dir: Path, backend: str) -> Path: return Path(out_dir) / CSV_NAMES.get(backend, f"{backend}.csv")
+
+Frame = dict  # column -> a pyarrow array (one value per step row) or one Python value for the whole log
+
+def frame(log: Log) -> Frame:
+  """The CSV columns of one log: a row per step, in (run, step) order, with the derived metrics."""
+  h = log.header
+  f: Frame = {c: h.get(c, "") for c in HEADER_COLUMNS}
+  # the dotted keys that set or describe the backend; package versions and the roofline have columns of their own, and a
+  # long description (llama.cpp's system_info) stays in the log: on every row of a million it would be a third of the CSV
+  f["settings"] = json.dumps({k: v for k, v in h.items() if "." in k and not k.startswith(("version.", "roofline.")) and len(v) <= SETTING_CHARS},
+                             sort_keys=True)
+  f["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
+  f["status"], f["log_file"] = log.status, log.path.name
+  if any(r.get("e2e_latency_ms") is not None for r in log.runs):
+    load = load_figures(log.runs)
+    f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],
+             requests_completed=load["completed"], requests_failed=load["failed"])
+  f["roofline_gb_s"] = float(h.get("roofline_gb_s") or 0) or None  # measured on the host, in the log's header (measure/bandwidth.py)
+  t = log.table
+  if not t.num_rows: return f  # a failed run without steps still gets one row saying why
+  key = t.column("run").to_numpy() * (1 << 32) + t.column("step").to_numpy()
+  if np.any(key[1:] <= key[:-1]): t = t.take(np.argsort(key, kind="stable"))  # a worker's log is in order already
+  num = lambda k: t.column(k).to_numpy().astype(np.float64)  # nulls come as NaN
+  ms, n_tokens, bytes_read, min_bytes = num("total_latency_ms"), num("n_tokens"), num("bytes_read"), num("min_bytes_read")
+  seconds = np.where(ms > 0, ms / 1e3, np.nan)
+  tps = n_tokens / seconds
+  nbytes = np.where(np.isnan(bytes_read), min_bytes, bytes_read)
+  model_bytes = float(h.get("model_bytes") or 0)
+  arr = lambda x: pa.array(x, mask=np.isnan(x))  # NaN -> null
+  f.update({"step": t.column("step"), "enqueue_latency_ms": t.column("enqueue_latency_ms"), "total_latency_ms": t.column("total_latency_ms"),
+            "tokens_per_sec": arr(tps), "memory_throughput_gb_s": arr(np.where(nbytes > 0, nbytes, np.nan) / seconds / 1e9),
+            "param_throughput_gb_s": arr(model_bytes / seconds / 1e9) if model_bytes else None,
+            "generated_text": t.column("text"), "phase": t.column("phase"), "run": t.column("run"), "position": t.column("position"),
+            "n_step_tokens": t.column("n_tokens"), "token_id": t.column("token_id"), "bytes_read": t.column("bytes_read"),
+            "min_bytes_read": t.column("min_bytes_read"),
+            "memory_bytes_source": pc.if_else(t.column("bytes_read").is_null(), "model geometry", "backend counter")
+                                   if 0 < t.column("bytes_read").null_count < len(t) else "model geometry" if t.column("bytes_read").null_count else "backend counter"})
+  if log.runs:  # each run line's values on its steps' rows
+    where = pc.index_in(t.column("run"), pa.array([r["run"] for r in log.runs])).combine_chunks()
+    for c, k in RUN_COLUMNS.items():
+      values = [r.get(k) for r in log.runs]
+      f[c] = pa.DictionaryArray.from_arrays(where, pa.array(values)) if any(v is not None for v in values) else None
+  return f
+
+def rows(log: Log) -> list[dict]:
+  """The rows of frame(log) as dicts of Python values."""
+  f = frame(log)
+  n = next((len(v) for v in f.values() if isinstance(v, (pa.Array, pa.ChunkedArray))), 0)
+  if not n: return [{c: f.get(c) for c in COLUMNS}]
+  cols = {c: f[c].to_pylist() if isinstance(f.get(c), (pa.Array, pa.ChunkedArray)) else [f.get(c)] * n for c in COLUMNS}
+  return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+
+def load_figures(runs: list[dict]) -> dict:
+  """A serving load level's figures from its run lines (one per request), over the time from the first request's
+  start to the last completed one's end: tokens per second (the server's count of each request's tokens where it gave
+  one), completed requests ("prompts") per second, and goodput: requests within both SLOs per second (None without
+  SLOs). A failed request counts in the time it took, not in the tokens or the goodput."""
+  done = [r for r in runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None and not r.get("error")]
+  wall_ms = max((r["start_ms"] + r["e2e_latency_ms"] for r in done), default=0) - min((r["start_ms"] for r in runs if r.get("start_ms") is not None), default=0)
+  if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None}
+  tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks") or 0 for r in done)
+  return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_ms / 1e3, "tok_s": tokens / wall_ms * 1e3,
+          "prompts_per_s": len(done) / wall_ms * 1e3,
+          "goodput_rps": sum(bool(r.get("meets_slo")) for r in runs) / wall_ms * 1e3 if any(r.get("meets_slo") is not None for r in runs) else None}
+
+def aggregate_tokens_per_sec(log: Log) -> float | None: return load_figures(log.runs)["tok_s"]
+
+# ---- CSV text, a column at a time
+
+def _text(v) -> str:
+  if v is None: return ""
+  if isinstance(v, float): return repr(round(v, 6))
+  return str(v)
+
+def _quote(s: str) -> str:
+  buf = io.StringIO()
+  csv.writer(buf, lineterminator="").writerow([s])
+  return buf.getvalue() if s else ""
+
+def _cells(v) -> pa.Array | str:
+  """A column's CSV cells: numbers as text (floats rounded to 6 decimals), text quoted where it must be, null as ''.
+  One text where every cell is the same."""
+  if not isinstance(v, (pa.Array, pa.ChunkedArray)): return _quote(_text(v))
+  if isinstance(v, pa.ChunkedArray): v = v.combine_chunks()
+  if v.null_count == len(v): return ""
+  if isinstance(v, pa.DictionaryArray): return pc.fill_null(_cells(v.dictionary).take(v.indices), "")  # e.g. a run's values: each rendered once
+  if pa.types.is_large_string(v.type): v = pc.cast(v, pa.string())  # pandas' strings: quoted as any text
+  if pa.types.is_boolean(v.type): v = pc.if_else(v, "True", "False")
+  elif pa.types.is_floating(v.type): v = pc.cast(pc.round(v, 6), pa.string())
+  elif not pa.types.is_string(v.type): v = pc.cast(v, pa.string())
+  elif pc.any(needs := pc.match_substring_regex(v, '[,"\r\n]')).as_py():
+    v = pc.if_else(needs, pc.binary_join_element_wise('"', pc.replace_substring(v, '"', '""'), '"', ""), v)
+  return pc.fill_null(v, "")
+
+CHUNK_ROWS = 1 << 16  # rows rendered at once: bounds the memory a huge log takes, and keeps offsets in int32
+
+def _chunks(f: Frame, columns: list[str]) -> Iterator[tuple[Frame, list[str], int, int]]:
+  n = next((len(v) for v in f.values() if isinstance(v, (pa.Array, pa.ChunkedArray))), 1)
+  for i in range(0, n, CHUNK_ROWS): yield f, columns, i, min(CHUNK_ROWS, n - i)
+
+def _render(chunk: tuple[Frame, list[str], int, int]) -> bytes | pa.Buffer:
+  """n rows of f from row i, as CSV lines."""
+  f, columns, i, n = chunk
+  parts: list = []  # arrays of cells, and the cells the whole chunk shares merged into one text: the join's cost is per part
+  for v in (f.get(c) for c in columns):
+    v = _cells(v.slice(i, n) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v)
+    if isinstance(v, str) and parts and isinstance(parts[-1], str): parts[-1] += "," + v
+    else: parts.append(v)
+  if len(parts) == 1: return (parts[0] + "\n").encode() * n
+  parts[-1] = parts[-1] + "\n" if isinstance(parts[-1], str) else pc.binary_join_element_wise(parts[-1], "", "\n")
+  lines = pc.binary_join_element_wise(*parts, ",")
+  offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+  return lines.buffers()[2][offsets[0]:offsets[-1]]
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, ahead: int) -> Iterator:
+  """fn over items on the pool's threads, results in order, at most `ahead` at work (or done and waiting) at once."""
+  todo: deque[Future] = deque()
+  for it in items:
+    todo.append(pool.submit(fn, it))
+    if len(todo) > ahead: yield todo.popleft().result()
+  while todo: yield todo.popleft().result()
+
+def write_csv(path: Path, columns: list[str], frames: Iterable[Frame] | pd.DataFrame, pool: ThreadPoolExecutor | None = None):
+  """The one CSV writer (collated CSVs, the analysis's files, the sweep's table): frames rendered a chunk at a time on
+  a thread pool into a file that replaces `path` atomically. A DataFrame is one frame."""
+  if isinstance(frames, pd.DataFrame):
+    frames = [{c: pa.Array.from_pandas(frames[c].astype(object) if frames[c].dtype == object else frames[c]) for c in columns}] if len(frames) else []
+  with (nullcontext(pool) if pool else ThreadPoolExecutor(WORKERS)) as workers, atomic_file(path) as out:
+    out.write((",".join(map(_quote, columns)) + "\n").encode())
+    for lines in _in_order(workers, _render, (c for f in frames for c in _chunks(f, columns)), ahead=2 * WORKERS): out.write(lines)
+
+# ---- the earlier CSV
+
+GROUP = ["started_at", "uuid", "log_file"]  # a log's rows in the CSV
+
+def _earlier(target: Path, columns: list[str] | None = None, drop: set[str] = frozenset()) -> tuple[pa.Table | None, str]:
+  """The CSV already there, every cell as text: its columns (default: all) of the rows whose uuid is not in drop.
+  None and why where it cannot be read back."""
+  if not target.exists(): return None, ""
+  read = lambda block_bytes, columns: pcsv.open_csv(
+    target, read_options=pcsv.ReadOptions(block_size=block_bytes), parse_options=pcsv.ParseOptions(newlines_in_values=True),
+    convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=False, include_columns=columns))
+  try:
+    names = read(1 << 16, None).schema.names
+    if unknown := [c for c in names if c not in COLUMNS]: return None, f"unknown columns {', '.join(unknown[:3])}"
+    if missing := [c for c in KEY_COLUMNS if c not in names]: return None, f"no column {', '.join(missing)}"
+    reader, keep = read(1 << 24, columns), pa.array(sorted(drop), pa.string())
+    return pa.Table.from_batches([b.filter(pc.invert(pc.is_in(b.column("uuid"), keep))) for b in reader], reader.schema), ""
+  except (pa.ArrowException, OSError, UnicodeDecodeError) as e: return None, str(e).splitlines()[0][:120]
+
+def _kept_groups(kept: pa.Table) -> list[tuple[tuple, pa.Table]]:
+  """The kept rows of each gone log, in their order (the CSV's), keyed like a log."""
+  kept = kept.take(pc.sort_indices(kept, [(k, "ascending") for k in GROUP]))  # a stable sort
+  new = np.zeros(kept.num_rows, bool)
+  new[:1] = True
+  for k in GROUP: new[1:] |= pc.not_equal(kept[k][1:], kept[k][:-1]).to_numpy()
+  bounds = np.r_[np.flatnonzero(new), kept.num_rows]
+  return [(tuple(kept[k][int(a)].as_py() for k in GROUP), kept.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+# ---- collate
+
+WORKERS = min(4, os.cpu_count() or 1)  # pyarrow lets go of the GIL while it parses and renders
+
+def _parse(path: Path) -> Log | LogError:
+  try: return parse(path)
+  except LogError as e: return e
+
+def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Path, int, list[LogError]]:
+  """Collates every {backend}_*.txt log in out_dir. Returns the CSV path, its row count and the files not collated."""
+  out_dir, problems, logs = Path(out_dir), [], []
+  target = csv_path(out_dir, backend)
+  with ThreadPoolExecutor(WORKERS) as pool:
+    for log in pool.map(_parse, sorted(out_dir.glob(f"{backend}_*.txt"))):
+      if isinstance(log, LogError): problems.append(log)
+      elif log.header["backend"] == backend: logs.append(log)
+      elif not log.path.name.startswith(f"{log.header['backend']}_"):  # else: another backend whose name starts with this one's
+        problems.append(LogError(log.path, log.header_lines["backend"], f"a log of backend {log.header['backend']!r}, not {backend!r}"))
+    earlier, why = _earlier(target, GROUP)
+    if why:
+      print(f"warning: {target} cannot be read back ({why}): rebuilt from the logs; the damaged file is kept as "
+            f"{target.name}.damaged, with any rows of logs that are gone", file=sys.stderr)
+      os.replace(target, target.with_name(target.name + ".damaged"))
+    # one log per uuid: the one the CSV already holds, else the first to start; any other is a conflict
+    held: dict[str, set[str]] = {}  # uuid -> the log files its rows came from
+    for u, name in zip(*(earlier.column(k).to_pylist() for k in ("uuid", "log_file"))) if earlier is not None else (): held.setdefault(u, set()).add(name)
+    winners: dict[str, Log] = {}
+    for log in sorted(logs, key=lambda l: (l.path.name not in held.get(l.header["uuid"], ()), l.header.get("started_at", ""), l.path.name)):
+      u, name = log.header["uuid"], log.path.name
+      if u not in winners and name in held.get(u, {name}): winners[u] = log
+      else: problems.append(LogError(log.path, log.header_lines["uuid"], f"uuid {u} is also "
+                                     f"{winners[u].path.name if u in winners else ', '.join(sorted(held[u])) + ' (in the CSV)'}'s: "
+                                     "not collated; remove or rename one of them"))
+    # rows of the logs, and the kept rows of gone logs, in (started_at, uuid, log_file) order; a log's by (run, step)
+    groups = [((l.header.get("started_at", ""), u, l.path.name), l) for u, l in winners.items()]
+    if set(held) - set(winners) and (kept := _earlier(target, drop=set(winners))[0]) is not None: groups += _kept_groups(kept)
+    groups.sort(key=lambda g: g[0])
+    write_csv(target, COLUMNS, (frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names} for _, g in groups), pool)
+  return target, sum(g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1) for _, g in groups), problems
+
+def main(backend: str, argv: list[str] | None = None) -> int:
+  import argparse
+  p = argparse.ArgumentParser(description=f"Collate benchmark_output/{backend}_*.txt raw logs into {csv_path(Path('benchmark_output'), backend)}.")
+  p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of raw logs (default: %(default)s)")
+  args = p.parse_args(argv)
+  if not args.dir.is_dir():
+    print(f"error: no folder {args.dir}: run a benchmark first, or pass -d DIR", file=sys.stderr)
+    return 2
+  try: target, n, problems = collate(backend, args.dir)
+  except OSError as e:
+    print(f"error: cannot write {csv_path(args.dir, backend)}: {e.strerror}", file=sys.stderr)
+    return 1
+  for e in problems: print(f"skipped {e}", file=sys.stderr)
+  print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))
+  return 1 if problems else 0
