@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from inferbench.core import cli
 from inferbench.store.rawlog import LogWriter  # noqa: E402
 
 BACKEND = "llamacpp"
@@ -93,7 +94,7 @@ analysis.write(Path({str(folder)!r}), runs, summary, ratios)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(data.steps)}}))""")
 
 def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--logs", type=int, default=100)
   p.add_argument("--runs", type=int, default=10)
   p.add_argument("--steps", type=int, default=1000, help="decode steps per run (each run also has its prefill step)")

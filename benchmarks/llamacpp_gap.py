@@ -19,13 +19,14 @@ is of the medians over rounds, with a paired bootstrap interval over rounds (a r
 On the H100 (1B-shape F16, 16 threads, 18 rounds, 2026-11-23; docs/results/h100-mlx/llamacpp_gap.txt): the harness
 0.987 [0.957-1.008] of llama-bench, its loop from a C program 0.997 [0.965-1.011], the Python ctypes loop 0.981.
 """
-import argparse, csv, ctypes, io, os, statistics, subprocess, sys, time
+import csv, ctypes, io, os, statistics, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inferbench.core import cli
 from inferbench.core import stats
 from inferbench.backends import llamacpp
-from inferbench.backends.base import BackendConfig
+from inferbench.core.config import RunConfig
 
 N, DEPTH = 128, 37
 lib = llamacpp.llama_lib()
@@ -75,7 +76,7 @@ def llama_bench(path: str, model: Path, threads: int) -> float:
   return float(next(csv.DictReader(io.StringIO(out)))["avg_ts"])
 
 def main():
-  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap = cli.Parser(description=__doc__.splitlines()[0])
   ap.add_argument("model", type=Path)
   ap.add_argument("--llama-bench", help="a llama-bench built from the same sources (deps/build_llamacpp_cuda.sh build leaves one)")
   ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -85,7 +86,7 @@ def main():
   model = llamacpp.load_model(a.model, n_gpu_layers=-1)
   batch = lib.llama_batch_init(1, 0, 1)
   bare, pooled = context(model, a.threads, False), context(model, a.threads, True)
-  engine = llamacpp.load(BackendConfig(model=a.model, device="cuda" if lib.llama_supports_gpu_offload() else "cpu", threads=a.threads, flash_attn=True))
+  engine = llamacpp.load(RunConfig(device="cuda" if lib.llama_supports_gpu_offload() else "cpu", threads=a.threads, knobs={"flash_attn": True}), a.model)
   variants = {"python loop": lambda: python_loop(bare[0]), "C loop": lambda: c_loop(bare[0], batch),
               "C loop+threadpool": lambda: c_loop(pooled[0], batch), "harness": lambda: harness(engine)}
   program = llamacpp.compile_c(Path(__file__).with_name("llamacpp_gap_main.c"), "llamacpp_gap_main", shared=False)

@@ -7,7 +7,7 @@ Both get the same mlx-lm model object (inferbench's GGUF loader), the same dtype
 count. Decode tok/s = decode tokens / time from the first token to the last, for both; mlx-lm's own
 generation_tps also counts the first token, which would flatter it by one token. Each side runs in a fresh process,
 alternating, so neither gets a warmer machine; prints the medians over all runs and the ratio."""
-import argparse, statistics, subprocess, sys
+import statistics, subprocess, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -15,10 +15,10 @@ SETUP = """
 import sys, time
 from pathlib import Path
 from inferbench.backends import mlx
-from inferbench.backends.base import BackendConfig
+from inferbench.core.config import RunConfig
 model, n, runs, dtype, pipeline = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "on"
 ids = [int(x) for x in sys.argv[6].split(",")]
-engine = mlx.load(BackendConfig(model=model, ctx=len(ids) + n + 8, dtype=dtype, pipeline=pipeline))
+engine = mlx.load(RunConfig(ctx=len(ids) + n + 8, knobs={"dtype": dtype, "pipeline": pipeline}), model)
 mx = engine.mx
 """
 
@@ -39,7 +39,8 @@ print(*(once() for _ in range(runs)))
 """
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__)
+  from inferbench.core import cli
+  p = cli.Parser(description=__doc__)
   p.add_argument("--model", help="GGUF or mlx-lm model.safetensors (default: the embedded 135M model, Q4_1)")
   p.add_argument("--n-tokens", type=int, default=32, help="decode steps per run")
   p.add_argument("--runs", type=int, default=3, help="measured runs per process, after one warm-up")

@@ -10,11 +10,12 @@ tokens over the time from the first request's start to the last one's end. Print
 the ratios. The raw logs stay in -o, for mlc_collate.py."""
 import argparse, os, statistics, sys
 from pathlib import Path
+from inferbench.core import cli
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--size", default="135M")
   p.add_argument("--quantize", default="Q8_0")
   p.add_argument("--concurrency", type=int, default=8)
@@ -50,7 +51,7 @@ def main():
       with proc.launch(cmd, args.output_dir / f"{name}.server.log") as srv:
         load.main(["--endpoint", srv.url, "--server-name", name, "--size", args.size, "--quantize", args.quantize, "--device", "cpu",
                       "--concurrency", str(args.concurrency), "--requests", str(args.requests), "--n-tokens", str(args.n_tokens),
-                      "--warmup", "2", "--request-timeout", "600", "-o", str(out)])
+                      "--warmup-requests", "2", "--request-timeout", "600", "-o", str(out)])
       (path,) = set(out.glob(f"{name}_*.txt")) - before
       log = parse(path)
       if not log.ok: sys.exit(f"{label}: {log.status}")

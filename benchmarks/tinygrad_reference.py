@@ -4,7 +4,7 @@
 tinygrad's CLI builds its tokenizer before benchmarking and rejects some pre-tokenizers (SmolLM2's `smollm`);
 the tokenizer only prints text there, so this relabels an unsupported pre-tokenizer as `llama-bpe` and runs the
 CLI's own benchmark loop unchanged. Both then decode from the same one-token prompt; prints both medians."""
-import argparse, os, re, statistics, subprocess, sys
+import os, re, statistics, subprocess, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,13 +25,14 @@ OURS = """
 import sys
 from pathlib import Path
 from inferbench.backends import tinygrad as tg
-from inferbench.backends.base import BackendConfig
-engine = tg.load(BackendConfig(model=Path(sys.argv[1]), ctx=int(sys.argv[2]), threads=int(sys.argv[4])))
+from inferbench.core.config import RunConfig
+engine = tg.load(RunConfig(ctx=int(sys.argv[2]), threads=int(sys.argv[4])), Path(sys.argv[1]))
 print(*(1 / s.total_s for s in list(engine.generate([0], int(sys.argv[3])))[1:]))
 """
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__)
+  from inferbench.core import cli
+  p = cli.Parser(description=__doc__)
   p.add_argument("--model", help="GGUF path (default: the embedded 135M model)")
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--ctx", type=int, default=256)
@@ -40,9 +41,9 @@ def main():
   args = p.parse_args()
   from inferbench.models import prepare
   from inferbench.backends import tinygrad as tg
-  from inferbench.backends.base import BackendConfig
+  from inferbench.core.config import RunConfig
   model = Path(args.model) if args.model else prepare.source_path("135M")
-  cfg = BackendConfig(model=model, threads=args.threads, ctx=args.ctx)
+  cfg = RunConfig(threads=args.threads, ctx=args.ctx)
   env = {**os.environ, **tg.environment(cfg)}
   def theirs() -> list[float]:
     out = subprocess.run([sys.executable, "-c", REFERENCE, str(model), str(args.ctx), str(args.steps)],

@@ -3,9 +3,9 @@ top level (llamacpp_benchmark.py, generate_plots.py, ...) are these subcommands 
 from __future__ import annotations
 import importlib, sys
 from typing import Callable
+from inferbench import backends
 
 # subcommand -> (what it does, module, how to call its main with the rest of the command line)
-STEP_BACKENDS = ("llamacpp", "tinygrad", "mlx")
 Main = Callable[[object, list[str], str], int]
 
 def _backend_first(command: str, kinds: tuple[str, ...], call: Callable[[object, str, list[str], str], int]) -> Main:
@@ -29,10 +29,10 @@ def _collate(mod, backend: str, argv: list[str], doc: str) -> int:
 
 COMMANDS: dict[str, tuple[str, str, Main]] = {
   "bench": ("benchmark llama.cpp, tinygrad or MLX on GGUF models, a raw log per configuration",
-            "inferbench.run.bench", _backend_first("bench", STEP_BACKENDS, lambda m, b, a, d: m.main(b, a, d))),
+            "inferbench.run.bench", _backend_first("bench", backends.STEP, lambda m, b, a, d: m.main(b, a, d))),
   "load": ("measure MLC-LLM in-process or any OpenAI-compatible server (--endpoint URL) under load",
            "inferbench.run.load", lambda m, a, d: m.main(a, d)),
-  "collate": ("collate a backend's raw logs into its CSV (`serving`: every server's logs)", "inferbench.store.collate", _backend_first("collate", (*STEP_BACKENDS, "serving"), _collate)),
+  "collate": ("collate a backend's raw logs into its CSV (`serving`: every server's logs)", "inferbench.store.collate", _backend_first("collate", (*backends.STEP, "serving"), _collate)),
   "analyze": ("statistics over runs per configuration: summary.csv, runs.csv, ratios.csv",
               "inferbench.analyse.analysis", lambda m, a, d: m.main(a, d)),
   "plot": ("draw the eight plots into plots/ (`main` or `additional`: four of them)",

@@ -63,7 +63,7 @@ def test_benchmark_refuses_bad_values(backend, args, words, tmp_path, capsys):
   (["--quality-tokens", "100", "--quality-ctx", "64"], ["--quality-tokens 100", "--quality-ctx 64", "pass --quality-tokens 64"]),
   (["--task-threads", "0"], ["--task-threads", "pass 1 or more"]),
   (["--task-examples", "-1"], ["--task-examples", "pass 0 or more"]),
-  (["--quants", "F16", "Q9_Z"], ["unknown quantization Q9_Z", "Q4_K_M"]),
+  (["--quantize", "F16", "Q9_Z"], ["unknown quantization Q9_Z", "Q4_K_M"]),
 ])
 def test_sweep_refuses_bad_values(args, words, tmp_path, capsys):
   rc, err = call(sweep.main, [*args, "-o", str(tmp_path / "out"), "--plot", str(tmp_path / "plots" / "p.png")], capsys)

@@ -25,9 +25,9 @@ def pipeline(data, tmp, *extra):
   """analysis, both plot scripts, then the deck, as the README runs them."""
   assert script("benchmark_analysis.py", "-d", str(data)).returncode == 0
   for s in ("generate_plots.py", "generate_additional_plots.py"): assert script(s, "-d", str(data), "-o", str(tmp / "plots")).returncode == 0
-  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp / "plots"), "--docs", str(tmp / "docs"), "-o", str(tmp / "deck.pdf"), *extra)
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp / "plots"), "--docs", str(tmp / "docs"), "-o", str(tmp), *extra)
   assert r.returncode == 0, r.stderr
-  return tmp / "deck.pdf"
+  return tmp / "presentation.pdf"
 
 def flat(text: str) -> str: return " ".join(text.split())
 
@@ -51,10 +51,10 @@ def test_deck_from_both_backends(real, tmp_path):
 def test_published_results_deck_reads_well(tmp_path):
   """docs/results (CPU and H100 sets): the story's slides hold their text, at a readable size, inside the page."""
   r = script("build_presentation.py", "-d", str(ROOT / "docs/results"), "--plots", str(ROOT / "docs/results/plots"), "--docs", str(tmp_path / "docs"),
-             "-o", str(tmp_path / "deck.pdf"))
+             "-o", str(tmp_path))
   assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
-  assert deck.layout_problems(tmp_path / "deck.pdf") == []
-  text = flat(pdf_text(tmp_path / "deck.pdf"))
+  assert deck.layout_problems(tmp_path / "presentation.pdf") == []
+  text = flat(pdf_text(tmp_path / "presentation.pdf"))
   assert "How close to the roofline" in text and "NVIDIA H100" in text
   assert "SmolLM2-135M-Instruct" in text and "Llama-3.2-1B-Instruct" in text and "Smollm2 135M" not in text  # registry names, not general.name
 
@@ -75,16 +75,16 @@ def test_deck_reads_what_the_analysis_wrote(real, tmp_path):
   summary = pd.read_csv(data / "summary.csv", dtype=str, keep_default_na=False)
   summary.loc[0, "tok_s_median"] = "4242.0"
   summary.to_csv(data / "summary.csv", index=False)
-  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "deck.pdf"))
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path))
   assert r.returncode == 0, r.stderr
-  assert "4242" in pdf_text(tmp_path / "deck.pdf")
+  assert "4242" in pdf_text(tmp_path / "presentation.pdf")
 
 def test_deck_builds_with_a_serving_csv(real, tmp_path):
   """A server's CSV has no model file (no bits per weight, no parameters): the deck still builds, with its rows."""
   data = only(real, tmp_path / "data", "llamacpp.csv")
   server_csv(data, n_params="", model_bytes="", model_sha256="", mode="endpoint", concurrency="4")
   pipeline(data, tmp_path)
-  text = pdf_text(tmp_path / "deck.pdf")
+  text = pdf_text(tmp_path / "presentation.pdf")
   assert "llamacpp_server" in text and "concurrency=4" in " ".join(text.split())
 
 def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
@@ -92,7 +92,7 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
   (data / "sweep_tiny.csv").write_text("quant,bits_per_weight,decode_tok_s,prefill_tok_s,perplexity,kl_mean,kl_p99,top1_agreement,"
                                        "task_accuracy,status\nQ8_0,8.5,640.5,12000,12.25,0.01,0.05,0.98,0.5,ok\nQ2_K,2.9,,,nan,,,,,failed: oom\n")
   pipeline(data, tmp_path)  # no pareto plot yet: a sweep slide with the table only
-  pdf = tmp_path / "deck.pdf"
+  pdf = tmp_path / "presentation.pdf"
   text = flat(pdf_text(pdf))
   pages = pdf_pages(pdf)
   assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
@@ -105,11 +105,11 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
 
 def test_missing_plots_or_summary_is_a_clear_error(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv")
-  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path))
   assert r.returncode == 2 and "run `python benchmark_analysis.py -d" in r.stderr
   assert script("benchmark_analysis.py", "-d", str(data)).returncode == 0
-  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path / "x.pdf"))
-  assert r.returncode == 2 and "run generate_plots.py" in r.stderr and not (tmp_path / "x.pdf").exists()
+  r = script("build_presentation.py", "-d", str(data), "--plots", str(tmp_path / "plots"), "--docs", str(tmp_path / "docs"), "-o", str(tmp_path))
+  assert r.returncode == 2 and "run generate_plots.py" in r.stderr and not (tmp_path / "presentation.pdf").exists()
 
 def test_setup_keeps_two_machines_with_one_hostname_apart():
   """A lent GPU machine and this VM are both called "vm": the setup slide still shows one row per machine."""

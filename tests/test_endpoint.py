@@ -138,7 +138,7 @@ def test_failures_are_recorded(tmp_path, mode, why):
   with misbehaving() as port:
     t0 = time.monotonic()
     # the key also rides in the URL: neither may be written anywhere
-    rc = benchmark(tmp_path, "--endpoint", f"http://u:{KEY}@127.0.0.1:{port}/{mode}/v1?key={KEY}", "--requests", "2", "--warmup", "0",
+    rc = benchmark(tmp_path, "--endpoint", f"http://u:{KEY}@127.0.0.1:{port}/{mode}/v1?key={KEY}", "--requests", "2", "--warmup-requests", "0",
                "--concurrency", "1", "2")
     assert time.monotonic() - t0 < 30, "a failure must not hang"
   assert rc == 1
@@ -173,7 +173,7 @@ def test_request_timeout_is_a_hard_deadline(tmp_path, mode):
   with misbehaving() as port:
     t0 = time.monotonic()
     rc = load.main(["--endpoint", f"http://127.0.0.1:{port}/{mode}/v1", "--n-tokens", str(N_TOKENS), "-o", str(tmp_path), "--requests", "1",
-                       "--warmup", "0", "--stall-timeout", "2", "--request-timeout", "3", "--concurrency", "1", "2"])
+                       "--warmup-requests", "0", "--stall-timeout", "2", "--request-timeout", "3", "--concurrency", "1", "2"])
     took = time.monotonic() - t0
   logs = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]  # parse() refuses a log without its final status line
   assert rc == 1 and len(logs) == 2 and all("took longer than 3 s" in l.status for l in logs), [l.status for l in logs]
@@ -189,7 +189,7 @@ def test_hostile_server_echoing_the_key(tmp_path):
     with pytest.MonkeyPatch.context() as mp:
       mp.setenv("INFERBENCH_TEST_KEY", KEY)
       assert load.main(["--api-key-env", "INFERBENCH_TEST_KEY", "--endpoint", f"http://127.0.0.1:{port}/echo/v1", "--n-tokens", str(N_TOKENS),
-                           "-o", str(tmp_path), "--requests", "2", "--warmup", "0", "--request-rate", "50", "--ignore-eos"]) in (0, 1)
+                           "-o", str(tmp_path), "--requests", "2", "--warmup-requests", "0", "--request-rate", "50", "--ignore-eos"]) in (0, 1)
   (log,) = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
   assert "***" in log.steps[-1]["text"] and "***" in log.header["model_name"]  # it was there, and scrubbed
   client.collate_main(["-d", str(tmp_path)])

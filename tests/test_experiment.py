@@ -17,12 +17,12 @@ def write(path: Path, **keys) -> Path:
   return path
 
 def test_validation_errors_name_each_key_and_nothing_runs(tmp_path, capsys):
-  bad = write(tmp_path / "bad.yaml", backends=["llamacpp", "mlx"], n_token=[4], n_tokens="many", quantize=["Q9_X"], ctx=[0, 64],
+  bad = write(tmp_path / "bad.yaml", backends=["llamacpp", "vllm"], n_token=[4], n_tokens="many", quantize=["Q9_X"], ctx=[0, 64],
               output=str(tmp_path / "out"))
   with pytest.raises(experiment.ExperimentError) as e: experiment.load(bad)
   msg = str(e.value)
   assert "5 error(s)" in msg
-  assert "backends.1: Input should be 'llamacpp' or 'tinygrad' (got 'mlx')" in msg
+  assert "backends.1: Input should be 'llamacpp', 'tinygrad' or 'mlx' (got 'vllm')" in msg
   assert "n_token: unknown key (known: name, backends," in msg
   assert "n_tokens.0: Input should be a valid integer (got 'many')" in msg
   assert "quantize: unknown quantization 'Q9_X'" in msg

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import defaults
 from inferbench.store import collate
-from inferbench.core import files, formats, roofline
+from inferbench.core import files, formats, metadata, roofline
 from inferbench.analyse import analysis
 from inferbench.models import modelfile, prepare, synthetic
 from inferbench.measure import bandwidth
@@ -66,11 +66,11 @@ def test_synthetic_weights_are_seeded(tmp_path, embedded_model):
   assert np.std(ta[2].data.astype(np.float32)) > 0  # random, not zeros
 
 def test_llamacpp_loads_and_tokenizes_padded_vocab(tiny_llama3):
-  from inferbench.backends.base import BackendConfig
+  from inferbench.core.config import RunConfig
   from inferbench.backends.llamacpp import Tokenizer, load
   ids = Tokenizer(tiny_llama3).encode(defaults.DEFAULT_PROMPT)
   assert ids and max(ids) < 49152  # SmolLM2's ids: fillers are never produced
-  engine = load(BackendConfig(model=tiny_llama3, threads=1, ctx=128))
+  engine = load(RunConfig(threads=1, ctx=128), tiny_llama3)
   assert engine.n_vocab == 128256
   steps = list(engine.generate(ids[:8], 3))
   assert len(steps) == 4 and all(0 <= s.token_id < 128256 for s in steps)
@@ -118,7 +118,7 @@ def test_cache_from_an_older_method_is_measured_again(tmp_path, monkeypatch):
   assert json.loads(bandwidth.cache_path("cpu").read_text())["gb_s"] == 15.0  # and cached
 
 def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch, capsys, tiny_llama3):
-  monkeypatch.setattr(bench, "cuda_available", lambda: False)
+  monkeypatch.setattr(metadata, "cuda_available", lambda: False)
   assert bench.main("llamacpp", ["--model", str(tiny_llama3), "--device", "cuda"]) == 2
   err = capsys.readouterr().err
   assert "no CUDA device is visible" in err and "--device cpu" in err
@@ -126,9 +126,9 @@ def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch, capsys, tiny_ll
 def test_cuda_on_cpu_only_llamacpp_build_is_a_clear_error(tiny_llama3):
   import llama_cpp
   if llama_cpp.llama_supports_gpu_offload(): pytest.skip("this llama-cpp-python was built with GPU offload")
-  from inferbench.backends.base import BackendConfig
+  from inferbench.core.config import RunConfig
   from inferbench.backends.llamacpp import load
-  with pytest.raises(RuntimeError, match="build_llamacpp_cuda.sh"): load(BackendConfig(model=tiny_llama3, device="cuda"))
+  with pytest.raises(RuntimeError, match="build_llamacpp_cuda.sh"): load(RunConfig(device="cuda"), tiny_llama3)
 
 def test_weights_flag(monkeypatch, tiny_llama3, capsys):
   with pytest.raises(formats.ModelError, match="unknown weights"): prepare.source_path("1B", weights="fake")
@@ -142,8 +142,8 @@ def test_model_stem_keeps_dots_in_names():
   assert prepare.model_stem(Path("Llama-3.2-1B-Instruct-f16.gguf")) == "Llama-3.2-1B-Instruct-f16"
 
 def test_tinygrad_cuda_environment():
-  from inferbench.backends.base import BackendConfig
+  from inferbench.core.config import RunConfig
   from inferbench.backends.tinygrad import environment
-  env = environment(BackendConfig(model=Path("x"), device="cuda", beam=2))
+  env = environment(RunConfig(device="cuda", knobs={"beam": 2}))
   assert env["DEV"] == "CUDA" and env["JITBEAM"] == "2" and env.get("JIT") in ("2", None)
-  assert "JITBEAM" not in environment(BackendConfig(model=Path("x"), device="cpu"))
+  assert "JITBEAM" not in environment(RunConfig(device="cpu"))

@@ -2,7 +2,7 @@
 find_limits end to end on the tiny model, all on real llama.cpp workers."""
 import csv
 import pytest
-from inferbench.run import limits, bench
+from inferbench.run import limits, bench, local
 from inferbench.core import memory
 from inferbench.store import rawlog
 
@@ -64,6 +64,6 @@ def test_find_limits_brackets_the_boundary_with_real_probes(tiny_model, tmp_path
   assert fails - fits <= max(limits.GRANULE, 0.05 * fits)
   by_ctx = {int(l.header["ctx"]): l for l in map(rawlog.parse, (out / "logs").glob("*.txt"))}
   # the worker wrote that it ran out, or (a std::bad_alloc that reached std::terminate) run_one logged the SIGABRT
-  assert by_ctx[fits].ok and (limits.out_of_memory(by_ctx[fails].status) or "bad_alloc" in by_ctx[fails].status)
+  assert by_ctx[fits].ok and (local.out_of_memory(by_ctx[fails].status) or "bad_alloc" in by_ctx[fails].status)
   assert int(by_ctx[fits].header["n_prompt_tokens"]) == fits - 4  # the prompt filled the context
   assert row["predicted_ctx"] and (out / "limits.png").stat().st_size > 10_000

@@ -3,13 +3,13 @@ gives the same tokens as the Python loop; without a compiler the Python loop run
 import pytest
 from inferbench.core import files
 from inferbench.backends import llamacpp
-from inferbench.backends.base import BackendConfig
+from inferbench.core.config import RunConfig
 
 PROMPT = list(range(100, 137))
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_c_decode_loop_gives_the_python_loops_tokens(tiny_model, batch):
-  engine = llamacpp.load(BackendConfig(model=tiny_model, threads=1, ctx=128, batch=batch))
+  engine = llamacpp.load(RunConfig(threads=1, ctx=128, batch=batch), tiny_model)
   assert engine.info["llamacpp.decode_loop"].startswith("C (llamacpp_decode.c") and engine.decode_in_c
   assert engine.info["llamacpp.threadpool"] == "one per context"
   in_c = list(engine.generate(PROMPT, 20))
@@ -22,7 +22,7 @@ def test_c_decode_loop_gives_the_python_loops_tokens(tiny_model, batch):
 
 def test_llamacpps_timers_are_left_out_where_they_count_other_steps(tiny_model):
   """A one-token prompt is a decode step to llama.cpp's counters: a run line saying so would contradict its steps."""
-  engine = llamacpp.load(BackendConfig(model=tiny_model, threads=1, ctx=128))
+  engine = llamacpp.load(RunConfig(threads=1, ctx=128), tiny_model)
   assert len(list(engine.generate(PROMPT[:1], 10))) == 11 and engine.run_totals() == {}
   list(engine.generate(PROMPT[:2], 10))
   assert engine.run_totals()["internal_decode_steps"] == 10 and engine.run_totals()["internal_prefill_tokens"] == 2
@@ -32,14 +32,14 @@ def test_without_a_compiler_the_python_loop_runs(tiny_model, tmp_path, monkeypat
   monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
   llamacpp.c_helpers.cache_clear()
   try:
-    engine = llamacpp.load(BackendConfig(model=tiny_model, threads=1, ctx=128))
+    engine = llamacpp.load(RunConfig(threads=1, ctx=128), tiny_model)
     assert engine.info["llamacpp.decode_loop"].startswith("python loop (") and "no-such-cc" in engine.info["llamacpp.decode_loop"]
     assert not engine.decode_in_c and engine.info["llamacpp.threadpool"] == "ggml's, one per graph"
     assert len(list(engine.generate(PROMPT, 5))) == 6
   finally: llamacpp.c_helpers.cache_clear()
 
 def test_sampling_with_temperature_stays_in_python(tiny_model):
-  engine = llamacpp.load(BackendConfig(model=tiny_model, threads=1, ctx=128, temperature=0.8, seed=3))
+  engine = llamacpp.load(RunConfig(threads=1, ctx=128, temperature=0.8, seed=3), tiny_model)
   assert engine.info["llamacpp.decode_loop"] == "python loop (sampling with temperature)" and not engine.decode_in_c
   assert [s.token_id for s in engine.generate(PROMPT, 8)] == [s.token_id for s in llamacpp.load(
-    BackendConfig(model=tiny_model, threads=1, ctx=128, temperature=0.8, seed=3)).generate(PROMPT, 8)]
+    RunConfig(threads=1, ctx=128, temperature=0.8, seed=3), tiny_model).generate(PROMPT, 8)]

@@ -10,7 +10,7 @@ from inferbench.models import modelfile, prepare
 from inferbench.measure import quality
 from inferbench.run import bench
 from inferbench.backends import llamacpp, mlx
-from inferbench.backends.base import BackendConfig
+from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
@@ -52,13 +52,13 @@ def test_greedy_tokens_agree_with_llamacpp_on_tiny_f16(both):
 
 def test_pipelined_and_synchronous_give_the_same_tokens(tiny_model):
   ids = list(range(100, 120))
-  run = lambda pipeline: [s.token_id for s in mlx.load(BackendConfig(model=tiny_model, ctx=64, pipeline=pipeline)).generate(ids, 16)]
+  run = lambda pipeline: [s.token_id for s in mlx.load(RunConfig(ctx=64, knobs={"pipeline": pipeline}), tiny_model).generate(ids, 16)]
   assert run(True) == run(False)
 
 def test_greedy_tokens_agree_with_llamacpp_on_135m_f16(embedded_model):
   f16 = prepare.quantized(embedded_model, "F16")
   ids = prepare.prompt_ids(embedded_model, "The history of computing is", None)
-  got = {name: [s.token_id for s in m.load(BackendConfig(model=f16, ctx=64)).generate(ids, 16)] for name, m in (("llamacpp", llamacpp), ("mlx", mlx))}
+  got = {name: [s.token_id for s in m.load(RunConfig(ctx=64), f16).generate(ids, 16)] for name, m in (("llamacpp", llamacpp), ("mlx", mlx))}
   assert len(set(got["mlx"])) > 4 and got["mlx"] == got["llamacpp"]
 
 def test_mlx_q4_is_smaller_and_close_to_f16(embedded_model):
@@ -102,7 +102,7 @@ def test_k_quants_are_dequantized_and_say_so(tiny_model):
 
 def test_cuda_without_mlx_gpu_says_how(tiny_model):
   with pytest.raises(formats.ModelError, match=r"has no GPU backend: install mlx-cuda-13"):
-    mlx.load(BackendConfig(model=tiny_model, device="cuda"))
+    mlx.load(RunConfig(device="cuda"), tiny_model)
 
 def test_missing_mlx_is_recorded_with_the_install_line(tiny_model, tmp_path):
   fake = tmp_path / "fake"
@@ -119,7 +119,7 @@ def test_sweep_takes_mlx_rows(tiny_model, tmp_path):
   from inferbench.run import sweep
   small = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
            "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
-  assert sweep.main(["--model", str(tiny_model), "--quants", "F16", "mlx-q4", "--backend", "llamacpp", "mlx", "-o", str(tmp_path),
+  assert sweep.main(["--model", str(tiny_model), "--quantize", "F16", "mlx-q4", "--backend", "llamacpp", "mlx", "-o", str(tmp_path),
                      "--plot", str(tmp_path / "p.png"), *small]) == 0
   rows = {(r["quant"], r["backend"]): r for r in csv.DictReader(open(tmp_path / f"sweep_{tiny_model.stem}.csv", newline=""))}
   assert set(rows) == {("F16", "llamacpp"), ("F16", "mlx"), ("mlx-q4", "mlx")}  # llama.cpp cannot read an MLX folder

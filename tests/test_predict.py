@@ -73,7 +73,7 @@ def test_holdout_and_the_measured_predicted_marking(folder, tmp_path):
   assert set(csv.loc[csv["size"] == "8B", "source"]) == {"predicted"} and set(csv.loc[csv["size"] == "8B", "split"]) == {"unmeasured"}
   assert set(csv.loc[csv["size"] == "3B", "split"]) == {"holdout"}
   assert predict.load(folder)["holdout_sizes"] == ["3B", "8B"]
-  assert json.loads((folder / "prepare.json").read_text())["interactive_ms"] == 50.0
+  assert json.loads((folder / "models.json").read_text())["interactive_ms"] == 50.0
   assert (tmp_path / "model_fit.png").stat().st_size > 10_000
 
 def test_classifier_scores(folder):

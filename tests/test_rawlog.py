@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from inferbench.store import rawlog
 from inferbench.store.rawlog import LogError, LogWriter, parse
+from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = sorted(p for d in ("cpu", "h100") for p in (ROOT / "docs" / "results" / d).glob("*_uuid*.txt") if "schema: 1\n" in p.read_text()[:60])  # the logs published before schema 2
@@ -170,7 +171,7 @@ def test_what_serving_writes_parses(tmp_path):
   w = LogWriter(tmp_path / "x.txt")
   w.header({"backend": "endpoint", "uuid": "s1", "mode": "endpoint", "concurrency": 2, "requests": 2, "n_prompt_tokens": 5,
             "n_decode_steps": 2, "n_prompt_tokens_server": "", "reference_completion_tokens": ""})
-  cfg = client.ServeConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
+  cfg = RunConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
                             warmup=0, n_tokens=2, temperature=0.0, slo_ttft_ms=100.0, slo_itl_ms=50.0)
   for run in (1, 0):  # in the order the requests end
     client.write(w, client.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},

@@ -165,7 +165,7 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   within both SLOs, and the key reaches no log, CSV or summary."""
   url, log = server
   monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
-  args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "4", "--warmup", "0", "--request-timeout", "30",
+  args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "4", "--warmup-requests", "0", "--request-timeout", "30",
           "-o", str(tmp_path), "--seed", "3", "--request-rate", "4", "--num-requests", "10", "--slo-ttft-ms", "300", "--slo-itl-ms", "40"]
   assert load.main(args) == 0
   (path,) = tmp_path.glob("inferbench_serve_*.txt")

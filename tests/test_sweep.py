@@ -2,6 +2,7 @@
 import csv, math, os, subprocess
 import numpy as np
 import pytest
+from inferbench.core import proc
 from inferbench.measure import quality, tasks
 from inferbench.run import sweep
 
@@ -51,9 +52,9 @@ def _gone(proc: subprocess.Popen) -> bool:
 
 @pytest.fixture
 def stopped(monkeypatch):
-  """Records every server process that tasks.stop() was asked to stop."""
-  procs, real = [], tasks.stop
-  monkeypatch.setattr(tasks, "stop", lambda proc: (procs.append(proc), real(proc)))
+  """Records every server process that proc.stop() was asked to stop."""
+  procs, real = [], proc.stop
+  monkeypatch.setattr(proc, "stop", lambda p: (procs.append(p), real(p)))
   return procs
 
 def test_server_scores_and_is_stopped(tiny_model, tmp_path, stopped):
@@ -68,7 +69,7 @@ def test_server_is_stopped_when_scoring_raises(tiny_model, tmp_path, stopped, mo
   assert len(stopped) == 1 and _gone(stopped[0])
 
 def test_bad_quant_names_are_refused(capsys):
-  assert sweep.main(["--quants", "F16", "Q9_Z"]) == 2
+  assert sweep.main(["--quantize", "F16", "Q9_Z"]) == 2
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and "Q9_Z" in err and "Q4_K_M" in err
 
@@ -81,7 +82,7 @@ def swept(tiny_model, tmp_path_factory):
   tmp = tmp_path_factory.mktemp("sweep")
   (tmp / "models" / "quantized").mkdir(parents=True)
   (tmp / "models" / "quantized" / f"{tiny_model.stem}.Q4_0.gguf").write_bytes(b"not a gguf")
-  argv = ["--model", str(tiny_model), "--size", "tiny", "--quants", "Q4_0", "F16", "-o", str(tmp / "out"), "--plot", str(tmp / "p.png"), *SMALL]
+  argv = ["--model", str(tiny_model), "--size", "tiny", "--quantize", "Q4_0", "F16", "-o", str(tmp / "out"), "--plot", str(tmp / "p.png"), *SMALL]
   with pytest.MonkeyPatch.context() as mp:
     mp.setenv("INFERBENCH_MODELS", str(tmp / "models"))
     rc = sweep.main(argv)

@@ -112,7 +112,7 @@ def test_a_stopped_benchmark_says_how(tmp_path, tiny_model, sig, status, rc):
 
 def test_a_killed_sweep_is_not_called_interrupted(tmp_path, tiny_model):
   """SIGKILL to the sweep: its child gets SIGTERM (parent-death signal), stops its worker and says so."""
-  cmd = [sys.executable, "llamacpp_sweep.py", "--model", str(tiny_model), "--size", "tiny", "--quants", "F16", "-o", str(tmp_path / "out"),
+  cmd = [sys.executable, "llamacpp_sweep.py", "--model", str(tiny_model), "--size", "tiny", "--quantize", "F16", "-o", str(tmp_path / "out"),
          "--plot", str(tmp_path / "p.png"), "--n-tokens", "200", "--ctx", "256", "--runs", str(FOREVER), "--warmup", "0", "--threads", "1",
          "--task-examples", "0", "--quality-tokens", "128", "--quality-ctx", "64"]
   sweeper = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)

@@ -16,7 +16,7 @@ for dev in h100 cpu; do
   done
 done
 for b in llamacpp tinygrad mlx; do compgen -G "$ALL/${b}_*.txt" > /dev/null && $PY ${b}_collate.py -d "$ALL"; done
-$PY benchmark_analysis.py -d "$ALL" -o $R/summary.csv  # runs.csv and ratios.csv beside it
+$PY benchmark_analysis.py -d "$ALL" -o $R  # summary.csv, runs.csv and ratios.csv
 cp $R/summary.csv $R/runs.csv $R/ratios.csv "$ALL/"
 $PY generate_plots.py -d "$ALL" -o $R/plots
 $PY generate_additional_plots.py -d "$ALL" -o $R/plots
@@ -25,8 +25,8 @@ $PY generate_additional_plots.py -d "$ALL" -o $R/plots
 $PY fit_models.py -d "$ALL" --plot $R/plots/model_fit.png
 cp "$ALL/models.json" "$ALL/model_fit.csv" $R/
 cp $R/predict/sweep_cpu/sweep_135M.csv "$ALL/"
-$PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R/presentation.pdf
+$PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R
 # h100-mlx/: MLX beside llama.cpp in one lease (2026-11-23), a set of its own: not pooled with h100/'s earlier leases
 M=$ALL/h100-mlx; mkdir -p "$M"; cp $R/h100-mlx/*_uuid*.txt "$M/"
 for b in llamacpp mlx; do $PY ${b}_collate.py -d "$M"; gzip -n -9 -c "$M/$b.csv" > $R/h100-mlx/$b.csv.gz; done
-$PY benchmark_analysis.py -d "$M" -o $R/h100-mlx/summary.csv
+$PY benchmark_analysis.py -d "$M" -o $R/h100-mlx

@@ -19,24 +19,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
+from inferbench import backends
+from inferbench.core import cli
 from inferbench.analyse import scaling
 from inferbench.core import roofline, stats
 from inferbench.core.formats import knob, varying_knobs
 from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, write_csv
+from inferbench.core.config import IDENTITY
 from inferbench.core.names import DISPLAY
 
 PHASES = ("decode", "prefill")
-EXPECTED = ("tinygrad", "llamacpp", "mlx", "mlc")  # one without data is stated, not an error
+EXPECTED = tuple(b for b in backends.BACKENDS if b != "endpoint")  # one without data is stated, not an error
 OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", *(f"{t}.csv" for t in scaling.TABLES))
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged
 
-# Every setting that can change speed. Spelled once here, for tables, plots and the deck alike.
-KEY = {"backend": lambda v: DISPLAY.get(v, v), "backend_version": lambda v: f"v{v}", "mode": str, "hostname": lambda v: f"host {v}",
-       "device": str, "device_name": str, "size": str, "weights": lambda v: "synthetic" if v == "synthetic" else "", "model_sha256": lambda v: f"file {v[:8]}",
-       "quantize": str, "model_type": str, "threads": lambda v: f"threads={v}", "ctx": lambda v: f"ctx={v}",
-       "n_prompt_tokens": lambda v: f"prompt={v}", "n_decode_steps": lambda v: f"steps={v}", "temperature": lambda v: f"temp={v}",
-       "batch": lambda v: f"batch={v}", "concurrency": lambda v: f"concurrency={v}", "request_rate": lambda v: f"rate={v}/s",
-       "knobs": str}
+KEY = IDENTITY  # every setting that can change speed (core/config.py): configurations are never pooled across them
 # dropped first from a label when the others already tell its configurations apart
 LABEL_DROP_ORDER = ("model_sha256", "model_type", "device_name", "backend_version", "mode", "hostname")
 # Logs written before the worker logged `knobs` kept them among the backend's dotted header keys.
@@ -392,11 +389,21 @@ def analyse(data: Data) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
   summary = summary_table(runs, data)
   return runs, summary, ratios(runs, summary)
 
-def write(folder: Path, runs: pd.DataFrame, summary: pd.DataFrame, ratio: pd.DataFrame, summary_path: Path | None = None) -> Path:
-  out = summary_path or folder / "summary.csv"
+def write(folder: Path, runs: pd.DataFrame, summary: pd.DataFrame, ratio: pd.DataFrame) -> Path:
+  """summary.csv, runs.csv and ratios.csv into folder; returns summary.csv's path."""
+  out = Path(folder) / "summary.csv"
   for path, df in ((out, summary), (out.parent / "runs.csv", runs), (out.parent / "ratios.csv", ratio)):
     write_csv(path, list(df.columns), df)
   return out
+
+def analyse_folder(folder: Path, out_dir: Path | None = None) -> tuple[Data, pd.DataFrame, pd.DataFrame, Path, list[Path]]:
+  """The analysis of a folder's collated CSVs, written to out_dir (default: the folder): summary.csv, runs.csv,
+  ratios.csv and the scaling tables. Returns the data, runs, summary, summary.csv's path and the tables' paths."""
+  data = load(folder)
+  if data.steps.empty: raise AnalysisError(f"no status-ok benchmark rows in {folder}/*.csv: run a benchmark and its collate script first")
+  runs, summary, ratio = analyse(data)
+  out = write(out_dir or folder, runs, summary, ratio)
+  return data, runs, summary, out, scaling.write_tables(summary, out.parent)
 
 TABLE = [("label", "configuration"), ("phase", "phase"), ("n_runs", "runs"), ("tok_s_median", "tok/s (median of runs)"),
          ("ci", "95% CI (t, runs)"), ("cv", "cv"), ("latency_ms_p50", "ms/tok p50"), ("latency_ms_p99", "p99"),
@@ -412,19 +419,14 @@ def table(summary: pd.DataFrame) -> str:
   return stats.format_table([{h: r.get(k) for k, h in cols} for r in rows], [h for _, h in cols])
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
-  p = argparse.ArgumentParser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of collated CSVs (default: %(default)s)")
-  p.add_argument("-o", "--output", type=Path, help="summary CSV to write; runs.csv and ratios.csv go beside it (default: DIR/summary.csv)")
+  p.add_argument("-o", "--output-dir", type=Path, help="where summary.csv, runs.csv, ratios.csv and the scaling tables go (default: DIR)")
   args = p.parse_args(argv)
-  try:
-    data = load(args.dir)
-    if data.steps.empty: raise AnalysisError(f"no status-ok benchmark rows in {args.dir}/*.csv: run a benchmark and its collate script first")
+  try: data, runs, summary, out, tables = analyse_folder(args.dir, args.output_dir)
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  runs, summary, ratio = analyse(data)
-  out = write(args.dir, runs, summary, ratio, args.output)
-  tables = scaling.write_tables(summary, out.parent)
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(DISPLAY[b] for b in data.missing)}", file=sys.stderr)

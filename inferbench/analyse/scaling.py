@@ -1,4 +1,4 @@
-"""Scaling tables and plots from summary.csv (one row per configuration and phase; columns in notes/CONTRACT.md):
+"""Scaling tables and plots from summary.csv (one row per configuration and phase):
 how latency and throughput move with one workload axis while the rest of the configuration stays the same.
 
   token_scaling.csv       by output length (n_decode_steps): decode tok/s, step latency, TTFT, request latency
@@ -15,11 +15,10 @@ in that axis; `group` names what else varies between the rows. A table without s
 from __future__ import annotations
 from pathlib import Path
 import pandas as pd
+from inferbench.core.config import IDENTITY
 from inferbench.core.formats import knob, varying_knobs
 
-KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
-        "model_type", "bits_per_weight", "threads", "ctx", "n_prompt_tokens", "n_decode_steps", "temperature", "concurrency",
-        "batch", "request_rate", "knobs", "mode"]
+KEYS = list(IDENTITY)  # what keys a configuration (core/config.py)
 MiB = 2**20
 
 AXES = ("ctx", "batch", "n_prompt_tokens", "n_decode_steps", "temperature", "threads", "concurrency", "request_rate")

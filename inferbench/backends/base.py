@@ -1,7 +1,9 @@
 """The contract between the harness and a backend.
 
-A backend module has `load(cfg: BackendConfig) -> Engine`. The harness tokenizes, logs and does the statistics;
-the engine only runs the model and times each step:
+A backend module has `load(cfg: RunConfig, model: Path) -> Engine` and a `Knobs` dataclass: the settings of its own
+that a user chooses (llama.cpp's flash attention, tinygrad's BEAM width), each a flag of its benchmark command and
+part of the configuration (RunConfig.knobs). The harness tokenizes, logs and does the statistics; the engine only
+runs the model and times each step:
 
   step 0    prefill: the whole prompt goes in, the first token comes out (time to first token)
   step 1..N decode: the previous token goes in, the next comes out
@@ -9,23 +11,28 @@ the engine only runs the model and times each step:
 With batch B, B independent sequences (the same prompt each) go through every step together, in one call.
 """
 from __future__ import annotations
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import Iterator, Protocol
 
+def knob(default, help: str, choices: tuple = ()):
+  """A field of a backend's Knobs: its default, its flag's help and, for text, the values it takes (a bool is on|off)."""
+  return field(default=default, metadata={"help": help, "choices": choices})
+
 @dataclass(frozen=True)
-class BackendConfig:
-  model: Path
-  device: str = "cpu"        # cpu | cuda
-  threads: int = 1
-  ctx: int = 1024
-  seed: int = 0
-  temperature: float = 0.0   # 0 is greedy
-  beam: int = 0              # tinygrad: BEAM search width for its kernels (0 = untuned)
-  flash_attn: bool = False   # llama.cpp: flash attention
-  batch: int = 1             # independent sequences decoded together, each with ctx positions of its own
-  pipeline: bool = True      # MLX: queue the next step before reading this token, as mlx-lm's generate_step does
-  dtype: str = ""            # MLX: the compute dtype of its floating weights and activations ("" = the backend's default)
+class NoKnobs:
+  """A backend with no settings of its own."""
+
+def knob_values(knobs_cls) -> list[dict]:
+  """The knobs' fields, each with its flag spelling: [{"name", "flag", "default", "choices", "help", "parse"}]."""
+  out = []
+  for f in fields(knobs_cls):
+    kind = type(f.default)
+    choices = ("off", "on") if kind is bool else f.metadata["choices"]
+    parse = (lambda s: s == "on") if kind is bool else kind  # from the flag's text (an int flag is parsed already)
+    spelled = ("on" if f.default else "off") if kind is bool else str(f.default)
+    out.append({"name": f.name, "flag": "--" + f.name.replace("_", "-"), "default": spelled, "choices": choices, "help": f.metadata["help"],
+                "parse": parse, "kind": kind})
+  return out
 
 @dataclass(frozen=True)
 class Step:
@@ -35,9 +42,6 @@ class Step:
   total_s: float             # until the token was known on the host
   bytes_read: int | None = None  # from the backend's own counters, where it keeps them
   token_ids: tuple[int, ...] = ()  # batch > 1: every sequence's token (token_id is the first sequence's)
-
-
-
 
 class Engine(Protocol):
   version: str               # the backend package's version

@@ -19,7 +19,13 @@ from typing import Callable, Iterator
 import numpy as np
 from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
 from inferbench.core import memory, files
-from inferbench.backends.base import BackendConfig, Step
+from dataclasses import dataclass
+from inferbench.backends.base import Step, knob
+from inferbench.core.config import RunConfig
+
+@dataclass(frozen=True)
+class Knobs:
+  flash_attn: bool = knob(False, "flash attention")
 
 UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
              # micro-batch would grow with ctx x ctx attention scores
@@ -167,21 +173,22 @@ class Tokenizer:
     if getattr(self, "model", None): self.lib.llama_model_free(self.model)
 
 class LlamaCppEngine:
-  def __init__(self, cfg: BackendConfig):
+  def __init__(self, cfg: RunConfig, model: Path):
+    knobs = Knobs(**cfg.knobs)
     lib = self.lib = llama_lib()
     if cfg.device == "cuda" and not lib.llama_supports_gpu_offload():
       raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
     self.version = version("llama_cpp_python")
     t0 = time.perf_counter()
     LOG.clear(); BUFFERS.clear()
-    self.model = load_model(cfg.model, n_gpu_layers=-1 if cfg.device == "cuda" else 0)
+    self.model = load_model(model, n_gpu_layers=-1 if cfg.device == "cuda" else 0)
     params = lib.llama_context_default_params()
     # batch B: B sequences of cfg.ctx positions each, every sequence its own part of the KV cache (not unified)
     params.n_ctx = params.n_batch = cfg.ctx * cfg.batch  # all B prompts in one llama_decode
     params.n_ubatch = min(params.n_batch, UBATCH)
     params.n_seq_max, params.kv_unified = cfg.batch, False
     params.n_threads = params.n_threads_batch = cfg.threads
-    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if cfg.flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if knobs.flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.no_perf = False
     # greedy: llama.cpp's backend sampler picks the token inside its graph, where the logits are, and only the token
     # comes back: no copy of the vocabulary's logits to Python and no argmax there
@@ -211,9 +218,9 @@ class LlamaCppEngine:
     self.logits_at, self.logits = None, None
     self.temperature, self.rng = cfg.temperature, default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
-    self.knobs = {"flash_attn": "on" if cfg.flash_attn else "off"}
+    self.knobs = {"flash_attn": "on" if knobs.flash_attn else "off"}
     buffers = buffer_bytes(BUFFERS)
-    self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(cfg.flash_attn),
+    self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(knobs.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "llama.cpp backend sampler (greedy, in the graph)" if self.backend_sampled else "harness (numpy)",
                  "llamacpp.decode_loop": loop, "llamacpp.threadpool": "one per context" if self.c else "ggml's, one per graph",
                  "llamacpp.n_ubatch": params.n_ubatch,
@@ -290,4 +297,4 @@ def sample(logits: np.ndarray, temperature: float, rng: Generator) -> list[int]:
   u = rng.random(len(z))
   return (cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1).tolist()
 
-def load(cfg: BackendConfig) -> LlamaCppEngine: return LlamaCppEngine(cfg)
+def load(cfg: RunConfig, model: Path) -> LlamaCppEngine: return LlamaCppEngine(cfg, model)

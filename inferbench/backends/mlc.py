@@ -11,7 +11,9 @@ import subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from inferbench.backends.base import knob
 from inferbench.core import files, formats
+from inferbench.core.config import RunConfig
 
 QUANTIZATIONS = ("q4f16_1", "q4f32_1", "q0f16", "q0f32")  # MLC's names: q{weight bits}f{activation bits}, _1 = group quantization
 # MLC converts the original safetensors, not GGUF: the Hugging Face repo each registry model was published as
@@ -25,11 +27,8 @@ INSTALL = ("mlc_llm is not installed: MLC ships its wheels only on its own index
            "or run `mlc_llm serve` where it is installed and use --endpoint URL")
 
 @dataclass(frozen=True)
-class MLCConfig:
-  size: str
-  quantize: str
-  device: str = "cpu"  # MLC's device names: cpu, cuda, metal, vulkan, auto
-  mode: str = "local"  # MLCEngine's mode: local (small batch), interactive (batch 1) or server
+class Knobs:
+  engine_mode: str = knob("local", "MLCEngine's mode: local (small batch), interactive (batch 1) or server", ("local", "interactive", "server"))
 
 def check() -> str:
   """mlc_llm's version, or a ValueError with the one-line install hint."""
@@ -46,7 +45,7 @@ def _mlc(*args, log=print):
   out = subprocess.run(cmd, capture_output=True, text=True)
   if out.returncode: raise RuntimeError(f"mlc_llm {args[0]} failed (code {out.returncode}): {out.stderr.strip().splitlines()[-1:] or ''}")
 
-def prepare(cfg: MLCConfig, log=print) -> tuple[Path, Path]:
+def prepare(cfg: RunConfig, log=print) -> tuple[Path, Path]:
   """The converted weights folder and the compiled model library, made once and cached."""
   name = formats.check_size(cfg.size).name
   out = files.CACHE / "mlc" / f"{name}-{cfg.quantize}-MLC"
@@ -60,18 +59,18 @@ def prepare(cfg: MLCConfig, log=print) -> tuple[Path, Path]:
   return out, lib
 
 class MLCStreamEngine:
-  def __init__(self, cfg: MLCConfig, log=print):
+  def __init__(self, cfg: RunConfig, log=print):
     self.version = check()
     from mlc_llm import MLCEngine
     t0 = time.perf_counter()
     self.model, lib = prepare(cfg, log)
     prepare_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    self.engine = MLCEngine(str(self.model), device=cfg.device, model_lib=str(lib), mode=cfg.mode)
+    self.engine = MLCEngine(str(self.model), device=cfg.device, model_lib=str(lib), mode=Knobs(**cfg.knobs).engine_mode)
     self.server_name, self.models, self.device_name = "mlc", [str(self.model)], cfg.device
     self.knobs = {}
     self.info = {"prepare_seconds": round(prepare_s, 3), "load_seconds": round(time.perf_counter() - t0, 3),
-                 "mlc.mode": cfg.mode, "mlc.model_lib": lib.name, "mlc.quantization": cfg.quantize}
+                 "mlc.mode": Knobs(**cfg.knobs).engine_mode, "mlc.model_lib": lib.name, "mlc.quantization": cfg.quantize}
 
   def stream(self, body: dict) -> Iterator[dict | None]:
     """The same request body as over HTTP; MLC takes its extensions (debug_config) through extra_body."""
@@ -82,4 +81,4 @@ class MLCStreamEngine:
 
   def close(self): self.engine.terminate()
 
-def load(cfg: MLCConfig, log=print) -> MLCStreamEngine: return MLCStreamEngine(cfg, log)
+def load(cfg: RunConfig, log=print) -> MLCStreamEngine: return MLCStreamEngine(cfg, log)

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Iterator
 import numpy as np
 from inferbench.core.formats import FTYPES, MLX_BITS, MLX_GROUPS, ModelError
-from inferbench.backends.base import BackendConfig, Step
+from dataclasses import dataclass
+from inferbench.backends.base import Step, knob
+from inferbench.core.config import RunConfig
 
 ARCHS = ("llama",)                                 # GGUF architectures this maps onto mlx-lm's model code
 NATIVE = ("F32", "F16", "Q4_0", "Q4_1", "Q8_0")    # GGUF tensor types mx.load reads itself
@@ -36,6 +38,13 @@ NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "outpu
 BLOCK = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
          "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
          "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+
+@dataclass(frozen=True)
+class Knobs:
+  pipeline: bool = knob(True, "on: queue the next step before reading this token, as mlx-lm's generate_step (the headline); "
+                              "off: each step built, evaluated and read alone")
+  dtype: str = knob("", "the compute dtype of the floating weights and activations (default: float32 on the CPU, float16 on a GPU)",
+                    ("float32", "float16", "bfloat16"))
 
 def core():
   """mlx.core, or a one-line error saying how to install it."""
@@ -156,7 +165,8 @@ def logits(path: Path, ids: list[int], ctx: int) -> np.ndarray:
   return np.concatenate(out)
 
 class MLXEngine:
-  def __init__(self, cfg: BackendConfig):
+  def __init__(self, cfg: RunConfig, model: Path):
+    knobs = Knobs(**cfg.knobs)
     mx = self.mx = core()
     from mlx_lm.models.cache import make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
@@ -167,22 +177,22 @@ class MLXEngine:
     mx.set_default_device(device)
     self.stream = mx.new_thread_local_stream(device)  # generation on its own stream, as mlx-lm's generation_stream
     mx.random.seed(cfg.seed)             # --temperature samples through mx.random
-    self.version, self.device_name, self.ctx, self.pipeline = mx.__version__, device.type.name, cfg.ctx, cfg.pipeline
+    self.version, self.device_name, self.ctx, self.pipeline = mx.__version__, device.type.name, cfg.ctx, knobs.pipeline
     # MLX's x86 CPU kernels have no fast half precision: a 4-bit quantized matvec with float16 scales and activations
     # measured 40-120x slower than with float32 here (mlx 0.32.4), so the CPU computes in float32 unless told otherwise
-    dtype = cfg.dtype or ("float16" if cfg.device == "cuda" else "float32")
+    dtype = knobs.dtype or ("float16" if cfg.device == "cuda" else "float32")
     self.sampler = make_sampler(cfg.temperature)  # mlx-lm's: argmax at temperature 0
     self.make_cache = make_prompt_cache
     t0 = time.perf_counter()
-    self.model, how = load_model(cfg.model)
+    self.model, how = load_model(model)
     self.model.set_dtype(getattr(mx, dtype))  # floating parameters only: packed quantized weights stay as they are
-    self.knobs = {"pipeline": "on" if cfg.pipeline else "off", "dtype": dtype}
-    self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "mlx.weights": how, "mlx.pipeline": int(cfg.pipeline), "mlx.dtype": dtype,
+    self.knobs = {"pipeline": "on" if knobs.pipeline else "off", "dtype": dtype}
+    self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "mlx.weights": how, "mlx.pipeline": int(knobs.pipeline), "mlx.dtype": dtype,
                  "mlx.device": str(device), "mlx.device_info": json.dumps(mx.device_info()), "mlx.mlx_lm": version("mlx-lm"),
                  # seen here: one core busy while it decodes; MLX has no thread setting, so --threads does not apply
                  **({"mlx.cpu_threads": "1: MLX's CPU stream runs its operations on one thread"} if cfg.device != "cuda" else {}),
                  "mlx.timing": "pipelined as mlx-lm's generate_step (async_eval of the next step before reading this token): "
-                               "total = token-to-token time" if cfg.pipeline else "synchronous: each step built, evaluated and read alone"}
+                               "total = token-to-token time" if knobs.pipeline else "synchronous: each step built, evaluated and read alone"}
 
   def _step(self, tokens, cache) -> tuple:
     """mlx-lm's generate_step._step: the logits of the last position, log-softmax, then the sampler; (token, logprobs)."""
@@ -222,4 +232,4 @@ class MLXEngine:
 
   def run_totals(self) -> dict: return {"peak_device_bytes": self.mx.get_peak_memory()}
 
-def load(cfg: BackendConfig) -> MLXEngine: return MLXEngine(cfg)
+def load(cfg: RunConfig, model: Path) -> MLXEngine: return MLXEngine(cfg, model)

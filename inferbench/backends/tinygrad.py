@@ -7,14 +7,21 @@ Gumbel-max argmax), as in tinygrad's own generate loop; at temperature 0 that is
 from __future__ import annotations
 import os, time
 from typing import Iterator
-from inferbench.backends.base import BackendConfig, Step
+from dataclasses import dataclass
+from pathlib import Path
+from inferbench.backends.base import Step, knob
+from inferbench.core.config import RunConfig
 
 PREFILL_CHUNK = 32  # tinygrad.llm's generate() feeds the prompt in chunks of this many tokens
 MAX_BATCH = 256     # tinygrad.llm's Transformer takes (batch, tokens) and sizes its KV cache by the first call's batch
 
-def environment(cfg: BackendConfig) -> dict[str, str]:
+@dataclass(frozen=True)
+class Knobs:
+  beam: int = knob(0, "BEAM search width for the kernels the JIT captures (JITBEAM; 0: untuned)")
+
+def environment(cfg: RunConfig) -> dict[str, str]:
   env = {"DEV": "CUDA" if cfg.device == "cuda" else "CPU", "CPU_COUNT": str(cfg.threads)}
-  if cfg.beam: env["JITBEAM"] = str(cfg.beam)  # BEAM-search the kernels the JIT captures
+  if beam := Knobs(**cfg.knobs).beam: env["JITBEAM"] = str(beam)  # BEAM-search the kernels the JIT captures
   # tinygrad 0.13's CUDA graphs fail on the H100 machine's CUDA 13 driver (580.159.04): cuGraphAddKernelNode returns
   # "invalid argument" for every model. JIT=2 replays the captured kernels one launch at a time instead, which costs
   # launch overhead per kernel. Set JIT in the environment to override (JIT=1: graphs).
@@ -22,7 +29,8 @@ def environment(cfg: BackendConfig) -> dict[str, str]:
   return env
 
 class TinygradEngine:
-  def __init__(self, cfg: BackendConfig):
+  def __init__(self, cfg: RunConfig, model: Path):
+    beam = Knobs(**cfg.knobs).beam
     from tinygrad import Device, Tensor
     from tinygrad.helpers import CACHEDB, CACHELEVEL
     from tinygrad.llm.model import Transformer
@@ -30,7 +38,7 @@ class TinygradEngine:
     self.version = version("tinygrad")
     Tensor.manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    self.model, _ = Transformer.from_gguf(cfg.model, max_context=cfg.ctx)
+    self.model, _ = Transformer.from_gguf(model, max_context=cfg.ctx)
     self.device_name = Device.DEFAULT
     self.temperature, self.n_seq = cfg.temperature, cfg.batch
     load_s = time.perf_counter() - t0
@@ -40,9 +48,9 @@ class TinygradEngine:
     for _ in range(3): list(self.generate([0, 0], 3))
     # compile_seconds holds the JIT captures, kernel compiles and, with --beam, the BEAM search of every kernel; a
     # search's result is kept in tinygrad's cache db, so a second run with the same kernels and device skips it.
-    self.knobs = {"beam": cfg.beam, "jit": os.environ.get("JIT", "1")}
+    self.knobs = {"beam": beam, "jit": os.environ.get("JIT", "1")}
     self.info = {"load_seconds": round(load_s, 3), "compile_seconds": round(time.perf_counter() - t0, 3),
-                 "tinygrad.beam": cfg.beam, "tinygrad.jit": os.environ.get("JIT", "1"), "tinygrad.prefill_chunk": PREFILL_CHUNK,
+                 "tinygrad.beam": beam, "tinygrad.jit": os.environ.get("JIT", "1"), "tinygrad.prefill_chunk": PREFILL_CHUNK,
                  "tinygrad.cache_db": CACHEDB if CACHELEVEL.value >= 1 else "off (CACHELEVEL=0)",
                  # tinygrad.llm keeps quantized weights packed and unpacks them inside every step's kernels, unless
                  # REALIZE=1 unpacks them once at load: so its Q4_K_M reads Q4_K_M bytes, and pays the unpacking per token
@@ -79,4 +87,4 @@ class TinygradEngine:
 
   def run_totals(self) -> dict: return {}
 
-def load(cfg: BackendConfig) -> TinygradEngine: return TinygradEngine(cfg)
+def load(cfg: RunConfig, model: Path) -> TinygradEngine: return TinygradEngine(cfg, model)

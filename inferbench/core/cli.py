@@ -39,6 +39,11 @@ def output_dir(path: Path, flag: str = "-o") -> Path:
     raise ValueError(f"{flag} {path} is not a folder this user can write to ({e.strerror}): pass another folder") from None
   return path
 
+def defaults(parser: argparse.ArgumentParser, **values) -> argparse.Namespace:
+  """A command's flags at their defaults but for `values`: what a caller that is not the command line (an experiment
+  file, another stage) passes to the command's functions, with no flags spelled out and parsed again."""
+  return argparse.Namespace(**{**vars(parser.parse_args([])), **values})
+
 LABEL = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?(=[\w.-]+)?")
 
 def node_labels(text: str) -> str:

@@ -39,8 +39,8 @@ def quant_type(quantize: str) -> str | None:
 
 WEIGHTS = ("real", "synthetic")
 def knobs_text(knobs: dict) -> str:
-  """The log header's `knobs` line, one way spelled: "beam=2 jit=2"."""
-  return " ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+  """The log header's `knobs` line, one way spelled: "beam=2 flash_attn=on" (a switch is on or off)."""
+  return " ".join(f"{k}={('on' if v else 'off') if isinstance(v, bool) else v}" for k, v in sorted(knobs.items()))
 
 def knob(lines, name: str):
   """One knob's value in each knobs line (a pandas Series of lines -> of values, NaN where the line lacks it)."""

@@ -1,6 +1,6 @@
 """What a run was measured on: small collect_* functions, each filling one flat dict (after pyperf)."""
 from __future__ import annotations
-import datetime, getpass, importlib.metadata, os, platform, socket, subprocess, sys
+import datetime, getpass, importlib.metadata, os, platform, shutil, socket, subprocess, sys
 from pathlib import Path
 
 from inferbench.core.files import ROOT
@@ -61,3 +61,5 @@ def cpu_model() -> str:
       if line.startswith("model name"): return line.split(":", 1)[1].strip()
   except OSError: pass
   return platform.processor() or platform.machine()
+def cuda_available() -> bool:
+  return shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0

@@ -16,6 +16,7 @@ Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench
 from __future__ import annotations
 import datetime, json, os, socket, statistics, subprocess, sys, time
 from pathlib import Path
+from inferbench.core import cli
 from inferbench.core import files
 from inferbench.core.files import atomic_write
 
@@ -102,7 +103,7 @@ def header(device: str) -> dict:
 
 if __name__ == "__main__":
   import argparse
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("device", choices=["cpu", "cuda"])
   p.add_argument("--print-only", action="store_true", help="measure and print JSON, do not write the cache")
   args = p.parse_args()

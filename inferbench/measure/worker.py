@@ -12,7 +12,6 @@ from inferbench import backends
 from inferbench.core import memory, metadata, formats, proc
 from inferbench.models import modelfile, prepare
 from inferbench.measure import bandwidth
-from inferbench.backends.base import BackendConfig
 from inferbench.core.formats import knobs_text
 from inferbench.backends.llamacpp import Tokenizer
 from inferbench.store.rawlog import LogWriter
@@ -23,11 +22,8 @@ def say(cfg: RunConfig, msg: str): print(f"  [{cfg.label}] {msg}", file=sys.stde
 
 def run(cfg: RunConfig, log: LogWriter):
   md = metadata.collect_all()
-  md.update(backend=cfg.backend, size=cfg.size, quantize=cfg.quantize, seed=cfg.seed, uuid=cfg.uuid, device=cfg.device,
-            threads=cfg.threads, n_prompt_tokens=len(cfg.prompt_ids), prompt_token_ids=json.dumps(cfg.prompt_ids),
-            n_decode_steps=cfg.n_tokens, runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds, ctx=cfg.ctx,
-            temperature=cfg.temperature, sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded",
-            batch=cfg.batch, run_config=json.dumps(cfg.settings(), sort_keys=True), **(cfg.limit.header() if cfg.limit else {}))
+  md.update(cfg.header(), prompt_token_ids=json.dumps(cfg.prompt_ids), runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds,
+            sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded", **(cfg.limit.header() if cfg.limit else {}))
   md.update(bandwidth.header(cfg.device))  # measured once per host and cached; the first run measures it
   log.header(md)
 
@@ -54,9 +50,7 @@ def run(cfg: RunConfig, log: LogWriter):
   if cfg.limit: memory.enter(cfg.limit)
   if hasattr(backend, "on_fatal"): backend.on_fatal(lambda reason: fatal(cfg, log, reason))
   device_peak = memory.DeviceSampler() if cfg.device == "cuda" else None
-  engine = backend.load(BackendConfig(model=path, device=cfg.device, threads=cfg.threads, ctx=cfg.ctx, seed=cfg.seed,
-                                      temperature=cfg.temperature, beam=cfg.beam, flash_attn=cfg.flash_attn, batch=cfg.batch,
-                                      pipeline=cfg.pipeline, dtype=cfg.dtype))
+  engine = backend.load(cfg, path)
   pad = getattr(backend, "KV_PAD", 1)
   kv_ctx = -(-cfg.ctx // pad) * pad  # the positions the backend allocates per sequence
   kv = info.kv_bytes(kv_ctx * cfg.batch)
@@ -110,7 +104,7 @@ def fatal(cfg: RunConfig, log: LogWriter, reason: str):
 PARENT_DIED = signal.SIGHUP
 
 def main(argv: list[str]) -> int:
-  cfg, log_path = RunConfig(**json.loads(argv[0])), Path(argv[1])
+  cfg, log_path = RunConfig.from_settings(json.loads(argv[0])), Path(argv[1])
   log = LogWriter(log_path)
   if cfg.limit: memory.hold_reserve()
   try:

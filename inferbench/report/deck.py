@@ -10,10 +10,11 @@ tables, through Typst's own csv()), docs/deck_data.json (sentences made here fro
 optional recommendation.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
 """
 from __future__ import annotations
-import argparse, csv, datetime, json, math, os, shutil, sys
+import csv, datetime, json, math, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
+from inferbench.core import cli
 from inferbench.core.names import DISPLAY
 from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
 from inferbench.core import registry
@@ -245,14 +246,14 @@ def layout_problems(pdf: Path) -> list[str]:
   return problems
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
-  p = argparse.ArgumentParser(description=doc or __doc__)
+  p = cli.Parser(description=doc or __doc__)
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of summary.csv and sweep_*.csv (default: %(default)s)")
   p.add_argument("--plots", type=Path, default=Path("plots"), help="folder of the eight PNGs (default: %(default)s)")
   p.add_argument("--docs", type=Path, default=Path("docs"), help="where images/ and deck_data.json go (default: %(default)s)")
   p.add_argument("--baseline", default="tinygrad", help="backend the findings' speedups are relative to (default: %(default)s)")
-  p.add_argument("-o", "--output", type=Path, default=Path("presentation.pdf"))
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where presentation.pdf goes (default: here)")
   args = p.parse_args(argv)
-  try: out = build(args.dir, args.plots, args.docs, args.output, args.baseline)
+  try: out = build(args.dir, args.plots, args.docs, cli.output_dir(args.output_dir) / "presentation.pdf", args.baseline)
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

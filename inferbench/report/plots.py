@@ -7,7 +7,7 @@ without data. Bars are the median over runs, whiskers the 95% t-interval over ru
 Labels show exactly the settings that vary among what a panel shows. The same files give byte-identical PNGs.
 """
 from __future__ import annotations
-import argparse, math, sys, textwrap
+import math, sys, textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from inferbench.core import cli
 from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary
 from inferbench.analyse import scaling  # noqa: E402
 from inferbench.store.collate import csv_path  # noqa: E402
@@ -398,7 +399,7 @@ def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Pat
          (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(description=doc)
+  p = cli.Parser(description=doc)
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of summary.csv, runs.csv and ratios.csv (default: %(default)s)")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("plots"), help="where the PNGs go (default: %(default)s)")
   if "speedup_comparison" in names:

@@ -3,6 +3,7 @@ one marker per backend, the Pareto front (no other point both faster and lower i
 from __future__ import annotations
 import csv
 from pathlib import Path
+from inferbench.core import cli
 from inferbench.core.files import save_figure
 from inferbench.core.stats import NOISY_CV
 
@@ -43,10 +44,9 @@ def plot(csv_path: Path, out: Path) -> Path:
   return save_figure(fig, out, 120)
 
 def main(argv: list[str] | None = None) -> int:
-  import argparse
-  p = argparse.ArgumentParser(description=__doc__)
+  p = cli.Parser(description=__doc__)
   p.add_argument("csv", type=Path, nargs="?", default=Path("benchmark_output/sweep_135M.csv"))
-  p.add_argument("-o", "--output", type=Path, default=Path("plots/quantization_pareto.png"))
+  p.add_argument("-o", "--output-dir", type=Path, default=Path("plots"), help="where quantization_pareto.png goes (default: %(default)s)")
   args = p.parse_args(argv)
-  print(plot(args.csv, args.output))
+  print(plot(args.csv, args.output_dir / "quantization_pareto.png"))
   return 0

@@ -3,14 +3,15 @@ process, record a failure as a failed log and go on, then print a summary table.
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import argparse, itertools, os, shutil, signal, subprocess, sys, uuid
+import argparse, itertools, os, signal, subprocess, sys, uuid
 from pathlib import Path
 from inferbench import backends
-from inferbench.core import cli, memory, formats, registry, proc
+from inferbench.core import cli, memory, metadata, formats, registry, proc
 from inferbench.models import prepare
 from inferbench.measure import bandwidth
 from inferbench.models.prepare import prompt_ids
-from inferbench.run.local import run_all, run_one
+from inferbench.run.local import run_all, run_limited
+from inferbench.backends.base import NoKnobs, knob_values
 from inferbench.core.config import RunConfig
 
 def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
@@ -40,21 +41,18 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--temperature", nargs="+", type=cli.number(0), default=[0.0], help="0 is greedy; above 0 samples, seeded by --seed")
   p.add_argument("--memory-limit", help="run each worker under this much memory (e.g. 600MiB): cgroup v2 memory.max where "
                                         "allowed, else RLIMIT_AS (virtual memory); running out is recorded as a result")
-  if backend == "tinygrad": p.add_argument("--beam", nargs="+", type=cli.whole(0), default=[0], help="tinygrad BEAM search width (JITBEAM)")
-  if backend == "llamacpp": p.add_argument("--flash-attn", nargs="+", choices=["off", "on"], default=["off"])
-  if backend == "mlx": p.add_argument("--pipeline", nargs="+", choices=["on", "off"], default=["on"],
-                                      help="on: queue the next step before reading this token, as mlx-lm's generate_step (the headline); "
-                                           "off: each step built, evaluated and read alone")
-  if backend == "mlx": p.add_argument("--dtype", nargs="+", choices=["float32", "float16", "bfloat16"],
-                                      help="compute dtype of MLX's floating weights (and quantized scales) and activations; default: float32 on "
-                                           "the CPU (MLX's x86 kernels have no fast half precision), float16 on the GPU")
+  for k in knob_values(getattr(backends.get(backend), "Knobs", NoKnobs)):  # the backend's own settings, each a flag
+    p.add_argument(k["flag"], nargs="+", default=[k["default"]], choices=k["choices"] or None,
+                   type=cli.whole(0) if k["kind"] is int else None, help=k["help"])
   p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before a configuration is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   cli.fleet_flags(p)
   return p
 
-def cuda_available() -> bool:
-  return shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+def grid(backend: str, **values) -> argparse.Namespace:
+  """What plan() takes from a caller that is not the command line (an experiment file, the limit search)."""
+  return cli.defaults(parser(backend), **values)
+
 
 
 def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
@@ -79,8 +77,8 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
     raise ValueError(f"--memory-limit {args.memory_limit}: below the {memory.format_size(need)} a worker needs before loading any "
                      f"model (Python and its libraries, as {memory.limit_kind()} counts them): raise it")
   cluster = getattr(args, "cluster", None)  # on a cluster each node resolves auto, and has the GPU or not
-  device = args.device if cluster else ("cuda" if cuda_available() else "cpu") if args.device == "auto" else args.device
-  if device == "cuda" and not cluster and not cuda_available():
+  device = args.device if cluster else ("cuda" if metadata.cuda_available() else "cpu") if args.device == "auto" else args.device
+  if device == "cuda" and not cluster and not metadata.cuda_available():
     raise ValueError("--device cuda, but no CUDA device is visible (nvidia-smi -L found none): use --device cpu, or run on a machine with an NVIDIA GPU and driver")
   if "synthetic" in args.weights and args.model: raise ValueError("--weights synthetic writes a registry architecture: pass --size, not --model")
   sizes = args.size if not args.model or args.size != [registry.DEFAULT_SIZE] else [Path(args.model).stem]
@@ -88,9 +86,9 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
          for s in sizes for w in args.weights for p in args.prompt for n in args.prompt_tokens or [None]}
   for i in ids.values():
     for n, ctx in itertools.product(args.n_tokens, args.ctx): check_ctx(ctx, len(i), n)
-  variants = [{"beam": b} for b in args.beam] if backend == "tinygrad" else \
-             [{"flash_attn": f == "on"} for f in args.flash_attn] if backend == "llamacpp" else \
-             [{"pipeline": p == "on", "dtype": d} for p in args.pipeline for d in args.dtype or [""]] if backend == "mlx" else [{}]
+  knobs = knob_values(getattr(backends.get(backend), "Knobs", NoKnobs))
+  variants = [{"knobs": {k["name"]: k["parse"](v) for k, v in zip(knobs, values)}}
+              for values in itertools.product(*(getattr(args, k["name"], [k["default"]]) for k in knobs))]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
                     model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                     threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, nodes=nodes, **v)
@@ -124,7 +122,7 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
     print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)
   try:
     with proc.stop_on(signal.SIGTERM, signal.SIGHUP):  # the running configuration's log says why it stopped
-      summary = run_all(configs, args.output_dir, lambda cfg, path: run_one(cfg, path, args.timeout))
+      summary = run_all(configs, args.output_dir, lambda cfg, path: run_limited(cfg, path, args.timeout))  # under --memory-limit, as its help says
   except (KeyboardInterrupt, proc.Stopped) as e:
     print(f"stopped: {proc.interrupted(e)}", file=sys.stderr)
     return proc.exit_code(e)

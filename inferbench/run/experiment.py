@@ -5,7 +5,7 @@
   plan      bench.plan per backend and model, exactly as the benchmark scripts expand their flags
   resume    a configuration whose settings equal those of an ok log in the output folder (its header's run_config)
             is skipped, so a killed experiment reruns to finish where it stopped
-  run       local.run_all, each configuration in its own worker (limits.run_limited: under --memory-limit too); with
+  run       local.run_all, each configuration in its own worker (local.run_limited: under --memory-limit too); with
             --cluster, fleet.run_all: the same, each on a node of a Ray cluster (nodes: the labels it needs there)
   record    session_{start}.json in the output folder, rewritten after every configuration: start, end, duration,
             the file itself, the counts planned / ok / failed / skipped, the git commit, each configuration's log
@@ -20,13 +20,16 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from inferbench import backends
+from inferbench.backends import STEP as STEP_BACKENDS
 from inferbench.core import cli, memory, metadata, files, formats, registry
-from inferbench.run import limits, bench, local, serving_experiment
+from inferbench.run import bench, local, serving_experiment
 from inferbench.models import synthetic
+from inferbench.report import pipeline
+from inferbench.store import resume
 from inferbench.store.rawlog import LogError, parse
 from inferbench.run.serving_experiment import ServingExperiment
 from inferbench.core.config import RunConfig
+from inferbench.core.formats import knobs_text
 
 Positive, NonNegative = Field(gt=0), Field(ge=0)
 LISTS = ("backends", "sizes", "models", "weights", "quantize", "prompts", "prompt_tokens", "n_tokens", "temperature", "ctx",
@@ -36,7 +39,7 @@ class Experiment(BaseModel):
   """The keys an experiment file may hold. A list key also takes one plain value."""
   model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
   name: str = "experiment"
-  backends: list[Literal["llamacpp", "tinygrad"]] = Field(min_length=1)  # the step-timed backends (serving has its own script)
+  backends: list[Literal[STEP_BACKENDS]] = Field(min_length=1)  # the step-timed backends (serving files have kind: serving)
   sizes: list[str] = [registry.DEFAULT_SIZE]    # registry sizes, or labels of `models`
   models: list[str] = []                        # local GGUF files, instead of registry sizes
   weights: list[Literal["real", "synthetic"]] = [registry.DEFAULT_WEIGHTS]
@@ -139,22 +142,11 @@ def plan(exp: Experiment, cluster: str | None = None) -> list[RunConfig]:
   """Every configuration of the file, in file order: backends, then models, then bench.plan's order."""
   return [cfg for backend in exp.backends for model in exp.models or [None] for cfg in bench.plan(backend, exp.namespace(model, cluster))]
 
-def settings_key(settings: dict) -> str: return json.dumps(settings, sort_keys=True)
-
-def finished_log(cfg: RunConfig, finished: dict[str, Path]) -> Path | None:
+def finished_log(cfg: RunConfig, finished: dict[str, list[Path]]) -> Path | None:
   """The ok log of the configuration's settings, if any. On a cluster, device auto is resolved on the node, and its
   log says which it became."""
   devices = ["cpu", "cuda"] if cfg.device == "auto" else [cfg.device]
-  return next((log for d in devices if (log := finished.get(settings_key({**cfg.settings(), "device": d})))), None)
-
-def done(output_dir: Path) -> dict[str, Path]:
-  """The settings of every ok log in output_dir (from its header's run_config), to the log."""
-  out = {}
-  for path in sorted(Path(output_dir).glob("*.txt")):
-    try: log = parse(path)
-    except LogError: continue  # cut short, or not a log: that configuration runs again
-    if log.ok and "run_config" in log.header: out[settings_key(json.loads(log.header["run_config"]))] = path
-  return out
+  return next((logs[-1] for d in devices if (logs := finished.get(resume.settings_key({**cfg.settings(), "device": d})))), None)
 
 # --- the dry run's estimate ---
 
@@ -193,7 +185,7 @@ def estimate_s(cfg: RunConfig, rates: dict) -> tuple[float, bool]:
 def describe(cfg: RunConfig) -> dict:
   return {"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "weights": cfg.weights, "prompt": len(cfg.prompt_ids),
           "n_tokens": cfg.n_tokens, "T": cfg.temperature, "ctx": cfg.ctx, "batch": cfg.batch, "threads": cfg.threads, "seed": cfg.seed,
-          **({"beam": cfg.beam} if cfg.backend == "tinygrad" else {"fa": "on" if cfg.flash_attn else "off"}),
+          **({"knobs": knobs_text(cfg.knobs)} if cfg.knobs else {}),
           **({"nodes": cfg.nodes} if cfg.nodes else {})}
 
 def print_plan(configs: list[RunConfig], finished: dict[str, Path], output_dir: Path):
@@ -229,7 +221,7 @@ def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: li
   try: configs = plan(exp, cluster)
   except (formats.ModelError, ValueError) as e: raise ExperimentError(f"{path}: {e}") from e
   output_dir = Path(exp.output)
-  finished = done(output_dir)
+  finished = resume.finished(output_dir)
   if dry_run:
     print_plan(configs, finished, output_dir)
     return 0
@@ -262,7 +254,7 @@ def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: li
       save()
 
     def one(cfg: RunConfig, log: Path) -> str:
-      finished_one(cfg, {"status": (status := limits.run_limited(cfg, log, exp.timeout)), "log": log})
+      finished_one(cfg, {"status": (status := local.run_limited(cfg, log, exp.timeout)), "log": log})
       return status
 
     save()
@@ -275,26 +267,12 @@ def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: li
       save(ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   print(f"{exp.name}: {record['ok']} ok, {record['failed']} failed, {record['skipped']} skipped of {len(configs)}; "
         f"record in {record_path}", file=sys.stderr)
-  if record["ok"] or record["skipped"]: report(output_dir)
+  if record["ok"] or record["skipped"]: pipeline.report(output_dir)
   return 0 if record["failed"] == 0 else 1
 
-def report(folder: Path):
-  """What the pipeline makes of the folder's logs, as the README's commands make it: each backend's CSV, the
-  analysis (with the scaling tables), the plots in folder/plots and the deck folder/presentation.pdf."""
-  from inferbench.analyse import analysis
-  from inferbench.store import collate
-  from inferbench.report import deck, plots
-  from inferbench.serving import client
-  for backend in sorted({p.name.split("_")[0] for p in folder.glob("*_*.txt")} & set(backends.BACKENDS) | set(client.serving_backends(folder))):
-    target, n, problems = collate.collate(backend, folder)
-    print(f"{target}: {n} rows" + "".join(f"\nskipped {e}" for e in problems), file=sys.stderr)
-  if analysis.main(["-d", str(folder)]) or plots.main(plots.MAIN + plots.ADDITIONAL, plots.__doc__, ["-d", str(folder), "-o", str(folder / "plots")]):
-    return
-  try: print(deck.build(folder, folder / "plots", folder / "docs", folder / "presentation.pdf"), file=sys.stderr)
-  except analysis.AnalysisError as e: print(f"no deck: {e}", file=sys.stderr)
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("experiment", type=Path, help="the experiment file (YAML): see experiments/*.yaml")
   p.add_argument("--dry-run", action="store_true", help="print the plan, what is done already and an estimate of the time; run nothing")
   cli.fleet_flags(p)

@@ -8,7 +8,7 @@ cluster, at most one at a time per node, every raw log written into the local ou
             must all offer; one that no node meets is reported before anything runs, naming what no node offers
   run       each configuration is a Ray task holding its node's one slot (so nothing else runs there meanwhile) and
             restricted to the matching nodes by a label selector on their ids; Ray schedules it. The task runs
-            limits.run_limited, the local runner's own path: the same worker process writes the log into a temporary
+            local.run_limited, the local runner's own path: the same worker process writes the log into a temporary
             folder on the node, and the task returns its bytes, which are written here under the name the node gave it
   lose      a configuration whose node died (or whose Ray worker did) ends `failed: node lost`, and the rest go on;
             --retries N submits it again, to a matching node it has not tried where there is one
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 import ray
 import ray.exceptions
-from inferbench.run import limits, bench, local
-from inferbench.core import files, proc
+from inferbench.run import local
+from inferbench.core import files, metadata, proc
 from inferbench.core.config import RunConfig
 
 SLOT = "inferbench_slot"
@@ -97,10 +97,10 @@ def on_node(cfg: RunConfig, timeout: float | None):
   os.environ.pop("OMP_NUM_THREADS", None)
   if threads := os.environ.get("INFERBENCH_NODE_OMP_NUM_THREADS"): os.environ["OMP_NUM_THREADS"] = threads
   yield socket.gethostname(), ray.get_runtime_context().get_node_id()
-  if cfg.device == "auto": cfg = dataclasses.replace(cfg, device="cuda" if bench.cuda_available() else "cpu")
+  if cfg.device == "auto": cfg = dataclasses.replace(cfg, device="cuda" if metadata.cuda_available() else "cpu")
   with tempfile.TemporaryDirectory(prefix="inferbench-fleet-") as folder:
     path, t0 = Path(folder) / local.log_name(cfg), time.time()
-    status = limits.run_limited(cfg, path, timeout)
+    status = local.run_limited(cfg, path, timeout)
     yield path.name, status, path.read_bytes(), t0, time.time()
 
 def lost(e: ray.exceptions.RayError, node_alive: bool) -> str:

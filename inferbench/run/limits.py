@@ -16,6 +16,7 @@ import argparse, dataclasses, sys, uuid
 from pathlib import Path
 from typing import Callable
 
+from inferbench.core import cli
 from inferbench.core import memory, files, formats, registry
 from inferbench.run import bench, local
 from inferbench.store.rawlog import parse
@@ -23,24 +24,7 @@ from inferbench.core.config import RunConfig
 
 GRANULE = 16  # contexts are probed in multiples of this many positions
 
-def run_limited(cfg: RunConfig, path: Path, timeout: float | None) -> str:
-  """local.run_one under the configuration's memory limit: in a fresh cgroup v2 where this machine allows one (the
-  worker joins it), else the worker sets RLIMIT_AS itself. Most out-of-memory ends the worker writes itself; two reach
-  only this parent: a cgroup's OOM kill (SIGKILL, confirmed by the cgroup's count) and a C++ std::bad_alloc that
-  escaped into std::terminate (SIGABRT). For those the returned status says out of memory; the log keeps run_one's
-  account of the signal."""
-  if cfg.memory_limit_bytes is None: return local.run_one(cfg, path, timeout)
-  cg = memory.make_cgroup(cfg.memory_limit_bytes)
-  limit = memory.Limit(cfg.memory_limit_bytes, "cgroup" if cg else "rlimit", str(cg) if cg else None)
-  try:
-    status = local.run_one(dataclasses.replace(cfg, memory_cgroup=limit.cgroup), path, timeout)
-    if status.startswith("failed") and not out_of_memory(status):
-      if cg and memory.cgroup_oom_kills(cg): return limit.status(f"killed by the kernel's OOM killer ({status})")
-      if memory.OOM.search(status): return limit.status(status.removeprefix("failed: "))
-    return status
-  finally: memory.remove_cgroup(cg)
 
-def out_of_memory(status: str) -> bool: return status.startswith("failed: out of memory")
 
 def search(probe: Callable[[int], str], start: int, most: int, tolerance: float) -> tuple[int | None, int | None, list[tuple[int, str]]]:
   """The largest context that runs (None: not even the smallest) and the smallest that ran out (None: up to `most` all
@@ -49,7 +33,7 @@ def search(probe: Callable[[int], str], start: int, most: int, tolerance: float)
   tried: list[tuple[int, str]] = []
   def ok(ctx: int) -> bool | None:
     tried.append((ctx, status := probe(ctx)))
-    return True if status == "ok" else False if out_of_memory(status) else None
+    return True if status == "ok" else False if local.out_of_memory(status) else None
   fits = fails = None
   ctx = start
   while True:  # doubling (or halving, when the start does not fit)
@@ -115,14 +99,14 @@ def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, mos
       cfg = dataclasses.replace(base, uuid=uuid.uuid4().hex[:8], batch=b, ctx=ctx, prompt_ids=(prompt * (n_prompt // len(prompt) + 1))[:n_prompt])
       logs[ctx] = out_dir / "logs" / local.log_name(cfg)
       print(f"[batch {b}] ctx {ctx}: probing", file=sys.stderr, flush=True)
-      status = run_limited(cfg, logs[ctx], timeout)
+      status = local.run_limited(cfg, logs[ctx], timeout)
       print(f"[batch {b}] ctx {ctx}: {status[:160]}", file=sys.stderr, flush=True)
       return status
     fits, fails, tried = search(probe, start, most, tolerance)
     row = {"backend": base.backend, "size": base.size, "quantize": base.quantize, "batch": b, "limit_bytes": limit.bytes,
            "mechanism": limit.header()["memory_limit_mechanism"], "ctx_fits": fits, "ctx_fails": fails, "tolerance": tolerance,
            "n_probes": len(tried), "n_tokens": base.n_tokens,
-           "stopped_by": tried[-1][1] if tried and tried[-1][1] != "ok" and not out_of_memory(tried[-1][1]) else
+           "stopped_by": tried[-1][1] if tried and tried[-1][1] != "ok" and not local.out_of_memory(tried[-1][1]) else
                          "" if fails else f"no out-of-memory up to ctx {most}"}
     if fits:
       below = max((c for c, st in tried if st == "ok" and c < fits), default=None)
@@ -184,7 +168,7 @@ def plot(rows: list[dict], path: Path):
   plt.close(fig)
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--backend", choices=["llamacpp", "tinygrad"], default="llamacpp")
   p.add_argument("--size", default=registry.DEFAULT_SIZE, help=f"model size: {', '.join(registry.MODELS)}")
   p.add_argument("--model", help="a local GGUF instead of a registry size")
@@ -196,7 +180,7 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--start-ctx", type=int, default=512, help="the first context tried, then doubled or halved")
   p.add_argument("--max-ctx", type=int, default=131072, help="stop doubling here")
   p.add_argument("--tolerance", type=float, default=0.05, help="bisect until the largest context that ran is this close to the smallest that did not")
-  p.add_argument("--threads", type=int, default=bench.parser("llamacpp").get_default("threads")[0])
+  p.add_argument("--threads", type=int, default=bench.grid("llamacpp").threads[0])
   p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
   p.add_argument("--timeout", type=float, default=900, help="seconds per probe")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output/limits"))
@@ -207,10 +191,10 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   if args.tolerance <= 0 or args.start_ctx < max(GRANULE, args.n_tokens + 1) or args.max_ctx < args.start_ctx:
     print(f"error: need --tolerance > 0 and {GRANULE} <= --start-ctx <= --max-ctx, and --start-ctx > --n-tokens", file=sys.stderr)
     return 2
-  flags = ["--size", args.size, "--weights", args.weights, "--quantize", args.quantize, "--memory-limit", args.memory_limit,
-           "--batch", *map(str, args.batch), "--n-tokens", str(args.n_tokens), "--threads", str(args.threads), "--device", args.device,
-           "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", str(args.max_ctx), *(["--model", args.model] if args.model else [])]
-  try: base, *_ = bench.plan(args.backend, bench.parser(args.backend).parse_args(flags))  # the same checks as a benchmark
+  probe = bench.grid(args.backend, size=[args.size], weights=[args.weights], quantize=[args.quantize], memory_limit=args.memory_limit,
+                     batch=args.batch, n_tokens=[args.n_tokens], threads=[args.threads], device=args.device, runs=1, warmup=0,
+                     min_seconds=0, ctx=[args.max_ctx], model=args.model)
+  try: base, *_ = bench.plan(args.backend, probe)  # the same checks as a benchmark
   except (formats.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -1,7 +1,7 @@
 """The load-client command (mlc_benchmark.py, `inferbench load`): MLC in-process or any OpenAI-compatible server,
 every configuration's raw log written as it runs, then the summary table."""
 from __future__ import annotations
-import sys
+import argparse, sys
 from inferbench.backends import endpoint, mlc
 from inferbench.backends.endpoint import EndpointError
 from inferbench.core import formats
@@ -9,8 +9,10 @@ from inferbench.run.local import run_all
 from inferbench.serving.client import parser, plan, run_one
 from inferbench.store.rawlog import parse
 
-def main(argv: list[str] | None = None, doc: str | None = None) -> int:
-  args = parser(doc).parse_args(argv)
+def main(argv: list[str] | None = None, doc: str | None = None) -> int: return run(parser(doc).parse_args(argv))
+
+def run(args: argparse.Namespace) -> int:
+  """Every configuration the flags name, against the endpoint (or MLC in-process); 2 for bad flags, 1 if any failed."""
   engine, load_error = None, None
   try:
     if args.endpoint:
@@ -18,7 +20,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
       try: engine = endpoint.load(ecfg, args.server_name)
       except EndpointError as e:  # each configuration's log records it, with the key scrubbed all the same
         load_error, engine = str(e), endpoint.EndpointEngine(ecfg, endpoint.secret(ecfg), args.server_name or "endpoint")
-      if args.model: engine.models = [args.model]
+      if args.served_model: engine.models = [args.served_model]
       backend = engine.server_name
     else:
       mlc.check()

@@ -1,13 +1,13 @@
 """Running configurations on this machine: each in a fresh worker process, its log ended with a status whatever
 happens to the worker, with progress lines and the summary table at the end."""
 from __future__ import annotations
-import json, os, re, socket, subprocess, sys, time
+import dataclasses, os, re, socket, subprocess, sys, time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 from inferbench import backends
 from inferbench.analyse import analysis
-from inferbench.core import files, proc
+from inferbench.core import files, memory, proc
 from inferbench.core.config import RunConfig
 from inferbench.measure.worker import PARENT_DIED
 from inferbench.store.rawlog import LogWriter, append_status
@@ -23,7 +23,7 @@ def run_one(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   The worker has its own process group: at `timeout` seconds a timer stops it (SIGTERM, then SIGKILL), whatever it
   prints or does not print, and so does Ctrl-C or a stop signal to this process."""
   env = {**os.environ, **getattr(backends.get(cfg.backend), "environment", lambda c: {})(cfg)}
-  cmd = [sys.executable, "-m", "inferbench.measure.worker", json.dumps(cfg.__dict__), str(path)]
+  cmd = [sys.executable, "-m", "inferbench.measure.worker", cfg.to_json(), str(path)]
   tail: deque[str] = deque(maxlen=5)
   oom = proc.oom_kills()
   worker = proc.start(cmd, death_signal=PARENT_DIED, stderr=subprocess.PIPE, text=True, errors="replace", env=env,
@@ -86,3 +86,21 @@ def summarize(done: list[dict], by_host: bool = False):
       print(*[f"host {host}"] if by_host else [], analysis.table(rows), sep="\n")
   for d in done:
     if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']}" + (f" ({d['log']})" if d["log"] else ""))
+def run_limited(cfg: RunConfig, path: Path, timeout: float | None) -> str:
+  """run_one under the configuration's memory limit: in a fresh cgroup v2 where this machine allows one (the
+  worker joins it), else the worker sets RLIMIT_AS itself. Most out-of-memory ends the worker writes itself; two reach
+  only this parent: a cgroup's OOM kill (SIGKILL, confirmed by the cgroup's count) and a C++ std::bad_alloc that
+  escaped into std::terminate (SIGABRT). For those the returned status says out of memory; the log keeps run_one's
+  account of the signal."""
+  if cfg.memory_limit_bytes is None: return run_one(cfg, path, timeout)
+  cg = memory.make_cgroup(cfg.memory_limit_bytes)
+  limit = memory.Limit(cfg.memory_limit_bytes, "cgroup" if cg else "rlimit", str(cg) if cg else None)
+  try:
+    status = run_one(dataclasses.replace(cfg, memory_cgroup=limit.cgroup), path, timeout)
+    if status.startswith("failed") and not out_of_memory(status):
+      if cg and memory.cgroup_oom_kills(cg): return limit.status(f"killed by the kernel's OOM killer ({status})")
+      if memory.OOM.search(status): return limit.status(status.removeprefix("failed: "))
+    return status
+  finally: memory.remove_cgroup(cg)
+
+def out_of_memory(status: str) -> bool: return status.startswith("failed: out of memory")

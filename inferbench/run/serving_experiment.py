@@ -7,14 +7,14 @@ design made, on inferbench.serve.
            the round is its sample (analysis.py); rounds alternate the servers' order, so neither end of the session
            favours one server
   run      per round and server: start it on a free 127.0.0.1 port (serve.launch), measure each of its load levels
-           with the endpoint client (serving.main, the same as mlc_benchmark.py --endpoint; several models at once
+           with the endpoint client (run/load.py's run, the same as mlc_benchmark.py --endpoint; several models at once
            in parallel clients), stop it
   resume   a point with `rounds` ok logs in the output folder is done; one with fewer runs only the missing rounds
   report   collate, analysis, plots and deck (experiment.report), then the design's table, serving_sets.csv: each set's
            points with their throughput, goodput and TTFT, and the ratio to the same load without batching
 """
 from __future__ import annotations
-import itertools, sys, threading
+import argparse, itertools, sys, threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from inferbench.core import formats, proc, registry, stats
+from inferbench.core import cli, formats, proc, registry, stats
+from inferbench.serving import client
 from inferbench.models import prepare
 from inferbench.core.formats import knob
-from inferbench.store.rawlog import LogError, parse
+from inferbench.store import resume
 
 SERVER_NAME = "inferbench_serve"  # names the logs and the CSV
 
@@ -121,32 +122,27 @@ def server_command(exp: ServingExperiment, server: Server) -> list[str]:
           "--batch-timeout-ms", f"{server.batch_timeout_ms:g}", "--threads", str(exp.threads), "--ctx", str(exp.ctx),
           "--max-queue", str(exp.max_queue), "--seed", str(exp.seed)]
 
-def client_args(exp: ServingExperiment, url: str, load: Load, quantize: str, model: str, output: Path) -> list[str]:
-  """mlc_benchmark.py's flags for one load level of one served model."""
-  return ["--endpoint", url, "--server-name", SERVER_NAME, "--model", model, "--size", exp.size, "--quantize", quantize, "--device", "cpu",
-          "--n-tokens", str(exp.n_tokens), "--warmup", str(exp.warmup), "--seed", str(exp.seed), "--request-timeout", f"{exp.request_timeout:g}",
-          "--stall-timeout", f"{exp.request_timeout:g}", "-o", str(output),
-          *(["--request-rate", f"{load.request_rate:g}"] if load.request_rate else ["--concurrency", str(load.concurrency)]),
-          *(["--duration", f"{load.duration:g}"] if load.duration else []), *(["--requests", str(load.requests)] if load.requests else []),
-          *(["--slo-ttft-ms", f"{exp.slo_ttft_ms:g}"] if exp.slo_ttft_ms else []), *(["--slo-itl-ms", f"{exp.slo_itl_ms:g}"] if exp.slo_itl_ms else [])]
+def client_flags(exp: ServingExperiment, url: str, load: Load, quantize: str, model: str, output: Path) -> argparse.Namespace:
+  """The load client's settings for one load level of one served model."""
+  return cli.defaults(client.parser(None), endpoint=url, server_name=SERVER_NAME, served_model=model, size=[exp.size], quantize=[quantize],
+                      device="cpu", n_tokens=exp.n_tokens, warmup=exp.warmup, seed=[exp.seed], request_timeout=exp.request_timeout,
+                      stall_timeout=exp.request_timeout, output_dir=output, request_rate=[load.request_rate] if load.request_rate else None,
+                      concurrency=None if load.request_rate else [load.concurrency], duration=load.duration, requests=load.requests,
+                      slo_ttft_ms=exp.slo_ttft_ms, slo_itl_ms=exp.slo_itl_ms)
 
 def _point_key(quantize: str, models_served: int, max_batch: int, batch_timeout_ms: float, load: Load) -> tuple:
   return (quantize, models_served, max_batch, float(batch_timeout_ms), load.concurrency, load.request_rate, load.duration, load.requests)
 
 def done(exp: ServingExperiment, output_dir: Path) -> Counter:
   """How many ok logs each (model, server, load) of this file has in output_dir, read from the logs' headers."""
-  seen: Counter = Counter()
-  for path in Path(output_dir).glob(f"{SERVER_NAME}_*.txt"):
-    try: log = parse(path)
-    except LogError: continue
-    h = log.header
-    if not log.ok or h.get("size") != exp.size or h.get("n_decode_steps") != str(exp.n_tokens): continue
+  def key(h: dict) -> tuple | None:
+    if h.get("size") != exp.size or h.get("n_decode_steps") != str(exp.n_tokens): return None
     num = lambda k: float(h[k]) if h.get(k) else None
     load = Load(int(h["concurrency"]) if h.get("concurrency") else None, num("request_rate"), num("duration_s"),
                 int(h["requests"]) if h.get("requests") else None)
-    try: seen[_point_key(h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]), load)] += 1
-    except (KeyError, ValueError): continue  # not this server's log
-  return seen
+    try: return _point_key(h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]), load)
+    except (KeyError, ValueError): return None  # not this server's log
+  return Counter({k: len(logs) for k, logs in resume.finished(output_dir, f"{SERVER_NAME}_*.txt", key).items()})
 
 def missing_rounds(exp: ServingExperiment, point: Point, finished: Counter) -> int:
   server, load = point
@@ -158,7 +154,7 @@ def served_names(exp: ServingExperiment, server: Server) -> dict[str, str]:
 
 def run_round(exp: ServingExperiment, rnd: int, points: dict[Point, list[str]], finished: Counter, output_dir: Path) -> list[str]:
   """One round: each server that has points left in this round, in this round's order. Returns failed statuses."""
-  from inferbench.run import load
+  from inferbench.run import load as load_command
   by_server: dict[Server, list[Load]] = {}
   for (server, load) in points:
     if missing_rounds(exp, (server, load), finished) > 0: by_server.setdefault(server, []).append(load)
@@ -174,7 +170,7 @@ def run_round(exp: ServingExperiment, rnd: int, points: dict[Point, list[str]], 
         for load in by_server[server]:
           rcs = [0] * len(names)
           def client(j: int, q: str):
-            rcs[j] = load.main(client_args(exp, srv.url, load, q, names[q], output_dir))
+            rcs[j] = load_command.run(client_flags(exp, srv.url, load, q, names[q], output_dir))
           threads = [threading.Thread(target=client, args=(j, q)) for j, q in enumerate(names)]
           for t in threads: t.start()
           for t in threads: t.join()
@@ -183,7 +179,7 @@ def run_round(exp: ServingExperiment, rnd: int, points: dict[Point, list[str]], 
   return failures
 
 def run(exp: ServingExperiment, path: Path, dry_run: bool = False) -> int:
-  from inferbench.run.experiment import report
+  from inferbench.report.pipeline import report
   output_dir = Path(exp.output)
   points = plan(exp)
   finished = done(exp, output_dir)

@@ -3,7 +3,7 @@ the F16 reference and its task accuracy, in benchmark_output/sweep_{size}.csv an
 
 Each quantization runs in its own child process (`python -m inferbench.sweep JOB_JSON`) through four phases:
   quantize  make or reuse the GGUF with llama.cpp's quantizer (prepare.quantized), record bytes and bits per weight
-  speed     the regular benchmark, one worker per backend (local.run_one: raw log in benchmark_output/, collated)
+  speed     the regular benchmark, one worker per backend (local.run_limited: raw log in benchmark_output/, collated)
   quality   perplexity, KL and top-1 agreement against the F16 reference, from llama.cpp logits (quality.py)
   tasks     exact-match tasks asked of a llama.cpp server started for this quantization only (tasks.py)
 MLX's own quantizations (mlx-q4, mlx-q8, mlx-q4-g32) are mlx-lm model folders that only MLX reads: they are timed on
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 import pandas as pd
+from inferbench import backends
 from inferbench.analyse import analysis
 from inferbench.core import cli, metadata, files, formats, registry, proc, stats
 from inferbench.store import collate
@@ -26,6 +27,7 @@ from inferbench.models import modelfile, prepare
 from inferbench.measure import quality, tasks
 from inferbench.run import bench, local
 from inferbench.core.config import RunConfig
+from inferbench.store import resume
 
 LADDER = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
 REFERENCE = "F16"
@@ -87,16 +89,16 @@ def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not formats.
 def journal_path(job: Job, phase: str) -> Path: return Path(job.journal) / f"{job.quant}.{phase}.json"
 
 def load_journal(path: Path, run_id: str | None = None) -> dict | None:
-  try: j = json.loads(path.read_text())
-  except (OSError, json.JSONDecodeError): return None
-  return j if run_id is None or j.get("run_id") == run_id else None
+  """A phase's journal; with run_id, only one this sweep stamped."""
+  j = resume.read_journal(path)
+  return j if j is not None and (run_id is None or j.get("run_id") == run_id) else None
 
-def save_journal(job: Job, name: str, j: dict): files.atomic_write(journal_path(job, name), json.dumps({**j, "run_id": job.run_id}, indent=1))
+def save_journal(job: Job, name: str, j: dict): resume.write_journal(journal_path(job, name), {**j, "run_id": job.run_id})
 
 def phase(job: Job, name: str, settings: dict, fn) -> dict:
   """Runs fn() unless an ok journal with the same settings exists; saves what it returns, or why it failed."""
   path = journal_path(job, name)
-  if not job.force and (j := load_journal(path)) and j.get("status") == "ok" and j.get("settings") == settings:
+  if not job.force and (j := resume.read_journal(path, settings)):
     save_journal(job, name, j)
     say(job.quant, f"{name}: done {j['finished_at']}, skipped (--force reruns it)")
     return j
@@ -154,7 +156,7 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   statistics (the same as summary.csv's) give the speed columns."""
   out_dir.mkdir(parents=True, exist_ok=True)
   log = out_dir / local.log_name(cfg)
-  status = local.run_one(cfg, log, timeout)
+  status = local.run_limited(cfg, log, timeout)
   collate.collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
   s = analysis.analyse(analysis.from_logs([log]))[1].set_index("phase")
@@ -219,8 +221,8 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
-  p.add_argument("--quants", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(formats.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32")
-  p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=["llamacpp", "tinygrad", "mlx"], help="backends timed for speed")
+  p.add_argument("--quantize", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(formats.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32")
+  p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=backends.STEP, help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
   p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
   p.add_argument("--prompt", default=registry.DEFAULT_PROMPT, help="speed runs' prompt")
@@ -243,11 +245,11 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(doc).parse_args(argv)
-  if bad := [q for q in args.quants if q not in formats.FTYPES and not formats.is_mlx(q)]:
+  if bad := [q for q in args.quantize if q not in formats.FTYPES and not formats.is_mlx(q)]:
     print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(formats.FTYPES)}, or MLX's mlx-q4, mlx-q8, mlx-q4-g32", file=sys.stderr)
     return 2
   try:
-    for q in filter(formats.is_mlx, args.quants):
+    for q in filter(formats.is_mlx, args.quantize):
       formats.mlx_quant(q)
       if "mlx" not in args.backend: raise ValueError(f"{q} is MLX's own quantization: add --backend mlx")
     size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
         "llama_cpp_python": md.get("version.llama_cpp_python"), "tinygrad": md.get("version.tinygrad"), "git_commit": md["git_commit"],
         "mlx": md.get("version.mlx")}
   done: list[dict] = []
-  quants, run_id = list(dict.fromkeys(args.quants)), uuid.uuid4().hex[:12]
+  quants, run_id = list(dict.fromkeys(args.quantize)), uuid.uuid4().hex[:12]
   for i, quant in enumerate(quants, 1):
     job = Job(quant=quant, size=size, model=args.model, source_type=source_type, backends=args.backend, journal=str(out / f"sweep_{size}"), out_dir=str(out),
               seed=args.seed, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,

@@ -17,44 +17,16 @@ from __future__ import annotations
 import argparse, itertools, json, random, sys, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from inferbench.core import formats, registry
-from inferbench.core import metadata
+from inferbench.core import cli
+from inferbench.core import formats, metadata, registry
 from inferbench.models import prepare
 from inferbench.backends import mlc
 from inferbench.core.formats import knobs_text
 from inferbench.backends.endpoint import EndpointError
-from inferbench.store.collate import collate, load_figures
-from inferbench.store.rawlog import LogError, LogWriter, parse
+from inferbench.store.collate import collate, load_figures, serving_backends
+from inferbench.store.rawlog import LogWriter
+from inferbench.core.config import RunConfig
 from inferbench.models.prepare import prompt_ids
-
-@dataclass(frozen=True)
-class ServeConfig:
-  backend: str                 # names the log and the CSV: mlc, or the server's name
-  mode: str                    # endpoint | in-process
-  size: str
-  quantize: str
-  seed: int
-  uuid: str
-  concurrency: int | None        # closed loop: requests in flight
-  requests: int | None           # None: as many as --duration allows
-  warmup: int
-  n_tokens: int                # decode steps after the first token: max_tokens is n_tokens + 1
-  temperature: float
-  prompt_ids: list[int] = field(default_factory=list)
-  prompt_text: str = ""
-  prompt_format: str = "auto"  # ids | text | auto: ids where the server takes them, else text
-  ignore_eos: bool = True
-  device: str = "unknown"
-  weights: str = "real"        # a server serves the files it has, never synthetic ones
-  request_rate: float | None = None  # open loop: Poisson arrivals per second, seeded by seed
-  duration_s: float | None = None    # send no request after this
-  slo_ttft_ms: float | None = None
-  slo_itl_ms: float | None = None
-
-  @property
-  def label(self) -> str:
-    load = f"rate={self.request_rate:g}/s" if self.request_rate else f"concurrency={self.concurrency}"
-    return f"{self.backend} {self.size} {self.quantize} seed={self.seed} {load}"
 
 def arrivals(rate: float, seed: int, n: int | None, duration_s: float | None) -> list[float]:
   """Poisson arrival times in seconds from the start (exponential gaps of mean 1/rate), seeded: the same schedule
@@ -93,7 +65,7 @@ def meets_slo(r: Result, slo_ttft_ms: float | None, slo_itl_ms: float | None) ->
   if r.error or not r.times_s: return False
   return (slo_ttft_ms is None or r.times_s[0] * 1e3 <= slo_ttft_ms) and (slo_itl_ms is None or (r.itl_mean_ms or 0.0) <= slo_itl_ms)
 
-def body(cfg: ServeConfig, model: str, prompt: list[int] | str, server: str, stream: bool) -> dict:
+def body(cfg: RunConfig, model: str, prompt: list[int] | str, server: str, stream: bool) -> dict:
   max_tokens = cfg.n_tokens + 1
   b = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": cfg.temperature, "seed": cfg.seed, "stream": stream}
   if stream: b["stream_options"] = {"include_usage": True}
@@ -126,7 +98,7 @@ def request(engine, b: dict, run: int, t_batch: float, scheduled_s: float | None
   except Exception as e: r.error = getattr(engine, "redact", str)(f"{type(e).__name__}: {e}")  # noqa: BLE001 - recorded, not hidden
   return r
 
-def write(log: LogWriter, r: Result, n_prompt: int, ref_tokens: int | None, cfg: ServeConfig):
+def write(log: LogWriter, r: Result, n_prompt: int, ref_tokens: int | None, cfg: RunConfig):
   prev, text = 0.0, ""
   for i, (t, piece) in enumerate(zip(r.times_s, r.texts)):
     text += piece
@@ -162,7 +134,7 @@ class RedactedLog(LogWriter):
   def run(self, **totals): super().run(**scrub(totals, self.redact))
   def close(self, status: str = "ok"): super().close(self.redact(status))
 
-def reference(engine, cfg: ServeConfig, model: str) -> tuple[dict, str, str]:
+def reference(engine, cfg: RunConfig, model: str) -> tuple[dict, str, str]:
   """One unmeasured, non-streamed request: finds the prompt format the server takes, and its own token counts
   (usage), which not every server reports in a stream. Returns (response, prompt format, why)."""
   def once(prompt) -> dict:
@@ -177,7 +149,7 @@ def reference(engine, cfg: ServeConfig, model: str) -> tuple[dict, str, str]:
   else: why = "text (--prompt-format text)"
   return once(cfg.prompt_text), "text", why
 
-def run(cfg: ServeConfig, engine, log: LogWriter, say):
+def run(cfg: RunConfig, engine, log: LogWriter, say):
   model = engine.models[0] if engine.models else ""
   t0 = time.perf_counter()
   ref, fmt, why = reference(engine, cfg, model)
@@ -214,7 +186,7 @@ def run(cfg: ServeConfig, engine, log: LogWriter, say):
       + (f", server queue p50 {queue[len(queue) // 2]:.0f} ms, max {queue[-1]:.0f} ms" if queue else "")
       + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else ""))
 
-def closed_loop(cfg: ServeConfig, one, t_batch: float):
+def closed_loop(cfg: RunConfig, one, t_batch: float):
   """cfg.concurrency clients, each sending its next request when the last one ended; all stop at the first failure."""
   lock, todo, failed = threading.Lock(), itertools.count() if cfg.requests is None else iter(range(cfg.requests)), threading.Event()
   def client():
@@ -226,7 +198,7 @@ def closed_loop(cfg: ServeConfig, one, t_batch: float):
   for t in threads: t.start()
   for t in threads: t.join()
 
-def open_loop(cfg: ServeConfig, one, t_batch: float):
+def open_loop(cfg: RunConfig, one, t_batch: float):
   """Sends each request at its arrival time, in its own thread, however many are still in flight: a server that falls
   behind shows longer queues and TTFTs, never a slower schedule. Each request ends by its deadline."""
   threads = []
@@ -237,9 +209,9 @@ def open_loop(cfg: ServeConfig, one, t_batch: float):
   for t in threads: t.join()
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--endpoint", help="API base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (without it: MLC in-process)")
-  p.add_argument("--model", help="endpoint: the served model's name (default: the first one /models lists)")
+  p.add_argument("--served-model", help="endpoint: the served model's id (default: the first one /models lists)")
   p.add_argument("--server-name", help="endpoint: names the logs and CSV (default: mlc where /models says MLC-LLM, else endpoint)")
   p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="endpoint: the environment variable holding the API key, if any")
   p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE],
@@ -258,7 +230,7 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
   p.add_argument("--duration", type=float, help="seconds: send no request after this")
   p.add_argument("--slo-ttft-ms", type=float, help="goodput: a request's time to first token at most this")
   p.add_argument("--slo-itl-ms", type=float, help="goodput: a request's mean inter-token gap at most this")
-  p.add_argument("--warmup", type=int, default=registry.DEFAULT_WARMUP, help="unmeasured streamed requests first (after one reference request)")
+  p.add_argument("--warmup-requests", dest="warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured streamed requests first (after one reference request)")
   p.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
   p.add_argument("--device", help="in-process: MLC's device (default cpu); endpoint: a label for what runs the server (default unknown)")
   p.add_argument("--stall-timeout", type=float, default=60.0, help="endpoint: seconds without data before a stream counts as stalled")
@@ -266,7 +238,7 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   return p
 
-def plan(args: argparse.Namespace, backend: str) -> list[ServeConfig]:
+def plan(args: argparse.Namespace, backend: str) -> list[RunConfig]:
   if args.concurrency and args.request_rate: raise ValueError("--concurrency (closed loop) or --request-rate (open loop), not both: run them apart")
   if args.n_tokens < 1 or (args.requests or 1) < 1 or args.warmup < 0 or min(args.concurrency or [1]) < 1:
     raise ValueError("--n-tokens, --requests and --concurrency must be >= 1, --warmup >= 0")
@@ -286,29 +258,28 @@ def plan(args: argparse.Namespace, backend: str) -> list[ServeConfig]:
   if args.prompt_tokens is not None:  # the text of exactly those ids, for servers that take only text
     from inferbench.backends.llamacpp import Tokenizer
     text = {s: Tokenizer(prepare.source_path(s, args.tokenizer)).decode(ids[s]) for s in args.size}
-  return [ServeConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
+  return [RunConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
                       requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
                       prompt_ids=ids[s], prompt_text=text[s], prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
                       device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
-                      duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms)
+                      duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms,
+                      threads=None, ctx=None, batch=None)  # the server's, which its /models says (the log's server.* keys)
           for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
 
-def run_one(cfg: ServeConfig, path: Path, engine, load_error: str | None) -> str:
+def run_one(cfg: RunConfig, path: Path, engine, load_error: str | None) -> str:
   """Runs one configuration in this process (an HTTP client has nothing to crash; every wait is bounded)."""
   redact = getattr(engine, "redact", str)
   say = lambda m: print(f"  [{cfg.label}] {redact(m)}", file=sys.stderr, flush=True)
   log = RedactedLog(path, redact)
   try:
     md = metadata.collect_all()
-    md.update(backend=cfg.backend, mode=cfg.mode, size=cfg.size, quantize=cfg.quantize, seed=cfg.seed, uuid=cfg.uuid, device=cfg.device,
-              **({"request_rate": cfg.request_rate, "arrivals": f"poisson, seeded by seed {cfg.seed}"} if cfg.request_rate else {"concurrency": cfg.concurrency}),
+    md.update(cfg.header(), **({"arrivals": f"poisson, seeded by seed {cfg.seed}"} if cfg.request_rate else {}),
               requests=cfg.requests if cfg.requests is not None else "", duration_s=cfg.duration_s or "",
-              slo_ttft_ms=cfg.slo_ttft_ms or "", slo_itl_ms=cfg.slo_itl_ms or "", warmup=cfg.warmup, n_prompt_tokens=len(cfg.prompt_ids),
-              prompt_token_ids=json.dumps(cfg.prompt_ids), n_decode_steps=cfg.n_tokens, temperature=cfg.temperature,
+              slo_ttft_ms=cfg.slo_ttft_ms or "", slo_itl_ms=cfg.slo_itl_ms or "", warmup=cfg.warmup, prompt_token_ids=json.dumps(cfg.prompt_ids),
               sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded by the server",
               timing="client side: TTFT from sending the request to the first token chunk, then the gaps between chunks")
     log.header(md)
-    if cfg.mode == "in-process": engine = mlc.load(mlc.MLCConfig(cfg.size, cfg.quantize, cfg.device), log=say)
+    if cfg.mode == "in-process": engine = mlc.load(cfg, log=say)
     elif load_error: raise EndpointError(load_error)
     log.header({"backend_version": engine.version, "backend_device": engine.device_name, "server_name": engine.server_name,
                 "knobs": knobs_text(engine.knobs), **engine.info})
@@ -325,17 +296,9 @@ def run_one(cfg: ServeConfig, path: Path, engine, load_error: str | None) -> str
   return "ok"
 
 
-def serving_backends(out_dir: Path) -> list[str]:
-  """The backends of the serving logs in out_dir, read from their headers (mlc first: the seed's CSV)."""
-  found = set()
-  for path in out_dir.glob("*_*.txt"):
-    try: h = parse(path).header
-    except LogError: continue  # collate reports it, under its own backend
-    if h.get("mode") in ("endpoint", "in-process") and h.get("backend"): found.add(h["backend"])
-  return sorted(found, key=lambda b: (b != "mlc", b))
 
 def collate_main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(description="Collate the serving logs in a folder: MLC's into mlc_llm.csv, every other server's into {server}.csv.")
+  p = cli.Parser(description="Collate the serving logs in a folder: MLC's into mlc_llm.csv, every other server's into {server}.csv.")
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of raw logs (default: %(default)s)")
   args = p.parse_args(argv)
   if not args.dir.is_dir():

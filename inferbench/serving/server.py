@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request as HTTPRequest
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
+from inferbench.core import cli
 from inferbench.core import formats, registry
 from inferbench.models import prepare
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
@@ -196,10 +197,10 @@ def model_paths(args: argparse.Namespace) -> list[Path]:
                             for s in args.size for q in args.quantize))
 
 def parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m inferbench.serving.server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.Parser(prog="python -m inferbench.serving.server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--backend", choices=["llamacpp"], default="llamacpp", help="the in-process engine (default: %(default)s)")
   p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"registry models: {', '.join(registry.MODELS)}")
-  p.add_argument("--quantize", nargs="+", default=["Q8_0"], help="GGUF types, made with llama.cpp's quantizer when missing (default: %(default)s)")
+  p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE], help="GGUF types, made with llama.cpp's quantizer when missing (default: %(default)s)")
   p.add_argument("--model", nargs="+", help="serve these local GGUF files instead of --size/--quantize")
   p.add_argument("--max-batch", type=int, default=8, help="sequences decoded in one step; 1 = no batching (default: %(default)s)")
   p.add_argument("--batch-timeout-ms", type=float, default=0.0, help="an idle engine waits this long for more requests before its first step (default: %(default)s)")
@@ -207,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--ctx", type=int, default=1024, help="context per sequence: prompt + max_tokens (default: %(default)s)")
   p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads per model (default: %(default)s)")
   p.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
-  p.add_argument("--seed", type=int, default=0, help="sampling seed of requests that give none (default: %(default)s)")
+  p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="sampling seed of requests that give none (default: %(default)s)")
   p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
   p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
   key = p.add_mutually_exclusive_group()

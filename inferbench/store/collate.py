@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
+from inferbench.core import cli
 from inferbench.core.files import atomic_file
 from inferbench.store.rawlog import Log, LogError, parse
 
@@ -44,6 +45,7 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  # what makes a configuration (analysis.KEY) and its memory
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
+RETIRED = ("roofline_tok_s", "pct_of_roofline")  # per-step columns earlier versions derived and nothing read: dropped when read back
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
 # per log, the header's text as it is
 HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size", "quantize", "seed", "uuid", "backend",
@@ -206,9 +208,9 @@ def _earlier(target: Path, columns: list[str] | None = None, drop: set[str] = fr
     convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS}, strings_can_be_null=False, include_columns=columns))
   try:
     names = read(1 << 16, None).schema.names
-    if unknown := [c for c in names if c not in COLUMNS]: return None, f"unknown columns {', '.join(unknown[:3])}"
+    if unknown := [c for c in names if c not in COLUMNS and c not in RETIRED]: return None, f"unknown columns {', '.join(unknown[:3])}"
     if missing := [c for c in KEY_COLUMNS if c not in names]: return None, f"no column {', '.join(missing)}"
-    reader, keep = read(1 << 24, columns), pa.array(sorted(drop), pa.string())
+    reader, keep = read(1 << 24, columns or [c for c in names if c not in RETIRED]), pa.array(sorted(drop), pa.string())
     return pa.Table.from_batches([b.filter(pc.invert(pc.is_in(b.column("uuid"), keep))) for b in reader], reader.schema), ""
   except (pa.ArrowException, OSError, UnicodeDecodeError) as e: return None, str(e).splitlines()[0][:120]
 
@@ -262,8 +264,7 @@ def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Pat
   return target, sum(g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1) for _, g in groups), problems
 
 def main(backend: str, argv: list[str] | None = None) -> int:
-  import argparse
-  p = argparse.ArgumentParser(description=f"Collate benchmark_output/{backend}_*.txt raw logs into {csv_path(Path('benchmark_output'), backend)}.")
+  p = cli.Parser(description=f"Collate benchmark_output/{backend}_*.txt raw logs into {csv_path(Path('benchmark_output'), backend)}.")
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder of raw logs (default: %(default)s)")
   args = p.parse_args(argv)
   if not args.dir.is_dir():
@@ -276,3 +277,11 @@ def main(backend: str, argv: list[str] | None = None) -> int:
   for e in problems: print(f"skipped {e}", file=sys.stderr)
   print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))
   return 1 if problems else 0
+def serving_backends(out_dir: Path) -> list[str]:
+  """The backends of the serving logs in out_dir, read from their headers (mlc first: the seed's CSV)."""
+  found = set()
+  for path in out_dir.glob("*_*.txt"):
+    try: h = parse(path).header
+    except LogError: continue  # collate reports it, under its own backend
+    if h.get("mode") in ("endpoint", "in-process") and h.get("backend"): found.add(h["backend"])
+  return sorted(found, key=lambda b: (b != "mlc", b))
