@@ -15,6 +15,7 @@ in that axis; `group` names what else varies between the rows. A table without s
 from __future__ import annotations
 from pathlib import Path
 import pandas as pd
+from inferbench.core.files import save_figure
 from inferbench.core.formats import knob, varying_knobs
 
 KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
@@ -137,13 +138,9 @@ def _log_y(ax):
   ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
 
 def _save(fig, path: Path) -> Path:
-  import matplotlib.pyplot as plt
   for ax in fig.axes:
     if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path, 130)
 
 def _meta(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
   """The summary's descriptive columns for a table's titles (model, device, host)."""

@@ -23,6 +23,7 @@ from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, la
 from inferbench.analyse import scaling  # noqa: E402
 from inferbench.store.collate import csv_path  # noqa: E402
 from inferbench.core.stats import MIN_RUNS_CI  # noqa: E402
+from inferbench.core.files import save_figure  # noqa: E402
 from inferbench.core.names import color, name
 
 MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
@@ -111,12 +112,6 @@ def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: 
 def empty(ax, why: str):
   ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#a00", wrap=True)
   ax.set_xticks([]); ax.set_yticks([])
-
-def save(fig, path: Path) -> Path:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version tag: same data, same bytes
-  plt.close(fig)
-  return path
 
 def by_phase(rows: pd.DataFrame) -> dict[str, pd.DataFrame]: return {p: rows[rows["phase"] == p] for p in PHASES}
 
@@ -394,7 +389,7 @@ FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summa
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
   """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
   res = read(folder)
-  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names] + \
+  return [save_figure(FIGURES[n](res, baseline=baseline), out / f"{n}.png", DPI) for n in names] + \
          (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
