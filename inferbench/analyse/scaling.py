@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from inferbench.core.files import save_figure
 from inferbench.core.formats import knob, varying_knobs
+from inferbench.core import names
 
 KEYS = ["backend", "backend_version", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "bits_per_weight", "threads", "ctx", "n_prompt_tokens", "n_decode_steps", "temperature", "concurrency",
@@ -115,10 +116,9 @@ def _figure(title: str, df: pd.DataFrame, panels: int = 1, sample: str = "runs")
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, panels, figsize=(8 if panels == 1 else 11, 4.8), squeeze=False)
-  from inferbench.core.names import DISPLAY
   r, n = df.iloc[0], df["n_logs" if sample == "rounds" else "n_runs"]
   runs = f"{int(n.min())}" + (f"-{int(n.max())}" if n.nunique() > 1 else "")
-  fig.suptitle(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {DISPLAY.get(r['backend'], r['backend'])} on "
+  fig.suptitle(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {names.name(r['backend'])} on "
                f"{r.get('device_name') or r.get('device') or 'unknown device'} ({r['hostname']}); "
                f"median of {runs} {sample} per point", fontsize=9)
   for ax in axes[0]: ax.grid(True, alpha=0.3)
