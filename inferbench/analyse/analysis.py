@@ -13,7 +13,7 @@ A configuration is every setting that can change speed (KEY); runs are pooled, s
 Groups whose runs come from different commits or package versions are flagged, never silently merged.
 """
 from __future__ import annotations
-import argparse, csv, hashlib, json, math, sys
+import argparse, csv, hashlib, json, sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -26,7 +26,7 @@ from inferbench.core import roofline, stats
 from inferbench.core.formats import knob, varying_knobs
 from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, write_csv
 from inferbench.core.config import IDENTITY
-from inferbench.core.names import DISPLAY
+from inferbench.core.names import interval, name
 
 PHASES = ("decode", "prefill")
 EXPECTED = tuple(b for b in backends.BACKENDS if b != "endpoint")  # one without data is stated, not an error
@@ -413,8 +413,7 @@ def table(summary: pd.DataFrame) -> str:
   """The terminal view every command prints: the columns that have values, one row per configuration and phase."""
   rows = []
   for r in summary.to_dict("records"):
-    ci = "" if math.isnan(r["tok_s_ci95_low"]) else f"{r['tok_s_ci95_low']:.3g}..{r['tok_s_ci95_high']:.3g}"
-    rows.append({**r, "ci": ci, "label": r["label"] or DISPLAY.get(r["backend"], r["backend"]), "cv": f"{r['cv']:.1%}" if r["cv"] == r["cv"] else ""})
+    rows.append({**r, "ci": interval(r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "label": r["label"] or name(r["backend"]), "cv": f"{r['cv']:.1%}" if r["cv"] == r["cv"] else ""})
   cols = [(k, h) for k, h in TABLE if any(str(r.get(k, "")) not in ("", "nan") for r in rows)]
   return stats.format_table([{h: r.get(k) for k, h in cols} for r in rows], [h for _, h in cols])
 
@@ -429,7 +428,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     return 2
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
-  if data.missing: print(f"no data for: {', '.join(DISPLAY[b] for b in data.missing)}", file=sys.stderr)
+  if data.missing: print(f"no data for: {', '.join(map(name, data.missing))}", file=sys.stderr)
   if (noisy := summary["noisy"].sum()): print(f"warning: {noisy} of {len(summary)} configuration-phases noisy (runs' cv >= {stats.NOISY_CV:.0%})", file=sys.stderr)
   print(f"{out}, runs.csv, ratios.csv{''.join(', ' + t.name for t in tables)}: {len(summary)} configuration-phases from {len(runs)} runs "
         f"in {', '.join(f.name for f in data.files)}")

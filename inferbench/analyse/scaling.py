@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 import pandas as pd
 from inferbench.core.config import IDENTITY
+from inferbench.core.files import save_figure
 from inferbench.core.formats import knob, varying_knobs
+from inferbench.core import names
 
 KEYS = list(IDENTITY)  # what keys a configuration (core/config.py)
 MiB = 2**20
@@ -113,10 +115,9 @@ def _figure(title: str, df: pd.DataFrame, panels: int = 1, sample: str = "runs")
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, panels, figsize=(8 if panels == 1 else 11, 4.8), squeeze=False)
-  from inferbench.core.names import DISPLAY
   r, n = df.iloc[0], df["n_logs" if sample == "rounds" else "n_runs"]
   runs = f"{int(n.min())}" + (f"-{int(n.max())}" if n.nunique() > 1 else "")
-  fig.suptitle(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {DISPLAY.get(r['backend'], r['backend'])} on "
+  fig.suptitle(f"{title}\n{r.get('model_name') or r['size']} {r['quantize']}, {names.name(r['backend'])} on "
                f"{r.get('device_name') or r.get('device') or 'unknown device'} ({r['hostname']}); "
                f"median of {runs} {sample} per point", fontsize=9)
   for ax in axes[0]: ax.grid(True, alpha=0.3)
@@ -136,13 +137,9 @@ def _log_y(ax):
   ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
 
 def _save(fig, path: Path) -> Path:
-  import matplotlib.pyplot as plt
   for ax in fig.axes:
     if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path, 130)
 
 def _meta(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
   """The summary's descriptive columns for a table's titles (model, device, host)."""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 from inferbench.core import memory
 from inferbench.core.formats import knobs_text
-from inferbench.core.names import DISPLAY
+from inferbench.core.names import name
 
 def _f(role: str, default=None, column: str | None = None, factory=None):
   md = {"role": role, "column": column}
@@ -106,7 +106,7 @@ MEASURED = ("backend_version", "hostname", "device_name", "model_sha256", "model
 # The configuration identity: every column that can change speed, in the order a label shows them, each with how a
 # label spells it. The chosen ones are RunConfig's speed fields (their header columns); the rest are MEASURED.
 IDENTITY: dict[str, Callable[[str], str]] = {
-  "backend": lambda v: DISPLAY.get(v, v), "backend_version": lambda v: f"v{v}", "mode": str, "hostname": lambda v: f"host {v}",
+  "backend": name, "backend_version": lambda v: f"v{v}", "mode": str, "hostname": lambda v: f"host {v}",
   "device": str, "device_name": str, "size": str, "weights": lambda v: "synthetic" if v == "synthetic" else "",
   "model_sha256": lambda v: f"file {v[:8]}", "quantize": str, "model_type": str, "threads": lambda v: f"threads={v}",
   "ctx": lambda v: f"ctx={v}", "n_prompt_tokens": lambda v: f"prompt={v}", "n_decode_steps": lambda v: f"steps={v}",

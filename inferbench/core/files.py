@@ -27,9 +27,10 @@ def atomic_write(path: Path, data: str | bytes):
   with atomic_file(path) as f: f.write(data.encode() if isinstance(data, str) else data)
 
 def save_figure(fig, path: Path, dpi: int) -> Path:
-  """Lays a matplotlib figure out, writes it atomically and closes it."""
+  """Lays a matplotlib figure out (tight, unless it brought its own layout engine), writes it atomically and closes it."""
   import matplotlib.pyplot as plt
-  fig.tight_layout()
-  with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=Path(path).suffix.lstrip("."))
+  if fig.get_layout_engine() is None: fig.tight_layout()
+  fmt = Path(path).suffix.lstrip(".")
+  with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=fmt, metadata={"Software": None} if fmt == "png" else None)  # no version tag: same data, same bytes
   plt.close(fig)
   return Path(path)

@@ -1,5 +1,7 @@
-"""Display names and colours: how a backend is spelled and drawn in every table, plot and slide."""
+"""Display names, colours and numbers: how a backend, a value and its interval are spelled and drawn in every table,
+plot and slide."""
 from __future__ import annotations
+from inferbench.core.stats import MIN_RUNS_CI
 
 DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "inferbench_serve": "inferbench.serve (llama.cpp)"}
 COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868", "mlx": "#8172B3"}
@@ -11,3 +13,17 @@ def color(backend: str) -> str:
   return OTHER_COLORS[sum(map(ord, backend)) % len(OTHER_COLORS)]  # stable across runs, unlike hash()
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
+
+NONE = "–"  # a value that was not measured
+
+def known(v) -> bool: return v is not None and v == v
+def fmt(v: float) -> str:
+  """Whole numbers from 100 up (1,234, not 1.23e+03), else 3 significant digits."""
+  return NONE if not known(v) else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+def pct(v: float) -> str: return f"{v:.1f}%" if known(v) else NONE
+def interval(lo: float, hi: float, unit: str = "") -> str:
+  """lo–hi; empty where there is none (a t-interval or a bootstrap needs MIN_RUNS_CI runs)."""
+  return f"{fmt(lo)}–{fmt(hi)}{unit}" if known(lo) and known(hi) else ""
+def ci(lo: float, hi: float, unit: str = "") -> str:
+  return f"95% CI {i}" if (i := interval(lo, hi, unit)) else f"no CI (fewer than {MIN_RUNS_CI} runs)"
+def with_ci(v: float, lo: float, hi: float) -> str: return fmt(v) + (f" [{i}]" if (i := interval(lo, hi)) else "")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from inferbench.core import cli, registry
 from inferbench.models import synthetic
-from inferbench.core.names import DISPLAY
+from inferbench.core.names import color, interval, known, name, pct
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary
 from inferbench.store.collate import write_csv
 from inferbench.core.files import atomic_write, save_figure
@@ -282,7 +282,6 @@ def draw(table: pd.DataFrame, result: dict, out: Path) -> Path:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  from inferbench.core.names import color, name
   fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
   meas = table[table["source"] == "measured"].set_index(["config", "split"])["ms_per_token"]
   for ax, model in zip(axes, ("roofline", "design")):
@@ -303,27 +302,26 @@ def draw(table: pd.DataFrame, result: dict, out: Path) -> Path:
       ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlim(lo, hi); ax.set_ylim(lo, hi)
     cv, ho = result["cv"].get(f"{model}_mape_pct"), result["holdout"].get(f"{model}_mape_pct")
     title = {"roofline": "roofline: a + bytes/token / (η·bandwidth)", "design": "design: log-linear in params, bits, context, batch"}[model]
-    ax.set_title(f"{title}\nMAPE: left-out configurations {fmt_pct(cv)}" + (f", held-out sizes {fmt_pct(ho)}" if result["holdout"].get("n_configs") else ""), fontsize=9)
+    ax.set_title(f"{title}\nMAPE: left-out configurations {pct(cv)}" + (f", held-out sizes {pct(ho)}" if result["holdout"].get("n_configs") else ""), fontsize=9)
     ax.set_xlabel("measured ms/token (median over runs)")
     ax.set_ylabel("predicted ms/token (whiskers: 95% prediction interval)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper left")
   tr = result["training"]
   fig.suptitle(f"Decode latency per token, predicted vs measured: fitted on {tr['runs']} runs of {tr['configurations']} configurations "
-               f"({', '.join(tr['sizes'])}; {', '.join(DISPLAY.get(b, b) for b in tr['backends'])}; {', '.join(tr['devices'])})"
+               f"({', '.join(tr['sizes'])}; {', '.join(map(name, tr['backends']))}; {', '.join(tr['devices'])})"
                + (f", held out: {', '.join(result['holdout_sizes'])}" if result["holdout_sizes"] else ""), fontsize=9)
   return save_figure(fig, out, 110)
 
-def fmt_pct(x) -> str: return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}%"
+MAPE_COLUMNS = {"CV MAPE roofline": "cv_roofline_mape_pct", "CV MAPE design": "cv_design_mape_pct",
+                "holdout roofline": "holdout_roofline_mape_pct", "holdout design": "holdout_design_mape_pct"}
 
 def report(result: dict) -> str:
   """The terminal view: η per group and the scores."""
   from inferbench.core.stats import format_table
-  rows = [{"backend": DISPLAY.get(g["backend"], g["backend"]), "device": g["device"], "settings": g["knobs"], "configs": g["n_configs"],
-           "runs": g["n_runs"], "eta": g.get("eta"), "eta 95% CI": "-" if math.isnan(g.get("eta", math.nan)) else
-           f"{g['eta_ci95'][0]:.3g}..{g['eta_ci95'][1]:.3g}", "a ms": g.get("a_ms"),
-           "CV MAPE roofline": fmt_pct(g["cv_roofline_mape_pct"]), "CV MAPE design": fmt_pct(g["cv_design_mape_pct"]),
-           "holdout roofline": fmt_pct(g["holdout_roofline_mape_pct"]), "holdout design": fmt_pct(g["holdout_design_mape_pct"])}
+  rows = [{"backend": name(g["backend"]), "device": g["device"], "settings": g["knobs"], "configs": g["n_configs"],
+           "runs": g["n_runs"], "eta": g.get("eta"), "eta 95% CI": interval(*g.get("eta_ci95", (None, None))) or None, "a ms": g.get("a_ms"),
+           **{h: pct(g[k]) if known(g[k]) else None for h, k in MAPE_COLUMNS.items()}}  # None: the table's own mark for a missing value
           for g in result["groups"]]
   lines = [format_table(rows, list(rows[0]))]
   for split in ("cv", "holdout"):
@@ -332,7 +330,7 @@ def report(result: dict) -> str:
     c = s["classifier"]
     conf = f", confusion [[int->int, int->not], [not->int, not->not]] = {c['confusion']['matrix']}" if "confusion" in c else ""
     lines.append(f"{'leave-one-configuration-out' if split == 'cv' else 'held-out sizes ' + ' '.join(result['holdout_sizes'])}: {s['n_configs']} configurations, "
-                 f"MAPE roofline {fmt_pct(s['roofline_mape_pct'])}, design {fmt_pct(s['design_mape_pct'])}; "
+                 f"MAPE roofline {pct(s['roofline_mape_pct'])}, design {pct(s['design_mape_pct'])}; "
                  f"interactive (< {result['interactive_ms']:g} ms/token) accuracy {c.get('accuracy', math.nan):.0%}{conf}")
   return "\n".join(lines)
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from inferbench.core import cli, memory
 from inferbench.decide import predict
-from inferbench.core.names import DISPLAY
+from inferbench.core.names import color, name, with_ci
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary
 from inferbench.store.collate import write_csv
 from inferbench.core.files import save_figure
@@ -120,7 +120,7 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
       rows.append({**ref.to_dict(), "quantize": q["quant"], "model_type": q["quant"], "model_sha256": q["model_sha256"],
                    "bits_per_weight": q["bits_per_weight"], "model_bytes": q["file_bytes"], "config": f"predicted {ref['config']} {q['quant']}",
                    "memory_bytes": mem, "memory_source": "predicted", "source": "predicted", "n_runs": 0, "ttft_ms": math.nan,
-                   "flags": f"speed predicted by the roofline model of {DISPLAY.get(ref['backend'], ref['backend'])} {ref['device']} {ref['knobs']}"})
+                   "flags": f"speed predicted by the roofline model of {name(ref['backend'])} {ref['device']} {ref['knobs']}"})
   if not rows: return pd.DataFrame()
   p = pd.DataFrame(rows)
   f = predict.features(p)
@@ -172,21 +172,19 @@ def answer(folder: Path, constraints: Constraints = Constraints(), quality_paths
 # ---------------------------------------------------------------- output
 
 def show(a: Answer, limit: int = 15) -> str:
-  def fmt(r) -> dict:
-    ci = "" if pd.isna(r["tok_s_ci95_low"]) else f" [{r['tok_s_ci95_low']:.3g}-{r['tok_s_ci95_high']:.3g}]"
-    return {"#": r["rank"], "source": r["source"], "backend": DISPLAY.get(r["backend"], r["backend"]), "device": r["device"],
+  def cells(r) -> dict:
+    return {"#": r["rank"], "source": r["source"], "backend": name(r["backend"]), "device": r["device"],
             "model": f"{r['size']}{' synthetic' if r['weights'] == 'synthetic' else ''}", "quant": r["quantize"], "settings": r["knobs"],
-            "tok/s [95%]": f"{r['tok_s']:.3g}{ci}", "TTFT ms": r["ttft_ms"],
+            "tok/s [95%]": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "TTFT ms": r["ttft_ms"],
             "memory": "-" if pd.isna(r["memory_bytes"]) else f"{memory.format_size(int(r['memory_bytes']))} ({r['memory_source']})",
             "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"]}
-  rows = [fmt(r) for _, r in a.table.head(limit).iterrows()]
+  rows = [cells(r) for _, r in a.table.head(limit).iterrows()]
   return format_table(rows, list(rows[0])) + (f"\n... {len(a.table) - limit} more in the CSV" if len(a.table) > limit else "") if rows else a.why
 
 def draw(a: Answer, out: Path, title: str) -> Path:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  from inferbench.core.names import color
   d = a.candidates.dropna(subset=["tok_s", "kl_mean", "memory_bytes"])
   fig, ax = plt.subplots(figsize=(9, 5.5))
   if d.empty: ax.text(0.5, 0.5, "no candidate has a speed, a KL and a memory", ha="center", transform=ax.transAxes)
@@ -194,7 +192,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
   for (backend, source), g in d.groupby(["backend", "source"], sort=True):
     size = 30 + 300 * g["memory_bytes"] / d["memory_bytes"].max()
     ax.scatter(g["tok_s"], g["kl_mean"], s=size, marker="o" if source == "measured" else "D", edgecolors=color(backend),
-               facecolors=color(backend) if source == "measured" else "none", alpha=0.8, label=f"{DISPLAY.get(backend, backend)}, {source}")
+               facecolors=color(backend) if source == "measured" else "none", alpha=0.8, label=f"{name(backend)}, {source}")
   f = d[d["config"].isin(front)].sort_values("tok_s")
   ax.plot(f["tok_s"], f["kl_mean"], "-", color="tab:red", lw=1, label="Pareto front (speed x KL x memory)")
   for _, r in f.iterrows():

@@ -10,16 +10,16 @@ tables, through Typst's own csv()), docs/deck_data.json (sentences made here fro
 optional recommendation.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
 """
 from __future__ import annotations
-import csv, datetime, json, math, os, shutil, sys
+import csv, datetime, json, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
 from inferbench.core import cli
-from inferbench.core.names import DISPLAY
+from inferbench.core.names import NONE, ci, fmt, interval, known, name, pct, with_ci
 from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
 from inferbench.core import registry
 from inferbench.core.files import atomic_write
-from inferbench.report.plots import ADDITIONAL, MAIN
+from inferbench.report.plots import ADDITIONAL, MAIN, number
 
 from inferbench.core.files import ROOT
 PLOTS = (*MAIN, *ADDITIONAL)
@@ -38,13 +38,6 @@ MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the stor
 RECOMMENDATION, EXTRA_PLOTS = "recommendation.csv", ("pareto_front", "model_fit")
 DEFAULT_MAX_KL = 0.05
 
-def name(backend: str) -> str: return DISPLAY.get(backend, backend)
-def fmt(v: float) -> str: return "–" if v != v else f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-def ci(lo: float, hi: float, unit: str = "") -> str: return "no CI (fewer than 3 runs)" if lo != lo else f"95% CI {fmt(lo)}–{fmt(hi)}{unit}"
-def number(v: str) -> float:
-  try: return float(str(v).split(";")[0])
-  except ValueError: return math.nan
-
 def setup(summary: pd.DataFrame) -> dict:
   hosts = defaultdict(lambda: defaultdict(set))
   backends, packages = defaultdict(set), defaultdict(set)
@@ -59,7 +52,7 @@ def setup(summary: pd.DataFrame) -> dict:
   for r in summary.to_dict("records"):
     files[(model_name(r), r["size"], r["weights"], r["n_params"])].add((number(r["bits_per_weight"]), r["model_type"] or r["quantize"]))
   join = lambda s: ", ".join(sorted(str(x) for x in s if x))
-  millions = lambda v: "–" if number(v) != number(v) else f"{number(v) / 1e6:,.1f}"  # a server does not say which file it serves
+  millions = lambda v: f"{number(v) / 1e6:,.1f}" if known(number(v)) else NONE  # a server does not say which file it serves
   return {"hosts": [{"hostname": n, "platform": p, "cpu_model": c, **{f: join(v) for f, v in h.items()}}
                     for (n, p, c), h in sorted(hosts.items())],
           "backends": [{"backend": b, "version": join(v)} for b, v in sorted(backends.items())],
@@ -142,12 +135,11 @@ def answer(folder: Path, summary: pd.DataFrame) -> dict:
            " (recommend.py --max-memory --max-kl ... gives yours)"
   except (AnalysisError, OSError, ValueError, KeyError) as e:
     return {"by": f"no answer: {e}", "rows": []}
-  ci_ = lambda r: "" if pd.isna(r["tok_s_ci95_low"]) else f" [{fmt(r['tok_s_ci95_low'])}–{fmt(r['tok_s_ci95_high'])}]"
   rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
            "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
-           "tok_s": f"{fmt(r['tok_s'])}{ci_(r)}",
-           "memory": "–" if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
-           "quality": "–" if pd.isna(r["kl_mean"]) else f"KL {r['kl_mean']:.3g}", "source": r["source"]}
+           "tok_s": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]),
+           "memory": NONE if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
+           "quality": NONE if pd.isna(r["kl_mean"]) else f"KL {fmt(r['kl_mean'])}", "source": r["source"]}
           for _, r in table.head(4).iterrows()]
   return {"by": by, "rows": rows}
 
@@ -156,18 +148,15 @@ def predictions(folder: Path) -> dict:
   from inferbench.decide import predict
   result = predict.load(folder)
   if not result: return {}
-  pct = lambda v: "–" if v is None or v != v else f"{v:.1f}%"
   eta = predict.eta_table(result)
-  num = lambda v: isinstance(v, (int, float)) and v == v
-  interval = lambda v: "–" if not (isinstance(v, list) and all(map(num, v))) else "–".join(f"{x:.2f}" for x in v)
   return {"cv": {k: pct(result["cv"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
           "holdout": {k: pct(result["holdout"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
           "holdout_sizes": ", ".join(result.get("holdout_sizes") or []) or "none",
-          "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else "–",
+          "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else NONE,
           "interactive_ms": result.get("interactive_ms"),
           "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–",
-                   "eta": f"{r['eta']:.2f}" if num(r["eta"]) else "–", "eta_ci95": interval(r["eta_ci95"]),
-                   "note": "" if num(r["eta"]) and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
+                   "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE,
+                   "note": "" if known(r["eta"]) and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
                   for r in eta.to_dict("records")]}
 
 def roofline(summary: pd.DataFrame) -> list[dict]:

@@ -24,7 +24,8 @@ from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, la
 from inferbench.analyse import scaling  # noqa: E402
 from inferbench.store.collate import csv_path  # noqa: E402
 from inferbench.core.stats import MIN_RUNS_CI  # noqa: E402
-from inferbench.core.names import color, name
+from inferbench.core.files import save_figure  # noqa: E402
+from inferbench.core.names import color, fmt, name
 
 MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
 ADDITIONAL = ("latency_distribution", "memory_throughput", "param_throughput", "device_comparison")
@@ -56,10 +57,12 @@ def read(folder: Path) -> Results:
 
 
 def synthetic(r) -> bool: return r["weights"] == "synthetic"
-def bpw(r) -> float:
-  """The model file's bits per weight; NaN where unknown (a remote server does not say which file it serves)."""
-  try: return float(str(r["bits_per_weight"]).split(";")[0])
+def number(v) -> float:
+  """A summary cell's first number (the analysis joins a configuration's differing values with "; "); NaN where unknown
+  (a remote server does not say which file it serves)."""
+  try: return float(str(v).split(";")[0])
   except ValueError: return math.nan
+def bpw(r) -> float: return number(r["bits_per_weight"])  # the model file's bits per weight
 
 def labels(rows: pd.DataFrame, columns) -> list[str]:
   """analysis.label over these rows, for the columns a plot puts on this axis."""
@@ -71,8 +74,6 @@ def series_labels(rows: pd.DataFrame, columns=SERIES) -> list[str]:
 def wrap(s: str, width: int) -> str: return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in s.split("\n"))
 
 # ---------------------------------------------------------------- the figure frame every plot shares
-
-def fmt(v: float) -> str: return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 def log_axis(ax, axis: str = "y", span: float = 1.0):
   """Log scale with plain numbers at 1, 2, 5, 10, 20..., none on the minor ticks; at powers of ten only where the data
@@ -112,12 +113,6 @@ def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: 
 def empty(ax, why: str):
   ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#a00", wrap=True)
   ax.set_xticks([]); ax.set_yticks([])
-
-def save(fig, path: Path) -> Path:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version tag: same data, same bytes
-  plt.close(fig)
-  return path
 
 def by_phase(rows: pd.DataFrame) -> dict[str, pd.DataFrame]: return {p: rows[rows["phase"] == p] for p in PHASES}
 
@@ -253,7 +248,7 @@ def summary_stats(res: Results, **_) -> plt.Figure:
     per_token = 1e3 / (rows["tok_s_median"] / rows["batch"].astype(float)) if phase == "decode" else \
                 1e3 / rows["tok_s_median"]
     ys = list(range(len(rows)))[::-1]
-    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    names = series_labels(rows, KEY)
     for y, (lat, r) in zip(ys, zip(per_token, rows.to_dict("records"))):
       c = color(r["backend"])
       if r["tok_s_ci95_low"] == r["tok_s_ci95_low"]:
@@ -323,7 +318,7 @@ def latency_distribution(res: Results, **_) -> plt.Figure:
     if rows.empty:
       empty(ax, "no data")
       continue
-    names = [" ".join(x for x in (name(b), l) if x) for b, l in zip(rows["backend"], labels(rows, [k for k in KEY if k != "backend"]) or [""] * len(rows))]
+    names = series_labels(rows, KEY)
     ys = list(range(len(rows)))[::-1]
     every = []
     for y, r in zip(ys, rows.to_dict("records")):
@@ -395,7 +390,7 @@ FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summa
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
   """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
   res = read(folder)
-  return [save(FIGURES[n](res, baseline=baseline), out / f"{n}.png") for n in names] + \
+  return [save_figure(FIGURES[n](res, baseline=baseline), out / f"{n}.png", DPI) for n in names] + \
          (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:

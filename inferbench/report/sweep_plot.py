@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 from inferbench.core import cli
 from inferbench.core.files import save_figure
+from inferbench.core.names import color, name
 from inferbench.core.stats import NOISY_CV
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -21,11 +22,11 @@ def plot(csv_path: Path, out: Path) -> Path:
   pts = [(float(r["decode_tok_s"]), float(r["perplexity"])) for r in rows]
   fig, ax = plt.subplots(figsize=(9, 6))
   noisy = [bool(r["decode_cv"]) and float(r["decode_cv"]) >= NOISY_CV for r in rows]
-  for (backend, marker), color in zip(zip(dict.fromkeys(r["backend"] for r in rows), "osD^v"), ("tab:blue", "tab:green", "tab:purple")):
+  for backend, marker in zip(dict.fromkeys(r["backend"] for r in rows), "osD^v"):
     for hollow in (False, True):  # a noisy speed is drawn hollow, never dropped
       idx = [i for i, r in enumerate(rows) if r["backend"] == backend and noisy[i] == hollow]
-      if idx: ax.scatter([pts[i][0] for i in idx], [pts[i][1] for i in idx], marker=marker, s=50, zorder=3, edgecolors=color,
-                         facecolors="none" if hollow else color, label=f"{backend}" + (f" (hollow: decode cv >= {NOISY_CV:.0%}, noisy)" if hollow else ""))
+      if idx: ax.scatter([pts[i][0] for i in idx], [pts[i][1] for i in idx], marker=marker, s=50, zorder=3, edgecolors=color(backend),
+                         facecolors="none" if hollow else color(backend), label=name(backend) + (f" (hollow: decode cv >= {NOISY_CV:.0%}, noisy)" if hollow else ""))
   front = pareto(pts)
   ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", color="tab:red", lw=1.5, zorder=2, label="Pareto front")
   for i, r in enumerate(rows):

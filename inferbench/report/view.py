@@ -4,6 +4,7 @@ import math, sys
 from pathlib import Path
 from inferbench.analyse.analysis import PHASES, AnalysisError, read_summary
 from inferbench.core import cli
+from inferbench.core.names import interval
 
 def bar(value: float, top: float, width: int = 30) -> str:
   n = 0 if not top or math.isnan(value) else value / top * width
@@ -33,9 +34,8 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     for c in ("configuration", "runs", "steps", "tok/s", "", "95% CI (runs)", "cv", "flags"):
       t.add_column(c, justify="right" if c in ("runs", "steps", "tok/s", "cv") else "left")
     for r in rs.to_dict("records"):
-      ci = "no CI" if r["tok_s_ci95_low"] != r["tok_s_ci95_low"] else f"{r['tok_s_ci95_low']:,.4g} – {r['tok_s_ci95_high']:,.4g}"
       t.add_row(r["label"] or r["backend"], f"{r['n_runs']:.0f}", f"{r['n_steps']:.0f}", f"{r['tok_s_median']:,.1f}",
-                bar(r["tok_s_median"], top, 20 if args.ascii else 30), ci, f"{r['cv']:.1%}",
+                bar(r["tok_s_median"], top, 20 if args.ascii else 30), interval(r["tok_s_ci95_low"], r["tok_s_ci95_high"]) or "no CI", f"{r['cv']:.1%}",
                 ("[red]" if r["noisy"] and not args.ascii else "") + r["flags"])
     console.print(t)
   return 0

@@ -163,9 +163,7 @@ def plot(rows: list[dict], path: Path):
                f"sequence under {memory.format_size(r0['limit_bytes'])} ({r0['mechanism']})\n{host}, "
                f"{done[0].get('threads') if done else '?'} thread(s); the prompt fills the context, then {r0['n_tokens']} decode steps, "
                f"1 run per probe; bisected to {r0['tolerance']:.0%}", fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
+  files.save_figure(fig, path, 130)
 
 def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from inferbench.core import cli, formats, proc, registry, stats
+from inferbench.core.names import interval
 from inferbench.serving import client
 from inferbench.models import prepare
 from inferbench.core.formats import knob
@@ -227,12 +228,11 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
         d = dec.iloc[0]
         r = ratios[(ratios["config"] == d["config"]) & (ratios["kind"] == "setting") & (ratios["phase"] == "decode")
                    & (knob(ratios["baseline_knobs"], "max_batch") == "1")] if len(ratios) else ratios
-        ci = lambda lo, hi: "" if np.isnan(lo) else f"{lo:.3g}-{hi:.3g}"
         out.append({"set": set_.name, "model": q, "server": server.label, "load": load.label, "rounds": int(d["n_logs"]),
-                    "aggregate_tok_s": round(d["aggregate_tok_s_median"], 1), "aggregate_tok_s_ci95": ci(d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"]),
+                    "aggregate_tok_s": round(d["aggregate_tok_s_median"], 1), "aggregate_tok_s_ci95": interval(d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"]),
                     "prompts_per_s": round(d["prompts_per_s_median"], 2),
                     "goodput_rps": "" if np.isnan(d["goodput_rps_median"]) else round(d["goodput_rps_median"], 2),
                     "ttft_ms_p50": "" if pre.empty else round(pre.iloc[0]["ttft_ms_p50"], 1), "itl_ms_p50": round(d["latency_ms_p50"], 1),
                     "vs_max_batch_1": "" if r.empty else f"{r.iloc[0]['ratio']:.2f}x",
-                    "vs_max_batch_1_ci95": "" if r.empty else ci(r.iloc[0]["ratio_ci95_low"], r.iloc[0]["ratio_ci95_high"])})
+                    "vs_max_batch_1_ci95": "" if r.empty else interval(r.iloc[0]["ratio_ci95_low"], r.iloc[0]["ratio_ci95_high"])})
   return pd.DataFrame(out)
