@@ -111,9 +111,7 @@ def timeout_scaling(df: pd.DataFrame) -> pd.DataFrame | None:
 # --- plots ---
 
 def _figure(title: str, df: pd.DataFrame, panels: int = 1, sample: str = "runs"):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = names.pyplot()
   fig, axes = plt.subplots(1, panels, figsize=(8 if panels == 1 else 11, 4.8), squeeze=False)
   r, n = df.iloc[0], df["n_logs" if sample == "rounds" else "n_runs"]
   runs = f"{int(n.min())}" + (f"-{int(n.max())}" if n.nunique() > 1 else "")

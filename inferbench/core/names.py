@@ -3,7 +3,7 @@ plot and slide."""
 from __future__ import annotations
 from inferbench.core.stats import MIN_RUNS_CI
 
-DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "inferbench_serve": "inferbench.serve (llama.cpp)"}
+DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "inferbench_serve": "inferbench serve (llama.cpp)"}
 COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868", "mlx": "#8172B3"}
 
 OTHER_COLORS = ["#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#64B5CD"]
@@ -27,3 +27,15 @@ def interval(lo: float, hi: float, unit: str = "") -> str:
 def ci(lo: float, hi: float, unit: str = "") -> str:
   return f"95% CI {i}" if (i := interval(lo, hi, unit)) else f"no CI (fewer than {MIN_RUNS_CI} runs)"
 def with_ci(v: float, lo: float, hi: float) -> str: return fmt(v) + (f" [{i}]" if (i := interval(lo, hi)) else "")
+
+# one look for every figure: set by pyplot(), before a figure is made
+STYLE = {"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False,
+         "svg.hashsalt": "inferbench", "path.simplify": False}
+
+def pyplot():
+  """matplotlib's pyplot, headless (Agg), with the style every figure shares (core.files.save_figure writes them)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  plt.rcParams.update(STYLE)
+  return plt

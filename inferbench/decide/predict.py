@@ -22,6 +22,7 @@ import argparse, json, math, sys, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from inferbench.core import names
 from inferbench.core import cli, registry
 from inferbench.models import synthetic
 from inferbench.core.names import color, interval, known, name, pct
@@ -279,9 +280,7 @@ def eta_table(result: dict) -> pd.DataFrame:
 # ---------------------------------------------------------------- the figure
 
 def draw(table: pd.DataFrame, result: dict, out: Path) -> Path:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = names.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
   meas = table[table["source"] == "measured"].set_index(["config", "split"])["ms_per_token"]
   for ax, model in zip(axes, ("roofline", "design")):

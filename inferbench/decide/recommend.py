@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from inferbench.core import names
 from inferbench.core import cli, memory
 from inferbench.decide import predict
 from inferbench.core.names import color, name, with_ci
@@ -182,9 +183,7 @@ def show(a: Answer, limit: int = 15) -> str:
   return format_table(rows, list(rows[0])) + (f"\n... {len(a.table) - limit} more in the CSV" if len(a.table) > limit else "") if rows else a.why
 
 def draw(a: Answer, out: Path, title: str) -> Path:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = names.pyplot()
   d = a.candidates.dropna(subset=["tok_s", "kl_mean", "memory_bytes"])
   fig, ax = plt.subplots(figsize=(9, 5.5))
   if d.empty: ax.text(0.5, 0.5, "no candidate has a speed, a KL and a memory", ha="center", transform=ax.transAxes)

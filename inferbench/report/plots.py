@@ -13,19 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from inferbench.core import cli
 from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary
-from inferbench.analyse import scaling  # noqa: E402
-from inferbench.store.collate import csv_path  # noqa: E402
-from inferbench.core.stats import MIN_RUNS_CI  # noqa: E402
-from inferbench.core.files import save_figure  # noqa: E402
-from inferbench.core.names import color, fmt, name
+from inferbench.analyse import scaling
+from inferbench.store.collate import csv_path
+from inferbench.core.stats import MIN_RUNS_CI
+from inferbench.core.files import save_figure
+from inferbench.core.names import color, fmt, name, pyplot
+
+plt = pyplot()
 
 MAIN = ("backend_comparison", "speedup_comparison", "summary_stats", "quantization_impact")
 ADDITIONAL = ("latency_distribution", "memory_throughput", "param_throughput", "device_comparison")
@@ -37,8 +36,6 @@ SERIES = ("backend", "backend_version", "mode", "knobs")     # what tells bars a
 DEVICE = ("hostname", "device", "device_name", "threads")    # threads follow the host: all its cores
 X = tuple(k for k in KEY if k not in SERIES)                 # what tells groups apart
 
-plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
-                     "axes.spines.right": False, "svg.hashsalt": "inferbench", "path.simplify": False})
 
 @dataclass(frozen=True)
 class Results:

@@ -3,6 +3,7 @@ one marker per backend, the Pareto front (no other point both faster and lower i
 from __future__ import annotations
 import csv
 from pathlib import Path
+from inferbench.core import names
 from inferbench.core import cli
 from inferbench.core.files import save_figure
 from inferbench.core.names import color, name
@@ -14,9 +15,7 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
                  if not any(s2 >= s and p2 <= p and (s2, p2) != (s, p) for s2, p2 in points)), key=lambda i: -points[i][0])
 
 def plot(csv_path: Path, out: Path) -> Path:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = names.pyplot()
   with open(csv_path, newline="", encoding="utf-8") as f: rows = [r for r in csv.DictReader(f) if r["decode_tok_s"] and r["perplexity"]]
   if not rows: raise ValueError(f"{csv_path} has no row with both a decode speed and a perplexity")
   pts = [(float(r["decode_tok_s"]), float(r["perplexity"])) for r in rows]

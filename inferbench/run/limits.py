@@ -16,6 +16,7 @@ import argparse, dataclasses, sys, uuid
 from pathlib import Path
 from typing import Callable
 
+from inferbench.core import names
 from inferbench.core import cli
 from inferbench.core import memory, files, formats, registry
 from inferbench.run import bench, local
@@ -124,9 +125,7 @@ def write(rows: list[dict], out_dir: Path) -> Path:
 def plot(rows: list[dict], path: Path):
   """Left: the largest context that ran per batch size (the whisker reaches the smallest that ran out) and the
   prediction. Right: what the limit counted at that context, split into what the prediction knows and what it missed."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = names.pyplot()
   done = [r for r in rows if r.get("ctx_fits")]
   fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
   r0, MiB = rows[0], 2**20
