@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Does continuous batching pay? Aggregate throughput at one concurrency of three servers of the same GGUF, side by
-side in one run: inferbench.serve with batching (--max-batch B), the same server at --max-batch 1 (no batching),
+side in one run: inferbench serve with batching (--max-batch B), the same server at --max-batch 1 (no batching),
 and llama-cpp-python's own server (one request at a time, started with --interrupt_requests false).
 
 Each server is started in turn on a free 127.0.0.1 port, measured by the endpoint client (mlc_benchmark.py's

@@ -1,4 +1,4 @@
-"""inferbench.serve on the tiny model: OpenAI responses, continuous batching, the batch timeout, the bounded queue,
+"""inferbench serve on the tiny model: OpenAI responses, continuous batching, the batch timeout, the bounded queue,
 validation, cancellation under load, and the load client against it. Every server binds 127.0.0.1 and is stopped;
 every loop is bounded in count and time."""
 import concurrent.futures, csv, http.client, json, sys, time

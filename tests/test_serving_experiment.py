@@ -1,4 +1,4 @@
-"""Serving experiments as files: the plan, and a real run of inferbench.serve on the embedded model (seconds)."""
+"""Serving experiments as files: the plan, and a real run of inferbench serve on the embedded model (seconds)."""
 import csv
 from pathlib import Path
 import pytest

@@ -27,9 +27,9 @@ if [ -n "$TARBALL" ]; then
 fi
 
 stamp "copy bandwidth (roofline), cached per host"
-$PY -m inferbench.roofline cuda | tee "$OUT/bandwidth-cuda.json"
+$PY -m inferbench.measure.bandwidth cuda | tee "$OUT/bandwidth-cuda.json"
 stamp "synthetic Llama-3.2-1B (F16, seeded)"
-$PY -c "from inferbench import models; p = models.synthetic_path('1B'); print(p, p.stat().st_size)"
+$PY -c "from inferbench.models import prepare; p = prepare.synthetic_path('1B'); print(p, p.stat().st_size)"
 
 if [ -n "${BUILD:-}" ]; then stamp "waiting for the llama.cpp build"; wait $BUILD; tail -3 "$OUT/build.log"; fi
 if [ -n "${WAIT_FOR:-}" ]; then  # a file another process writes once it has built and installed llama-cpp-python

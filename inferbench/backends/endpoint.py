@@ -149,7 +149,7 @@ def load(cfg: EndpointConfig, server_name: str | None = None) -> EndpointEngine:
   engine.info = {"endpoint.url": public_url(cfg.url), "endpoint.owned_by": ",".join(owners) or "unknown",
                  "endpoint.api_key": f"from ${cfg.api_key_env}" if engine.secret else "none",
                  "endpoint.stall_timeout_s": cfg.stall_s, "endpoint.request_timeout_s": cfg.request_s}
-  # inferbench.serve lists how it runs (max batch, batch timeout, threads...): those become the log's server.* settings
+  # inferbench serve lists how it runs (max batch, batch timeout, threads...): those become the log's server.* settings
   served = next((m["settings"] for m in data if isinstance(m, dict) and isinstance(m.get("settings"), dict)), {})
   engine.version, engine.device_name = str(served.pop("version", engine.version)), str(served.pop("device", engine.device_name))
   engine.knobs = {k: v for k, v in served.items() if str(k).replace("_", "").isalnum() and str(k).islower()}

@@ -1,5 +1,5 @@
 """Serving experiments as files (`kind: serving`): a batching server under load, the study this project's serving
-design made, on inferbench.serve.
+design made, on inferbench serve.
 
   plan     each set expands its lists into points: a server (its models, max batch, batch timeout) and a load level
            (a concurrency, or a request rate); a point two sets share is measured once and listed under both

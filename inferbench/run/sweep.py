@@ -1,7 +1,7 @@
 """Quantization sweep: for each quantization of one model, its file, its speed on each backend, its quality against
 the F16 reference and its task accuracy, in benchmark_output/sweep_{size}.csv and plots/quantization_pareto.png.
 
-Each quantization runs in its own child process (`python -m inferbench.sweep JOB_JSON`) through four phases:
+Each quantization runs in its own child process (`python -m inferbench.run.sweep JOB_JSON`) through four phases:
   quantize  make or reuse the GGUF with llama.cpp's quantizer (prepare.quantized), record bytes and bits per weight
   speed     the regular benchmark, one worker per backend (local.run_limited: raw log in benchmark_output/, collated)
   quality   perplexity, KL and top-1 agreement against the F16 reference, from llama.cpp logits (quality.py)

@@ -1,6 +1,6 @@
 """An OpenAI-compatible server over the continuous-batching llama.cpp engine (batching.py).
 
-  python -m inferbench.serve --backend llamacpp --size 135M --quantize Q8_0 --max-batch 8 --batch-timeout-ms 10
+  inferbench serve --backend llamacpp --size 135M --quantize Q8_0 --max-batch 8 --batch-timeout-ms 10
 
 /v1/completions, /v1/chat/completions (streamed as server-sent events, or not; `usage` in both) and /v1/models,
 on FastAPI + uvicorn + sse-starlette; /health reports slots, queue and RSS. It binds 127.0.0.1 unless --host says
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
   for path in paths:
     engine = BatchEngine(path, args.max_batch, args.ctx, args.threads, args.batch_timeout_ms / 1e3, args.max_queue, args.flash_attn)
     served[path.stem] = Served(path.stem, path, engine, Tokenizer(path))
-  print(f"inferbench.serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 (max batch {args.max_batch}, "
+  print(f"inferbench serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 (max batch {args.max_batch}, "
         f"batch timeout {args.batch_timeout_ms:g} ms, max queue {args.max_queue}, {args.threads} threads per model"
         f"{', API key required' if api_key else ''})", file=sys.stderr, flush=True)
   settings = {"version": version("llama_cpp_python"), "device": "CPU", "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
