@@ -62,6 +62,7 @@ def usage() -> str:
   return "usage: inferbench COMMAND [flags]   (inferbench COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(lines) + "\n"
 
 def main(argv: list[str] | None = None) -> int:
+  called_as_command = argv is None
   argv = sys.argv[1:] if argv is None else list(argv)
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(usage(), end="")
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error: unknown command {argv[0]!r}: use one of {', '.join(COMMANDS)} (see inferbench --help)", file=sys.stderr)
     return 2
   what, module, call = COMMANDS[argv[0]]
+  if called_as_command:  # the stage's usage and errors name the subcommand (argparse takes its prog from argv[0])
+    sys.argv[0] = " ".join(["inferbench", *argv[:2 if argv[0] in ("bench", "collate") and len(argv) > 1 else 1]])
   return call(importlib.import_module(module), argv[1:], what[0].upper() + what[1:] + ".")
 
 if __name__ == "__main__": sys.exit(main())

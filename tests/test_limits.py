@@ -1,6 +1,7 @@
 """Memory: sizes, the boundary search, a limit that makes a configuration run out (and the next one still run), and
 find_limits end to end on the tiny model, all on real llama.cpp workers."""
-import csv
+import csv, subprocess, sys
+from pathlib import Path
 import pytest
 from inferbench.run import limits, bench, local
 from inferbench.core import memory
@@ -67,3 +68,10 @@ def test_find_limits_brackets_the_boundary_with_real_probes(tiny_model, tmp_path
   assert by_ctx[fits].ok and (local.out_of_memory(by_ctx[fails].status) or "bad_alloc" in by_ctx[fails].status)
   assert int(by_ctx[fits].header["n_prompt_tokens"]) == fits - 4  # the prompt filled the context
   assert row["predicted_ctx"] and (out / "limits.png").stat().st_size > 10_000
+
+def test_the_worker_imports_no_analysis_library():
+  """What a worker holds before loading a model counts against --memory-limit: scipy alone maps about 180 MiB of
+  address space, which once came in through a display helper."""
+  code = "import sys, inferbench.measure.worker; print(sorted(m for m in ('scipy', 'pandas', 'matplotlib', 'pyarrow') if m in sys.modules))"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+  assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,7 +1,6 @@
 """Display names, colours and numbers: how a backend, a value and its interval are spelled and drawn in every table,
 plot and slide."""
 from __future__ import annotations
-from inferbench.core.stats import MIN_RUNS_CI
 
 DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "inferbench_serve": "inferbench serve (llama.cpp)"}
 COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868", "mlx": "#8172B3"}
@@ -25,6 +24,7 @@ def interval(lo: float, hi: float, unit: str = "") -> str:
   """lo–hi; empty where there is none (a t-interval or a bootstrap needs MIN_RUNS_CI runs)."""
   return f"{fmt(lo)}–{fmt(hi)}{unit}" if known(lo) and known(hi) else ""
 def ci(lo: float, hi: float, unit: str = "") -> str:
+  from inferbench.core.stats import MIN_RUNS_CI  # here, not at the top: the worker imports this module, and stats imports scipy
   return f"95% CI {i}" if (i := interval(lo, hi, unit)) else f"no CI (fewer than {MIN_RUNS_CI} runs)"
 def with_ci(v: float, lo: float, hi: float) -> str: return fmt(v) + (f" [{i}]" if (i := interval(lo, hi)) else "")
 

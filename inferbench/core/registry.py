@@ -1,4 +1,5 @@
 """Model registry and benchmark defaults: the one place to add a model size or change a default (defaults.py re-exports it)."""
+import os
 from dataclasses import dataclass
 
 
@@ -66,5 +67,6 @@ DEFAULT_RUNS = 3
 DEFAULT_WARMUP = 1
 DEFAULT_MIN_SECONDS = 1.0  # keep measuring until both --runs and this much measured time are reached
 DEFAULT_CTX = 1024
+DEFAULT_THREADS = len(os.sched_getaffinity(0))  # every core this process may run on
 DEFAULT_PROMPT = ("The history of computing is a story of machines that learned to do more with less. "
                   "Explain in simple words how a large language model turns a prompt into an answer, step by step.")

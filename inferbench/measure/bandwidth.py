@@ -16,6 +16,7 @@ Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench
 from __future__ import annotations
 import datetime, json, os, socket, statistics, subprocess, sys, time
 from pathlib import Path
+from inferbench.core import registry
 from inferbench.core import cli
 from inferbench.core import files
 from inferbench.core.files import atomic_write
@@ -56,7 +57,7 @@ def measure_cuda(nbytes: int = 2 << 30) -> dict:
 def measure_cpu(nbytes: int = 1 << 30, threads: int | None = None) -> dict:
   import numpy as np
   from concurrent.futures import ThreadPoolExecutor
-  threads = threads or len(os.sched_getaffinity(0))
+  threads = threads or registry.DEFAULT_THREADS
   a = np.random.default_rng(0).random(nbytes // 8)
   a[-1] = 2.0  # random() is below 1, so every part's max is known
   parts = [a[i * len(a) // threads:(i + 1) * len(a) // threads] for i in range(threads)]

@@ -3,7 +3,7 @@ process, record a failure as a failed log and go on, then print a summary table.
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import argparse, itertools, os, signal, subprocess, sys, uuid
+import argparse, itertools, signal, subprocess, sys, uuid
 from pathlib import Path
 from inferbench import backends
 from inferbench.core import cli, memory, metadata, formats, registry, proc
@@ -33,7 +33,7 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured runs, at least")
   p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured time, at least")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
-  p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[len(os.sched_getaffinity(0))], help="CPU threads")
+  p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_THREADS], help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
   p.add_argument("--ctx", nargs="+", type=int, default=[registry.DEFAULT_CTX],
                  help="context length of each sequence (KV cache positions): at least the prompt + --n-tokens")

@@ -49,7 +49,7 @@ class Experiment(BaseModel):
   n_tokens: list[int] = [registry.DEFAULT_N_TOKENS]
   temperature: list[float] = [0.0]
   ctx: list[int] = [registry.DEFAULT_CTX]
-  threads: list[int] = [len(os.sched_getaffinity(0))]
+  threads: list[int] = [registry.DEFAULT_THREADS]
   batch: list[int] = [1]
   seed: list[int] = [registry.DEFAULT_SEED]
   flash_attn: list[Literal["off", "on"]] = ["off"]  # llama.cpp

@@ -13,7 +13,7 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, hashlib, json, os, signal, subprocess, sys, time, uuid
+import argparse, hashlib, json, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -230,7 +230,7 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured speed runs, at least")
   p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured speed time, at least")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured speed runs first")
-  p.add_argument("--threads", type=cli.whole(1), default=len(os.sched_getaffinity(0)), help="CPU threads for speed and quality")
+  p.add_argument("--threads", type=cli.whole(1), default=registry.DEFAULT_THREADS, help="CPU threads for speed and quality")
   p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
   p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
   p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")

@@ -206,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--batch-timeout-ms", type=float, default=0.0, help="an idle engine waits this long for more requests before its first step (default: %(default)s)")
   p.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot; beyond it 503 (default: %(default)s)")
   p.add_argument("--ctx", type=int, default=1024, help="context per sequence: prompt + max_tokens (default: %(default)s)")
-  p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads per model (default: %(default)s)")
+  p.add_argument("--threads", type=int, default=registry.DEFAULT_THREADS, help="CPU threads per model (default: %(default)s)")
   p.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
   p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="sampling seed of requests that give none (default: %(default)s)")
   p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
