@@ -122,8 +122,8 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
     print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)
   try:
     with proc.stop_on(signal.SIGTERM, signal.SIGHUP):  # the running configuration's log says why it stopped
-      summary = run_all(configs, args.output_dir, lambda cfg, path: run_limited(cfg, path, args.timeout))  # under --memory-limit, as its help says
+      done = run_all(configs, args.output_dir, lambda cfg, path: run_limited(cfg, path, args.timeout))  # under --memory-limit, as its help says
   except (KeyboardInterrupt, proc.Stopped) as e:
     print(f"stopped: {proc.interrupted(e)}", file=sys.stderr)
     return proc.exit_code(e)
-  return 0 if all(r["status"] == "ok" for r in summary) else 1
+  return 0 if all(r["status"] == "ok" for r in done) else 1
