@@ -19,9 +19,9 @@ def _backend_first(command: str, kinds: tuple[str, ...], call: Callable[[object,
   return run
 
 def _plot(mod, argv: list[str], doc: str) -> int:
-  which = argv[0] if argv and argv[0] in ("main", "additional") else "all"
-  names = {"main": mod.MAIN, "additional": mod.ADDITIONAL, "all": (*mod.MAIN, *mod.ADDITIONAL)}[which]
-  return mod.main(names, doc, argv[1:] if which != "all" or argv[:1] == ["all"] else argv)
+  """`inferbench plot [main|additional] [flags]`: four of the eight plots, or all of them."""
+  if argv[:1] in (["main"], ["additional"]): return mod.main(getattr(mod, argv[0].upper()), doc, argv[1:])
+  return mod.main((*mod.MAIN, *mod.ADDITIONAL), doc, argv)
 
 def _collate(mod, backend: str, argv: list[str], doc: str) -> int:
   if backend == "serving": return importlib.import_module("inferbench.serving.client").collate_main(argv)
@@ -32,7 +32,8 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
             "inferbench.run.bench", _backend_first("bench", backends.STEP, lambda m, b, a, d: m.main(b, a, d))),
   "load": ("measure MLC-LLM in-process or any OpenAI-compatible server (--endpoint URL) under load",
            "inferbench.run.load", lambda m, a, d: m.main(a, d)),
-  "collate": ("collate a backend's raw logs into its CSV (`serving`: every server's logs)", "inferbench.store.collate", _backend_first("collate", (*backends.STEP, "serving"), _collate)),
+  "collate": ("collate a backend's raw logs into its CSV (`serving`: every server's logs)",
+              "inferbench.store.collate", _backend_first("collate", (*backends.STEP, "serving"), _collate)),
   "analyze": ("statistics over runs per configuration: summary.csv, runs.csv, ratios.csv",
               "inferbench.analyse.analysis", lambda m, a, d: m.main(a, d)),
   "plot": ("draw the eight plots into plots/ (`main` or `additional`: four of them)",
