@@ -6,7 +6,7 @@ Each field has a role, declared once here:
             column agrees (IDENTITY: these fields plus what the log measured about what ran: versions, host, file).
   protocol  how it is measured (seed, runs, warm-up, time limits): two logs that differ only here measure the same
             configuration, so they pool; a rerun with other values is other work, so resume tells them apart.
-  id        this particular run (its uuid, where its limit is enforced, the resolved path): neither.
+  id        this particular run (its uuid, the cgroup enforcing its limit, the prompt's text): neither.
 """
 from __future__ import annotations
 import hashlib, json
@@ -32,7 +32,7 @@ class RunConfig:
   seed: int = protocol(0)
   uuid: str = ident("")
   prompt_ids: list[int] = speed(column="n_prompt_tokens", factory=list)  # the same ids for every backend; the column is their count
-  model: str | None = ident()  # the source file plan() resolved (--model PATH, the registry's, or a synthetic one)
+  model: str | None = protocol()  # --model PATH, else the registry's file for size: resume tells files apart; the identity has its sha256
   n_tokens: int = speed(128, column="n_decode_steps")  # decode steps after the prefill (a server: tokens after the first)
   runs: int = protocol(3)        # a serving run is one request
   warmup: int = protocol(1)      # unmeasured runs first
