@@ -23,8 +23,7 @@ import csv, ctypes, io, os, statistics, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from inferbench.core import cli
-from inferbench.core import stats
+from inferbench.core import cli, stats
 from inferbench.backends import llamacpp
 from inferbench.core.config import RunConfig
 

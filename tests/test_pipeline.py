@@ -2,9 +2,8 @@
 import csv, os, shutil, signal, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
-from inferbench.core import files
+from inferbench.core import files, formats
 from inferbench.store import collate, rawlog
-from inferbench.core import formats
 from inferbench.models import modelfile, prepare
 from inferbench.run import bench, local
 from inferbench.core.config import RunConfig

@@ -8,8 +8,7 @@ from inferbench.store import collate
 from inferbench.models import prepare
 from inferbench.core import proc
 from inferbench.run import load
-from inferbench.serving import client
-from inferbench.serving import server as api_server
+from inferbench.serving import client, server as api_server
 from inferbench.store.rawlog import parse
 
 KEY = "sk-inferbench-serve-test-41c9e2"  # must never reach a log, a CSV or a message

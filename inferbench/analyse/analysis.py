@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from inferbench import backends
-from inferbench.core import cli
+from inferbench.core import cli, roofline, stats
 from inferbench.analyse import scaling
-from inferbench.core import roofline, stats
 from inferbench.core.formats import knob, varying_knobs
 from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, write_csv
 from inferbench.core.config import IDENTITY

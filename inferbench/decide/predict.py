@@ -22,8 +22,7 @@ import argparse, json, math, sys, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from inferbench.core import names
-from inferbench.core import cli, registry
+from inferbench.core import names, cli, registry
 from inferbench.models import synthetic
 from inferbench.core.names import color, interval, known, name, pct
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary

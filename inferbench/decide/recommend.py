@@ -20,8 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from inferbench.core import names
-from inferbench.core import cli, memory
+from inferbench.core import names, cli, memory
 from inferbench.decide import predict
 from inferbench.core.names import color, name, with_ci
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary

@@ -16,9 +16,7 @@ Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench
 from __future__ import annotations
 import datetime, json, os, socket, statistics, subprocess, sys, time
 from pathlib import Path
-from inferbench.core import registry
-from inferbench.core import cli
-from inferbench.core import files
+from inferbench.core import registry, cli, files
 from inferbench.core.files import atomic_write
 
 CACHE_DIR = Path(os.environ.get("INFERBENCH_CACHE", Path.home() / ".cache" / "inferbench"))

@@ -6,11 +6,9 @@ import importlib.util, json, os, re, sys, tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable, TypeVar
-from inferbench.core import registry
-from inferbench.core.formats import FTYPES, ModelError, PRECISION, WEIGHTS, is_mlx, mlx_quant, quant_type
-from inferbench.core import files
+from inferbench.core import registry, files
+from inferbench.core.formats import FTYPES, ModelError, PRECISION, WEIGHTS, is_mlx, mlx_quant, quant_type, check_size
 from inferbench.core.files import atomic_write
-from inferbench.core.formats import check_size
 from inferbench.models.modelfile import describe
 
 T = TypeVar("T")

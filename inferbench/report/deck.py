@@ -14,14 +14,12 @@ import csv, datetime, json, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from inferbench.core import cli
+from inferbench.core import cli, registry
 from inferbench.core.names import NONE, ci, fmt, interval, known, name, pct, with_ci
 from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
-from inferbench.core import registry
-from inferbench.core.files import atomic_write
+from inferbench.core.files import atomic_write, ROOT
 from inferbench.report.plots import ADDITIONAL, MAIN, number
 
-from inferbench.core.files import ROOT
 PLOTS = (*MAIN, *ADDITIONAL)
 SWEEP_PLOT = "quantization_pareto"
 # the scaling plots (scaling.py), each on a slide of its own where its data exists

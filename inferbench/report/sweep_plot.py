@@ -3,8 +3,7 @@ one marker per backend, the Pareto front (no other point both faster and lower i
 from __future__ import annotations
 import csv
 from pathlib import Path
-from inferbench.core import names
-from inferbench.core import cli
+from inferbench.core import names, cli
 from inferbench.core.files import save_figure
 from inferbench.core.names import color, name
 from inferbench.core.stats import NOISY_CV

@@ -49,10 +49,6 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   cli.fleet_flags(p)
   return p
 
-def grid(backend: str, **values) -> argparse.Namespace:
-  """What plan() takes from a caller that is not the command line (an experiment file, the limit search)."""
-  return cli.defaults(parser(backend), **values)
-
 
 
 def check_ctx(ctx: int, n_prompt: int, n_tokens: int):

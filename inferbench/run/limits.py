@@ -16,9 +16,7 @@ import argparse, dataclasses, sys, uuid
 from pathlib import Path
 from typing import Callable
 
-from inferbench.core import names
-from inferbench.core import cli
-from inferbench.core import memory, files, formats, registry
+from inferbench.core import names, cli, memory, files, formats, registry
 from inferbench.run import bench, local
 from inferbench.store.rawlog import parse
 from inferbench.core.config import RunConfig
@@ -177,7 +175,7 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--start-ctx", type=int, default=512, help="the first context tried, then doubled or halved")
   p.add_argument("--max-ctx", type=int, default=131072, help="stop doubling here")
   p.add_argument("--tolerance", type=float, default=0.05, help="bisect until the largest context that ran is this close to the smallest that did not")
-  p.add_argument("--threads", type=int, default=bench.grid("llamacpp").threads[0])
+  p.add_argument("--threads", type=int, default=registry.DEFAULT_THREADS)
   p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
   p.add_argument("--timeout", type=float, default=900, help="seconds per probe")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output/limits"))
@@ -188,9 +186,9 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   if args.tolerance <= 0 or args.start_ctx < max(GRANULE, args.n_tokens + 1) or args.max_ctx < args.start_ctx:
     print(f"error: need --tolerance > 0 and {GRANULE} <= --start-ctx <= --max-ctx, and --start-ctx > --n-tokens", file=sys.stderr)
     return 2
-  probe = bench.grid(args.backend, size=[args.size], weights=[args.weights], quantize=[args.quantize], memory_limit=args.memory_limit,
-                     batch=args.batch, n_tokens=[args.n_tokens], threads=[args.threads], device=args.device, runs=1, warmup=0,
-                     min_seconds=0, ctx=[args.max_ctx], model=args.model)
+  probe = cli.defaults(bench.parser(args.backend), size=[args.size], weights=[args.weights], quantize=[args.quantize],
+                       memory_limit=args.memory_limit, batch=args.batch, n_tokens=[args.n_tokens], threads=[args.threads],
+                       device=args.device, runs=1, warmup=0, min_seconds=0, ctx=[args.max_ctx], model=args.model)
   try: base, *_ = bench.plan(args.backend, probe)  # the same checks as a benchmark
   except (formats.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

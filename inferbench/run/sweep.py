@@ -22,12 +22,11 @@ import pandas as pd
 from inferbench import backends
 from inferbench.analyse import analysis
 from inferbench.core import cli, metadata, files, formats, registry, proc, stats
-from inferbench.store import collate
+from inferbench.store import collate, resume
 from inferbench.models import modelfile, prepare
 from inferbench.measure import quality, tasks
 from inferbench.run import bench, local
 from inferbench.core.config import RunConfig
-from inferbench.store import resume
 
 LADDER = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
 REFERENCE = "F16"

@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse, itertools, json, random, sys, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from inferbench.core import cli
-from inferbench.core import formats, metadata, registry
+from inferbench.core import cli, formats, metadata, registry
 from inferbench.models import prepare
 from inferbench.backends import mlc
 from inferbench.core.formats import knobs_text

@@ -22,8 +22,7 @@ from fastapi import Depends, FastAPI, Request as HTTPRequest
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
-from inferbench.core import cli
-from inferbench.core import formats, registry
+from inferbench.core import cli, formats, registry
 from inferbench.models import prepare
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
 from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Token
