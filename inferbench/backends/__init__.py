@@ -9,6 +9,7 @@ BACKENDS = {
   "llamacpp": ("inferbench.backends.llamacpp", "step"),
   "tinygrad": ("inferbench.backends.tinygrad", "step"),
   "mlx": ("inferbench.backends.mlx", "step"),
+  "torch": ("inferbench.backends.pytorch", "step"),  # a module named torch would shadow the package it imports
   "mlc": ("inferbench.backends.mlc", "stream"),
   "endpoint": ("inferbench.backends.endpoint", "stream"),  # any OpenAI-compatible server: its logs take the server's name
 }

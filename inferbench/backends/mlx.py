@@ -25,7 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Iterator
 import numpy as np
-from inferbench.core.formats import FTYPES, MLX_BITS, MLX_GROUPS, ModelError
+from inferbench.core.formats import FTYPES, ModelError, mlx_quant
 from dataclasses import dataclass
 from inferbench.backends.base import Step, knob
 from inferbench.core.config import RunConfig
@@ -34,6 +34,7 @@ ARCHS = ("llama",)                                 # GGUF architectures this map
 NATIVE = ("F32", "F16", "Q4_0", "Q4_1", "Q8_0")    # GGUF tensor types mx.load reads itself
 GGUF_GROUP = 32                                    # mx.load's quantized GGUF tensors: 32 weights per scale and bias
 INSTALL = "pip install mlx==0.32.4 mlx-lm==0.32.2 plus mlx-cpu==0.32.4 (CPU) or mlx-cuda-13==0.32.4 (NVIDIA), as deps/requirements.txt pins"
+QUANTIZE_HELP = ": the GGUF files the other backends read; or MLX's own affine quantization mlx-q4, mlx-q8, mlx-q4-g32 (bits 2-8, group size 32/64/128)"
 NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 BLOCK = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
          "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
@@ -135,11 +136,14 @@ def load_model(path: Path):
   q = cfg["quantization"]
   return model, f"mlx: mlx-lm model folder, MLX affine {q['bits']}-bit, group size {q['group_size']}, made from {cfg['inferbench']['source']}"
 
-def quantize(base: Path, out: Path, bits: int, group_size: int, provenance: dict) -> Path:
-  """MLX's affine quantization (mlx-lm's quantize_model, as mlx_lm.convert -q does) of a GGUF, saved as an mlx-lm
-  model folder; `provenance` (the base's description for models.describe_mlx) goes into its config.json."""
+def quantized_path(out: Path) -> Path: return out / "model.safetensors"
+
+def quantize(base: Path, out: Path, name: str, provenance: dict) -> Path:
+  """MLX's affine quantization `name` (mlx-q4-g64: mlx-lm's quantize_model, as mlx_lm.convert -q does) of a GGUF,
+  saved as an mlx-lm model folder; `provenance` (the base's description for modelfile.describe_mlx) goes into its
+  config.json."""
   from mlx_lm.utils import quantize_model, save_config, save_model
-  assert bits in MLX_BITS and group_size in MLX_GROUPS, (bits, group_size)
+  bits, group_size = mlx_quant(name)
   mx = core()
   model, cfg, how = load_gguf(base)
   model.set_dtype(mx.float32)  # quantized in float32 (MLX's CPU is slow in half precision), then stored as mlx-lm's models are:
@@ -153,7 +157,7 @@ def quantize(base: Path, out: Path, bits: int, group_size: int, provenance: dict
   except OSError:  # another process made it first
     shutil.rmtree(tmp, ignore_errors=True)
     if not out.is_dir(): raise
-  return out / "model.safetensors"
+  return quantized_path(out)
 
 def logits(path: Path, ids: list[int], ctx: int) -> np.ndarray:
   """(windows * (ctx-1), vocab) float32, as quality.logits: each window of ctx tokens from an empty cache, computed in

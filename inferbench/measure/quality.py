@@ -1,7 +1,8 @@
 """How far a quantized GGUF's predictions are from a reference's (its F16), from llama.cpp's logits at every position
 of a fixed text: perplexity, KL divergence of the next-token distribution from the reference's, top-1 agreement.
-MLX's own quantizations (mlx-q*), which llama.cpp cannot read, are scored from MLX's logits (engine="mlx") against
-MLX's logits of the same F16 reference, so the comparison measures the quantization, not the engine.
+A backend's own quantization (MLX's mlx-q*, PyTorch's torchao-*), which llama.cpp cannot read, is scored from that
+backend's logits (engine="mlx", "torch") against the same backend's logits of the same F16 reference, so the comparison
+measures the quantization, not the engine.
 
 The text is split into windows of `ctx` tokens, each evaluated from an empty KV cache in one batch with logits for
 every position; position i predicts token i+1, so a window scores ctx-1 predictions. The reference's logits are
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 import numpy as np
+from inferbench import backends
 from inferbench.core import files
-from inferbench.models import modelfile
 from inferbench.backends.llamacpp import Tokenizer, llama_lib, load_model
 
 # CPython's LICENSE.txt (its history and licenses), shipped in the standard library's folder of every CPython:
@@ -42,13 +43,12 @@ def text(model: Path, n_tokens: int, ctx: int, path: Path = TEXT_PATH) -> Text:
   if len(ids) < n_tokens: raise ValueError(f"{path} has only {len(ids)} tokens, fewer than the {n_tokens} asked for: lower --quality-tokens")
   return Text(str(path), hashlib.sha256(raw).hexdigest(), tuple(ids[:n_tokens]))
 
-ENGINES = ("llamacpp", "mlx")
+# the engines that compute logits, and the packages that decide them (the reference cache's key)
+ENGINES = {"llamacpp": ("llama_cpp_python",), "mlx": ("mlx",), "torch": ("torch", "transformers")}
 
 def logits(model: Path, txt: Text, ctx: int, threads: int, engine: str = "llamacpp") -> np.ndarray:
   """(windows * (ctx-1), vocab) float32: the logits of every position that has a next token inside its window."""
-  if engine == "mlx":
-    from inferbench.backends import mlx
-    return mlx.logits(model, list(txt.ids), ctx)
+  if engine != "llamacpp": return backends.get(engine).logits(model, list(txt.ids), ctx)
   lib = llama_lib()
   m = load_model(model)
   params = lib.llama_context_default_params()
@@ -75,11 +75,11 @@ def targets(txt: Text, ctx: int) -> np.ndarray:
   """The token each row of logits() predicts."""
   return np.concatenate([np.asarray(txt.ids[w * ctx + 1:(w + 1) * ctx]) for w in range(len(txt.ids) // ctx)])
 
-def engine_version(engine: str) -> dict: return {"llama_cpp_python": version("llama_cpp_python")} if engine == "llamacpp" else {engine: version(engine)}
+def engine_version(engine: str) -> dict: return {p: version(p) for p in ENGINES[engine]}
 
 def reference_logits(model: Path, txt: Text, ctx: int, threads: int, log=print, engine: str = "llamacpp") -> np.ndarray:
   """The reference's logits, cached under the models folder by model sha256, text sha256, tokens, ctx and the engine's version."""
-  key = {"model_sha256": modelfile.file_sha256(model), "text_sha256": txt.sha256, "n_tokens": len(txt.ids), "ctx": ctx, **engine_version(engine)}
+  key = {"model_sha256": files.file_sha256(model), "text_sha256": txt.sha256, "n_tokens": len(txt.ids), "ctx": ctx, **engine_version(engine)}
   path = files.CACHE / "quality" / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24] + ".npy")
   if path.is_file(): return np.load(path, mmap_mode="r")
   log(f"reference logits of {model.name} on {len(txt.ids)} tokens (cached in {path})")

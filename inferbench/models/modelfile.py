@@ -1,11 +1,10 @@
-"""What a model file holds, read from its header (GGUF, or an mlx-lm folder's safetensors), and its sha256."""
+"""What a model file holds, read from its header (GGUF, an mlx-lm folder's safetensors, or a torchao recipe), and its sha256."""
 from __future__ import annotations
-import hashlib, json, struct
+import json, struct
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from inferbench.core import files
-from inferbench.core.files import atomic_write
+from inferbench.core.files import file_sha256
 from inferbench.core.formats import FTYPES, ModelError
 from inferbench.core.roofline import kv_cache_bytes
 
@@ -48,6 +47,7 @@ class GGUFInfo:
 
 def describe(path: Path) -> GGUFInfo:
   if Path(path).suffix == ".safetensors": return describe_mlx(path)
+  if Path(path).suffix == ".json": return describe_recipe(path)
   from gguf import GGUFReader
   try: r = GGUFReader(path)
   except Exception as e: raise ModelError(f"{path} is not a readable GGUF file ({e}): re-download or re-create it") from e
@@ -71,7 +71,7 @@ def describe(path: Path) -> GGUFInfo:
     synthetic=bool(field("inferbench.synthetic", False)))
 
 def describe_mlx(path: Path) -> GGUFInfo:
-  """An mlx-lm model folder's model.safetensors (see mlx_quantized): the source GGUF's description, with the bytes
+  """An mlx-lm model folder's model.safetensors (see prepare.own_quantized): the source GGUF's description, with the bytes
   actually stored (packed weights, scales and biases), read from the safetensors header."""
   cfg = json.loads((Path(path).parent / "config.json").read_text())
   with open(path, "rb") as f: header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
@@ -80,14 +80,9 @@ def describe_mlx(path: Path) -> GGUFInfo:
   return GGUFInfo(**{**cfg["inferbench"]["describe"], "path": Path(path), "file_type": f"mlx-q{q['bits']}-g{q['group_size']}",
                      "weight_bytes": sum(nbytes.values()), "embedding_bytes": sum(v for k, v in nbytes.items() if k.startswith("model.embed_tokens."))})
 
-def file_sha256(path: Path) -> str:
-  """sha256 of a file, cached by path, size and mtime (hashing an 8B model takes tens of seconds)."""
-  st = Path(path).stat()
-  key = hashlib.sha256(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
-  memo = files.CACHE / "sha256" / key
-  if memo.is_file(): return memo.read_text().strip()
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(1 << 24): h.update(chunk)
-  atomic_write(memo, h.hexdigest())
-  return h.hexdigest()
+def describe_recipe(path: Path) -> GGUFInfo:
+  """A torchao recipe (see backends/pytorch.quantize): the source GGUF's description, with the bytes its quantizer
+  stores, counted when it was made."""
+  try: return GGUFInfo(**{**json.loads(Path(path).read_text())["inferbench"]["describe"], "path": Path(path)})
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ModelError(f"{path} is not a readable torchao recipe ({e}): delete it, and the next run makes it again") from e

@@ -1,25 +1,18 @@
 """Where a benchmark's GGUF comes from: the embedded model, the Hugging Face Hub or a local path,
-then quantized with llama.cpp's own quantizer so every backend reads the very same file (or, for MLX's own
-mlx-q* quantizations, with MLX's affine quantizer into an mlx-lm model folder beside them)."""
+then quantized with llama.cpp's own quantizer so every backend reads the very same file (or, for a backend's own
+quantization, mlx-q* or torchao-*, by that backend's quantizer, beside them)."""
 from __future__ import annotations
 import importlib.util, json, os, re, sys, tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable, TypeVar
+from inferbench import backends
 from inferbench.core import registry, files
-from inferbench.core.formats import FTYPES, ModelError, PRECISION, WEIGHTS, is_mlx, mlx_quant, quant_type, check_size
+from inferbench.core.formats import FTYPES, ModelError, PRECISION, WEIGHTS, own_name, owner, quant_type, check_size
 from inferbench.core.files import atomic_write
 from inferbench.models.modelfile import describe
 
 T = TypeVar("T")
-
-
-
-
-
-
-
-
 
 def source_path(size: str | None, model: str | None = None, weights: str = "real") -> Path:
   """The GGUF that a size (or --model) names, downloading it if needed; with weights="synthetic", a GGUF of that
@@ -58,19 +51,11 @@ def hub_download(repo: str, filename: str) -> Path:
     raise ModelError(f"cannot fetch {filename} from Hugging Face Hub repo {repo} ({type(e).__name__}): "
                      f"download it on a connected machine and pass --model PATH") from e
 
-
-
-
-
-
-
-
-
 def quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
   """The GGUF for `quantize`, made from `source` with llama.cpp's quantizer and cached beside the other models, with
   its fallbacks beside it (see fallbacks). A quantized source is first dequantized to F16, so every other type comes
   from the most precise weights at hand."""
-  if is_mlx(quantize): return mlx_quantized(source, quantize, threads, log)
+  if owner(quantize): return own_quantized(source, quantize, threads, log)
   want = quant_type(quantize)
   have = describe(source).file_type
   if want is None or want == have: return source
@@ -94,19 +79,18 @@ def fallbacks(gguf: Path) -> dict[str, int] | None:
 
 def format_fallbacks(n: dict[str, int]) -> str: return ", ".join(f"{k}={v}" for k, v in sorted(n.items())) or "none"
 
-def mlx_quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
-  """The model.safetensors of an mlx-lm model folder holding `source` in MLX's affine quantization, made once with
-  MLX's quantizer from the most precise weights at hand (a quantized source is first dequantized to F16 by llama.cpp)
-  and cached beside the GGUF models."""
-  bits, group = mlx_quant(quantize)
-  out = files.CACHE / "quantized" / f"{model_stem(source)}.mlx-q{bits}-g{group}"
-  if (out / "model.safetensors").is_file(): return out / "model.safetensors"
+def own_quantized(source: Path, quantize: str, threads: int | None = None, log=print) -> Path:
+  """A backend's own quantization of `source` (mlx-q4, torchao-int8), made once by that backend's `quantize` from the
+  most precise weights at hand (a quantized source is first dequantized to F16 by llama.cpp) and cached beside the
+  GGUF models, with the source's description for modelfile.describe."""
+  name, backend = own_name(quantize), backends.get(owner(quantize))
+  out = files.CACHE / "quantized" / f"{model_stem(source)}.{name}"
+  if (made := backend.quantized_path(out)).is_file(): return made
   info = describe(source)
   base = source if PRECISION.index(info.file_type) <= PRECISION.index("F16") else quantized(source, "F16", threads, log)
-  from inferbench.backends import mlx
-  log(f"quantizing {base.name} -> {out.name} with MLX (affine, {bits} bits, groups of {group})")
+  log(f"quantizing {base.name} -> {out.name} with {owner(quantize)}'s quantizer")
   keep = ("name", "arch", "n_layers", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "context_length", "n_params", "tied_embeddings", "synthetic")
-  return mlx.quantize(base, out, bits, group, {"describe": {k: getattr(info, k) for k in keep}, "source_sha256": info.sha256})
+  return backend.quantize(base, out, name, {"describe": {k: getattr(info, k) for k in keep}, "source_sha256": info.sha256})
 
 def model_stem(path: Path) -> str:
   """A GGUF's name without its type suffix: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct", and
@@ -154,6 +138,7 @@ def _fd2_captured(call: Callable[[], T]) -> tuple[T, str]:
       os.close(saved)
     f.seek(0)
     return result, f.read().decode(errors="replace")
+
 def prompt_ids(source: Path, text: str, n: int | None) -> list[int]:
   """Tokenized once, here, so every backend and configuration gets the very same ids."""
   from inferbench.backends.llamacpp import Tokenizer

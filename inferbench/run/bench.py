@@ -6,7 +6,7 @@ if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F4
 import argparse, itertools, signal, subprocess, sys, uuid
 from pathlib import Path
 from inferbench import backends
-from inferbench.core import cli, memory, metadata, formats, registry, proc
+from inferbench.core import cli, memory, metadata, formats, names, registry, proc
 from inferbench.models import prepare
 from inferbench.measure import bandwidth
 from inferbench.models.prepare import prompt_ids
@@ -19,8 +19,7 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"model sizes: {', '.join(registry.MODELS)}")
   p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE],
                  help=f"{', '.join(registry.QUANT_ALIASES)} or a GGUF type ({', '.join(formats.FTYPES)})"
-                      + (": the GGUF files the other backends read; or MLX's own affine quantization mlx-q4, mlx-q8, mlx-q4-g32 "
-                         "(bits 2-8, group size 32/64/128)" if backend == "mlx" else ""))
+                      + getattr(backends.get(backend), "QUANTIZE_HELP", ""))  # a backend's own quantization, where it has one
   p.add_argument("--seed", nargs="+", type=cli.whole(0), default=[registry.DEFAULT_SEED])
   p.add_argument("--weights", nargs="+", choices=formats.WEIGHTS, default=[registry.DEFAULT_WEIGHTS],
                  help="real: the model's published weights; synthetic: random seeded weights of the size's exact architecture "
@@ -49,8 +48,6 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   cli.fleet_flags(p)
   return p
 
-
-
 def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
   """Refuses a context that cannot hold a run, before anything runs (the backend would fail after loading)."""
   if ctx < n_prompt + n_tokens:
@@ -61,7 +58,8 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   """Every combination of the flags given several values. Bad names and values fail here, before anything runs."""
   for q in args.quantize:
     formats.quant_type(q)
-    if formats.is_mlx(q) and backend != "mlx": raise ValueError(f"{q} is MLX's own quantization: only mlx_benchmark.py runs it")
+    if (owner := formats.owner(q)) and owner != backend:
+      raise ValueError(f"{q} is {names.name(owner)}'s own quantization: only {owner}_benchmark.py runs it")
   if not args.model:
     for s in args.size: formats.check_size(s)
   most = getattr(backends.get(backend), "MAX_BATCH", 1)
@@ -91,12 +89,6 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
           for size, w, q, p, pt, n, t, ctx, th, b, seed, v, nodes in itertools.product(
             sizes, args.weights, args.quantize, args.prompt, args.prompt_tokens or [None], args.n_tokens, args.temperature,
             args.ctx, args.threads, args.batch, args.seed, variants, getattr(args, "nodes", None) or [""])]
-
-
-
-
-
-
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)

@@ -6,8 +6,9 @@ Each quantization runs in its own child process (`python -m inferbench.run.sweep
   speed     the regular benchmark, one worker per backend (local.run_limited: raw log in benchmark_output/, collated)
   quality   perplexity, KL and top-1 agreement against the F16 reference, from llama.cpp logits (quality.py)
   tasks     exact-match tasks asked of a llama.cpp server started for this quantization only (tasks.py)
-MLX's own quantizations (mlx-q4, mlx-q8, mlx-q4-g32) are mlx-lm model folders that only MLX reads: they are timed on
-the mlx backend only, scored from MLX's logits against MLX's logits of the F16 reference, and skip the tasks.
+A backend's own quantization (MLX's mlx-q4, mlx-q8, mlx-q4-g32; PyTorch's torchao-int8, torchao-int4) is read by that
+backend only: it is timed on that backend only, scored from its logits against its logits of the F16 reference, and
+skips the tasks.
 Each phase saves a journal (benchmark_output/sweep_{size}/{quant}.{phase}.json) that holds the settings it ran with;
 a rerun skips a phase whose journal is ok with the same settings, unless --force. The CSV is rebuilt from the
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
@@ -21,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from inferbench import backends
 from inferbench.analyse import analysis
-from inferbench.core import cli, metadata, files, formats, registry, proc, stats
+from inferbench.core import cli, metadata, files, formats, names, registry, proc, stats
 from inferbench.store import collate, resume
 from inferbench.models import modelfile, prepare
 from inferbench.measure import quality, tasks
@@ -42,7 +43,7 @@ COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_by
            "task_detail", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
-           "llama_cpp_python", "tinygrad", "git_commit", "mlx"]
+           "llama_cpp_python", "tinygrad", "git_commit", "mlx", "torch"]
 SUMMARY = ["quant", "backend", "bits_per_weight", "decode_tok_s", "prefill_tok_s", "perplexity", "kl_mean", "kl_p99",
            "top1_agreement", "task_accuracy", "status"]
 
@@ -80,10 +81,10 @@ def _version(pkg: str) -> str:
   except PackageNotFoundError: return ""
 
 def backends_of(job: Job) -> list[str]:
-  """The backends that can read this quantization: an mlx-q* folder only MLX."""
-  return [b for b in job.backends if b == "mlx" or not formats.is_mlx(job.quant)]
+  """The backends that can read this quantization: a backend's own only that backend."""
+  return [b for b in job.backends if formats.owner(job.quant) in (None, b)]
 
-def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not formats.is_mlx(job.quant)  # the task server is llama.cpp's
+def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not formats.owner(job.quant)  # the task server is llama.cpp's
 
 def journal_path(job: Job, phase: str) -> Path: return Path(job.journal) / f"{job.quant}.{phase}.json"
 
@@ -135,9 +136,9 @@ def run_job(job: Job):
 
   ref = prepare.quantized(source, REFERENCE, job.threads, log=lambda m: say(job.quant, m))
   txt = quality.text(ref, job.quality_tokens, job.quality_ctx)
-  engine = "mlx" if formats.is_mlx(job.quant) else "llamacpp"
-  settings = {"model_sha256": info.sha256, "reference_sha256": modelfile.file_sha256(ref), "text_sha256": txt.sha256,
-              "tokens": job.quality_tokens, "ctx": job.quality_ctx, "engine": engine, "version": next(iter(quality.engine_version(engine).values()))}
+  engine = formats.owner(job.quant) or "llamacpp"
+  settings = {"model_sha256": info.sha256, "reference_sha256": files.file_sha256(ref), "text_sha256": txt.sha256,
+              "tokens": job.quality_tokens, "ctx": job.quality_ctx, "engine": engine, "version": " ".join(quality.engine_version(engine).values())}
   def measure_quality() -> dict:
     r = quality.compare(quality.reference_logits(ref, txt, job.quality_ctx, job.threads, log=lambda m: say(job.quant, m), engine=engine),
                         quality.logits(path, txt, job.quality_ctx, job.threads, engine), quality.targets(txt, job.quality_ctx))
@@ -206,7 +207,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
       "top1_agreement": qual.get("top1_agreement"), "quality_tokens": qs.get("tokens"), "quality_ctx": qs.get("ctx"),
       "quality_scored": qual.get("n_scored"), "quality_text": qual.get("text"), "quality_text_sha256": qs.get("text_sha256"),
       "quality_reference": Path(qual["reference"]).name if qual.get("reference") else None,
-      "quality_measured_with": f"{'MLX' if qs.get('engine') == 'mlx' else 'llama.cpp'} {qs['version']} logits" if qs.get("version") else None,
+      "quality_measured_with": f"{names.name(qs.get('engine', 'llamacpp'))} {qs['version']} logits" if qs.get("version") else None,
       "task_accuracy": tsk.get("accuracy"), "task_examples": tsk.get("n_examples"),
       "task_detail": " ".join(f"{k} {v}" for k, v in tsk.get("per_task", {}).items()) or None,
       "status": "failed: " + "; ".join(failed) if failed else "ok", "threads": job.threads,
@@ -220,7 +221,7 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   p.add_argument("--size", help=f"model size: {', '.join(registry.MODELS)} (default {registry.DEFAULT_SIZE}); with --model, its label")
   p.add_argument("--model", help="sweep this local GGUF instead of a registry size")
-  p.add_argument("--quantize", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(formats.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32")
+  p.add_argument("--quantize", nargs="+", default=LADDER, help=f"GGUF types, of {', '.join(formats.FTYPES)}; or MLX's mlx-q4, mlx-q8, mlx-q4-g32; or PyTorch's {', '.join(formats.TORCHAO)}")
   p.add_argument("--backend", nargs="+", default=["llamacpp"], choices=backends.STEP, help="backends timed for speed")
   p.add_argument("--force", action="store_true", help="rerun every phase, even those a journal says are done")
   p.add_argument("--seed", type=cli.whole(0), default=registry.DEFAULT_SEED, help="speed runs and task generation")
@@ -244,13 +245,14 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(doc).parse_args(argv)
-  if bad := [q for q in args.quantize if q not in formats.FTYPES and not formats.is_mlx(q)]:
-    print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(formats.FTYPES)}, or MLX's mlx-q4, mlx-q8, mlx-q4-g32", file=sys.stderr)
+  if bad := [q for q in args.quantize if q not in formats.FTYPES and not formats.owner(q)]:
+    print(f"error: unknown quantization {', '.join(bad)}: use GGUF types {', '.join(formats.FTYPES)}, or MLX's mlx-q4, mlx-q8, mlx-q4-g32, "
+          f"or PyTorch's {', '.join(formats.TORCHAO)}", file=sys.stderr)
     return 2
   try:
-    for q in filter(formats.is_mlx, args.quantize):
-      formats.mlx_quant(q)
-      if "mlx" not in args.backend: raise ValueError(f"{q} is MLX's own quantization: add --backend mlx")
+    for q in filter(formats.owner, args.quantize):
+      formats.own_name(q)
+      if (owner := formats.owner(q)) not in args.backend: raise ValueError(f"{q} is {names.name(owner)}'s own quantization: add --backend {owner}")
     size = args.size or (Path(args.model).stem if args.model else registry.DEFAULT_SIZE)
     if not args.model: formats.check_size(size)
     source = prepare.source_path(size, args.model)
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   md = metadata.collect_all()
   md = {"hostname": md["hostname"], "cpu_model": md["cpu_model"], "device_name": metadata.device_name("cpu"), "python": md["python"],
         "llama_cpp_python": md.get("version.llama_cpp_python"), "tinygrad": md.get("version.tinygrad"), "git_commit": md["git_commit"],
-        "mlx": md.get("version.mlx")}
+        "mlx": md.get("version.mlx"), "torch": md.get("version.torch")}
   done: list[dict] = []
   quants, run_id = list(dict.fromkeys(args.quantize)), uuid.uuid4().hex[:12]
   for i, quant in enumerate(quants, 1):

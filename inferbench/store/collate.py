@@ -33,7 +33,7 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  # per run, from its run line: a backend's own timers, a serving request's, the run's peak memory
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
-                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo",
+                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles",
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
@@ -59,7 +59,8 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
-               "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo"}
+               "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
+               "recompiles": "recompiles"}
 SETTING_CHARS = 64  # the longest header value the settings column carries
 KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
 

@@ -72,7 +72,8 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "n_token_chunks": OPT_COUNT, "usage_prompt_tokens": OPT_COUNT, "usage_completion_tokens": OPT_COUNT,
        "usage_source": Field(str, null=True), "tokens_match": Field(bool, null=True), "finish_reason": Field(str, null=True),
        "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT,
-       "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True)}
+       "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True),
+       "recompiles": OPT_COUNT}  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
 # header keys whose values are read as more than text; every other key is free text
 POSITIVE, OPT_S = Field(int, lo=1, null=True), Field(float, null=True)
 HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0-9_]*"),
