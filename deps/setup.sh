@@ -18,7 +18,7 @@ if ! .venv/bin/python - <<'PY' 2>/dev/null
 import importlib.metadata as md, pathlib, sys
 pins = [l.split("==") for f in ("deps/requirements.txt", "deps/requirements-nodeps.txt")
         for l in pathlib.Path(f).read_text().splitlines() if "==" in l and not l.startswith("#")]
-norm = lambda s: s.lower().replace("_", "-")
+norm = lambda s: s.lower().replace("_", "-").split("+")[0]  # torch 2.13.0+cpu is the pin 2.13.0
 sys.exit(any(norm(md.version(n)) != norm(v) for n, v in pins))
 PY
 then
