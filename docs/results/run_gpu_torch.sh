@@ -13,8 +13,9 @@
 # SmolLM2's: the synthetic model takes its tokenizer from there, as it takes it from the embedded model elsewhere.
 set -uo pipefail
 STEP=${1:?usage: $0 setup|eager|compile|reference OUT}; OUT=$(realpath -m "${2:?usage: $0 STEP OUT}"); mkdir -p "$OUT"
-SITE=$PWD/.gpusite
-export PYTHONPATH=$SITE:$PWD/.gpu/pkg:$PWD INFERBENCH_MODELS=$PWD/.gpumodels PYTHONUNBUFFERED=1
+# outside the repository: the device tool's sync of the working tree removes what it does not carry
+SITE=/tmp/inferbench-site
+export PYTHONPATH=$SITE:$PWD/.gpu/pkg:$PWD INFERBENCH_MODELS=/tmp/inferbench-models PYTHONUNBUFFERED=1
 stamp() { echo "=== $(date -u +%H:%M:%S) $*"; }
 # libarrow before libllama, as in run_gpu.sh: pyarrow loaded after it aborted the process on the H100
 arrow=$(python3 -c "import importlib.util as u, glob, os; s = u.find_spec('pyarrow'); print(sorted(glob.glob(os.path.join(os.path.dirname(s.origin), 'libarrow.so.*')))[0] if s else '')" 2>/dev/null || true)
@@ -36,5 +37,5 @@ case $STEP in
   compile)
     python3 torch_benchmark.py ${COMMON/F16/F16 torchao-int8 torchao-int4} --torch-mode compile;;
   reference)
-    python3 benchmarks/torch_reference.py --device cuda --model "$(ls "$INFERBENCH_MODELS"/synthetic/*1B*.F16.gguf)" --n-tokens 128 --runs 5 --rounds 2 | tee "$OUT/torch_reference.txt";;
+    python3 benchmarks/torch_reference.py --device cuda --model "$(ls "$INFERBENCH_MODELS"/synthetic/*1B*.F16.gguf)" --n-tokens 128 --runs 5 --rounds ${ROUNDS:-2} | tee "$OUT/torch_reference.txt";;
 esac

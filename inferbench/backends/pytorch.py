@@ -41,7 +41,8 @@ COMPILE_STEPS = 3  # decode steps of the compile run: CUDA graph trees record on
 class Knobs:
   torch_mode: str = knob("eager", "eager: a dynamic cache, the Python forward every step; compile: a static cache and torch.compile "
                                   "of the decode step (reduce-overhead on CUDA)", ("eager", "compile"))
-  dtype: str = knob("", "the dtype transformers dequantizes the weights to and computes in (default: float32 on the CPU, float16 on CUDA)",
+  dtype: str = knob("", "the dtype transformers dequantizes the weights to and computes in (default: float32 on the CPU, float16 on CUDA, "
+                        "bfloat16 for torchao-int4)",
                     ("float32", "float16", "bfloat16"))
   attn: str = knob("sdpa", "transformers' attention implementation", ("sdpa", "eager"))
 
@@ -95,6 +96,8 @@ def apply_torchao(model, name: str) -> list[str]:
   torch = core()
   if name == "torchao-int4" and next(model.parameters()).device.type != "cuda":
     raise ModelError("torchao-int4: torchao 0.18's int4 weight-only layouts run on CUDA only (its CPU layout is gone): use --device cuda, or torchao-int8")
+  if name == "torchao-int4" and model.dtype != torch.bfloat16:
+    raise ModelError(f"torchao-int4: torchao's int4 layout computes in bfloat16, not {str(model.dtype).removeprefix('torch.')}: use --dtype bfloat16 (its default)")
   quantize_(model, torchao_config(name))
   return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and type(m.weight.data) in (torch.Tensor, torch.nn.Parameter)]
 
@@ -152,7 +155,8 @@ class TorchEngine:
     if cfg.device == "cuda" and not torch.cuda.is_available():
       raise ModelError(f"--device cuda, but this torch ({torch.__version__}) sees no CUDA device: use the machine's CUDA build of torch, or --device cpu")
     self.device, self.ctx, self.batch, self.mode = cfg.device, cfg.ctx, cfg.batch, knobs.torch_mode
-    dtype = knobs.dtype or ("float16" if cfg.device == "cuda" else "float32")
+    # torchao's int4 layout takes only bfloat16
+    dtype = knobs.dtype or ("bfloat16" if cfg.quantize == "torchao-int4" else "float16" if cfg.device == "cuda" else "float32")
     torch.set_num_threads(cfg.threads)
     torch.set_grad_enabled(False)
     self.generator = torch.Generator(cfg.device).manual_seed(cfg.seed)  # --temperature samples from it
