@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
   "experiment": ("run an experiment file (experiments/*.yaml), resumable; --dry-run prints the plan", "inferbench.run.experiment", lambda m, a, d: m.main(a, d)),
   "limits": ("the largest context per batch size under --memory-limit, beside the prediction",
              "inferbench.run.limits", lambda m, a, d: m.main(a, d)),
-  "serve": ("serve GGUF models over an OpenAI-compatible API with continuous batching (llama.cpp)",
+  "serve": ("serve GGUF models over an OpenAI-compatible API with batching (llama.cpp, or --backend torch)",
             "inferbench.serving.server", lambda m, a, d: m.main(a)),
   "fit": ("fit latency models to a result folder's runs, validated out of sample",
           "inferbench.decide.predict", lambda m, a, d: m.main(a, d)),

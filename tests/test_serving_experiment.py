@@ -6,7 +6,9 @@ import yaml
 from inferbench.analyse import analysis
 from inferbench.run import experiment
 from inferbench.run.experiment import ExperimentError
-from inferbench.run.serving_experiment import SERVER_NAME, Load, Server, plan
+from inferbench.run.serving_experiment import SERVER_NAMES, Load, Server, plan
+
+SERVER_NAME = SERVER_NAMES["llamacpp"]
 
 def write(path: Path, **keys) -> Path:
   path.write_text(yaml.safe_dump({"kind": "serving", **keys}))

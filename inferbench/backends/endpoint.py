@@ -41,7 +41,7 @@ def _expire(sock: socket.socket, expired: threading.Event):
   except OSError: pass  # already closed
 
 # owned_by in /v1/models -> the server's name, which names its logs and CSV (mlc -> mlc_llm.csv, the seed's name)
-KNOWN_OWNERS = {"mlc-llm": "mlc", "vllm": "vllm", "sglang": "sglang", "inferbench": "inferbench_serve"}
+KNOWN_OWNERS = {"mlc-llm": "mlc", "vllm": "vllm", "sglang": "sglang", "inferbench": "inferbench_serve", "inferbench-torch": "inferbench_serve_torch"}
 
 @dataclass
 class EndpointEngine:

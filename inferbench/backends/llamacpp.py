@@ -151,6 +151,14 @@ class Tokenizer:
     self.lib = llama_lib()
     self.model = load_model(path, vocab_only=True)
     self.vocab = self.lib.llama_model_get_vocab(self.model)
+    self._piece = ctypes.create_string_buffer(256)  # a token's text: llama.cpp's longest pieces are far shorter
+
+  def piece(self, token: int) -> bytes:
+    """One token's bytes, as streamed: a piece may end inside a UTF-8 sequence."""
+    n = self.lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
+    return self._piece.raw[:max(n, 0)]
+
+  def is_eog(self, token: int) -> bool: return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
 
   def encode(self, text: str, special: bool = False) -> list[int]:
     """special: control tokens written as text (a chat template's <|im_start|>) become those tokens."""

@@ -125,13 +125,16 @@ def quantize(base: Path, out: Path, name: str, provenance: dict) -> Path:
                                                 "quantization": name, "torchao": version("torchao"), "left_unquantized": skipped, "describe": describe}}, indent=1))
   return path
 
+def source_gguf(path: Path) -> Path:
+  """The GGUF a model file's weights come from: itself, or a torchao recipe's source."""
+  return Path(json.loads(Path(path).read_text())["inferbench"]["source_path"]) if Path(path).suffix == ".json" else Path(path)
+
 def load_model(path: Path, dtype: str, attn: str, device: str):
   """(model, how the weights came) for a GGUF, or for a torchao recipe (see quantize)."""
   if Path(path).suffix != ".json":
     return read_gguf(path, dtype, attn, device), f"dequantized to {dtype} by transformers' GGUF loader"
   torchao()  # before transformers, which imports an installed torchao itself
-  recipe = json.loads(Path(path).read_text())["inferbench"]
-  base = Path(recipe["source_path"])
+  recipe, base = json.loads(Path(path).read_text())["inferbench"], source_gguf(path)
   if not base.is_file() or file_sha256(base) != recipe["source_sha256"]:
     raise ModelError(f"{path}: its source {base} is gone or changed since the recipe was made: delete {path.name}, and the next run makes it again")
   model = read_gguf(base, dtype, attn, device)

@@ -2,7 +2,8 @@
 plot and slide."""
 from __future__ import annotations
 
-DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "torch": "PyTorch", "inferbench_serve": "inferbench serve (llama.cpp)"}
+DISPLAY = {"tinygrad": "tinygrad", "llamacpp": "llama.cpp", "mlc": "MLC-LLM", "mlx": "MLX", "torch": "PyTorch", "inferbench_serve": "inferbench serve (llama.cpp)",
+           "inferbench_serve_torch": "inferbench serve (PyTorch)"}
 COLORS = {"tinygrad": "#4C72B0", "llamacpp": "#DD8452", "mlc": "#55A868", "mlx": "#8172B3", "torch": "#C44E52"}
 
 OTHER_COLORS = ["#937860", "#DA8BC3", "#8C8C8C", "#64B5CD"]

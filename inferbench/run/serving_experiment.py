@@ -29,12 +29,14 @@ from inferbench.models import prepare
 from inferbench.core.formats import knob
 from inferbench.store import resume
 
-SERVER_NAME = "inferbench_serve"  # names the logs and the CSV
+SERVER_NAMES = {"llamacpp": "inferbench_serve", "torch": "inferbench_serve_torch"}  # per server backend: names its logs and CSV, never pooled
+Backend = Literal["llamacpp", "torch"]
 
 class Set(BaseModel):
   """One row group of the design's table: the lists expand into every combination."""
   model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
   name: str
+  backend: Backend | None = None               # the server's engine; default: the file's
   quantize: list[str] | None = None            # several: served together by one server, loaded at once
   max_batch: list[int] = Field([8], min_length=1)
   batch_timeout_ms: list[float] = [0.0]
@@ -60,6 +62,7 @@ class ServingExperiment(BaseModel):
   kind: Literal["serving"]
   name: str = "serving"
   size: str = registry.DEFAULT_SIZE
+  backend: Backend = "llamacpp"         # inferbench serve --backend: llama.cpp's continuous batching, or PyTorch's dynamic batching
   quantize: str = "Q8_0"
   threads: int = Field(1, gt=0)         # server threads: the client needs a core of its own on the same machine
   ctx: int = Field(256, ge=16)          # per sequence: prompt + max_tokens
@@ -89,10 +92,14 @@ class Server:
   quantize: tuple[str, ...]
   max_batch: int
   batch_timeout_ms: float
+  backend: str = "llamacpp"
+
+  @property
+  def name(self) -> str: return SERVER_NAMES[self.backend]
 
   @property
   def label(self) -> str:
-    return (f"max batch {self.max_batch}" + (f", timeout {self.batch_timeout_ms:g} ms" if self.max_batch > 1 else "")
+    return ("torch: " if self.backend == "torch" else "") + (f"max batch {self.max_batch}" + (f", timeout {self.batch_timeout_ms:g} ms" if self.max_batch > 1 else "")
             + (f", serving {' + '.join(self.quantize)}" if len(self.quantize) > 1 else ""))
 
 @dataclass(frozen=True, order=True)
@@ -113,41 +120,41 @@ def plan(exp: ServingExperiment) -> dict[Point, list[str]]:
   for s in exp.sets:
     for mb, timeout, c, r in itertools.product(s.max_batch, s.batch_timeout_ms, s.concurrency or [None], s.request_rate or [None]):
       # a batch of one is full as soon as a request arrives: the timeout never applies, so it is not a setting
-      server = Server(tuple(s.quantize or [exp.quantize]), mb, timeout if mb > 1 else 0.0)
+      server = Server(tuple(s.quantize or [exp.quantize]), mb, timeout if mb > 1 else 0.0, s.backend or exp.backend)
       load = Load(c, r, s.duration if r else None, s.requests or (None if r and s.duration else exp.requests))
       out.setdefault((server, load), []).append(s.name)
   return out
 
 def server_command(exp: ServingExperiment, server: Server) -> list[str]:
-  return [sys.executable, "-m", "inferbench.serving.server", "--size", exp.size, "--quantize", *server.quantize, "--max-batch", str(server.max_batch),
+  return [sys.executable, "-m", "inferbench.serving.server", "--backend", server.backend, "--size", exp.size, "--quantize", *server.quantize, "--max-batch", str(server.max_batch),
           "--batch-timeout-ms", f"{server.batch_timeout_ms:g}", "--threads", str(exp.threads), "--ctx", str(exp.ctx),
           "--max-queue", str(exp.max_queue), "--seed", str(exp.seed)]
 
-def client_flags(exp: ServingExperiment, url: str, load: Load, quantize: str, model: str, output: Path) -> argparse.Namespace:
+def client_flags(exp: ServingExperiment, url: str, server: Server, load: Load, quantize: str, model: str, output: Path) -> argparse.Namespace:
   """The load client's settings for one load level of one served model."""
-  return cli.defaults(client.parser(None), endpoint=url, server_name=SERVER_NAME, served_model=model, size=[exp.size], quantize=[quantize],
+  return cli.defaults(client.parser(None), endpoint=url, server_name=server.name, served_model=model, size=[exp.size], quantize=[quantize],
                       device="cpu", n_tokens=exp.n_tokens, warmup=exp.warmup, seed=[exp.seed], request_timeout=exp.request_timeout,
                       stall_timeout=exp.request_timeout, output_dir=output, request_rate=[load.request_rate] if load.request_rate else None,
                       concurrency=None if load.request_rate else [load.concurrency], duration=load.duration, requests=load.requests,
                       slo_ttft_ms=exp.slo_ttft_ms, slo_itl_ms=exp.slo_itl_ms)
 
-def _point_key(quantize: str, models_served: int, max_batch: int, batch_timeout_ms: float, load: Load) -> tuple:
-  return (quantize, models_served, max_batch, float(batch_timeout_ms), load.concurrency, load.request_rate, load.duration, load.requests)
+def _point_key(server_name: str, quantize: str, models_served: int, max_batch: int, batch_timeout_ms: float, load: Load) -> tuple:
+  return (server_name, quantize, models_served, max_batch, float(batch_timeout_ms), load.concurrency, load.request_rate, load.duration, load.requests)
 
 def done(exp: ServingExperiment, output_dir: Path) -> Counter:
   """How many ok logs each (model, server, load) of this file has in output_dir, read from the logs' headers."""
   def key(h: dict) -> tuple | None:
-    if h.get("size") != exp.size or h.get("n_decode_steps") != str(exp.n_tokens): return None
+    if h.get("backend") not in SERVER_NAMES.values() or h.get("size") != exp.size or h.get("n_decode_steps") != str(exp.n_tokens): return None
     num = lambda k: float(h[k]) if h.get(k) else None
     load = Load(int(h["concurrency"]) if h.get("concurrency") else None, num("request_rate"), num("duration_s"),
                 int(h["requests"]) if h.get("requests") else None)
-    try: return _point_key(h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]), load)
+    try: return _point_key(h["backend"], h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]), load)
     except (KeyError, ValueError): return None  # not this server's log
-  return Counter({k: len(logs) for k, logs in resume.finished(output_dir, f"{SERVER_NAME}_*.txt", key).items()})
+  return Counter({k: len(logs) for k, logs in resume.finished(output_dir, "*.txt", key).items()})
 
 def missing_rounds(exp: ServingExperiment, point: Point, finished: Counter) -> int:
   server, load = point
-  return max(exp.rounds - min(finished[_point_key(q, len(server.quantize), server.max_batch, server.batch_timeout_ms, load)] for q in server.quantize), 0)
+  return max(exp.rounds - min(finished[_point_key(server.name, q, len(server.quantize), server.max_batch, server.batch_timeout_ms, load)] for q in server.quantize), 0)
 
 def served_names(exp: ServingExperiment, server: Server) -> dict[str, str]:
   """quantize -> the model id the server lists for it (its file's stem), as serve.model_paths names them."""
@@ -167,11 +174,11 @@ def run_round(exp: ServingExperiment, rnd: int, points: dict[Point, list[str]], 
     print(f"round {rnd + 1}/{exp.rounds}, server {i}/{len(order)}: {server.label}: {', '.join(l.label for l in by_server[server])}",
           file=sys.stderr, flush=True)
     try:
-      with proc.launch(server_command(exp, server), output_dir / "servers" / f"{'_'.join(server.quantize)}_mb{server.max_batch}_t{server.batch_timeout_ms:g}.log") as srv:
+      with proc.launch(server_command(exp, server), output_dir / "servers" / f"{server.name}_{'_'.join(server.quantize)}_mb{server.max_batch}_t{server.batch_timeout_ms:g}.log") as srv:
         for load in by_server[server]:
           rcs = [0] * len(names)
           def client(j: int, q: str):
-            rcs[j] = load_command.run(client_flags(exp, srv.url, load, q, names[q], output_dir))
+            rcs[j] = load_command.run(client_flags(exp, srv.url, server, load, q, names[q], output_dir))
           threads = [threading.Thread(target=client, args=(j, q)) for j, q in enumerate(names)]
           for t in threads: t.start()
           for t in threads: t.join()
@@ -213,7 +220,7 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
   try: summary = read_summary(output_dir / "summary.csv")
   except AnalysisError: return pd.DataFrame()
   ratios = read_ratios(output_dir / "ratios.csv")
-  s = summary[(summary["backend"] == SERVER_NAME) & (summary["size"] == exp.size)]
+  s = summary[summary["backend"].isin(SERVER_NAMES.values()) & (summary["size"] == exp.size)]
   value = lambda k: knob(s["knobs"], k).astype(float)
   s = s.assign(max_batch=value("max_batch"), timeout=value("batch_timeout_ms"), served=value("models_served").fillna(1),
                conc=pd.to_numeric(s["concurrency"], errors="coerce"), rate=pd.to_numeric(s["request_rate"], errors="coerce"))
@@ -221,7 +228,7 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
   for set_ in exp.sets:
     for server, load in sorted(p for p, sets in points.items() if set_.name in sets):
       for q in server.quantize:
-        m = s[(s["quantize"] == q) & (s["max_batch"] == server.max_batch) & (s["timeout"] == server.batch_timeout_ms) & (s["served"] == len(server.quantize))
+        m = s[(s["backend"] == server.name) & (s["quantize"] == q) & (s["max_batch"] == server.max_batch) & (s["timeout"] == server.batch_timeout_ms) & (s["served"] == len(server.quantize))
               & ((s["conc"] == load.concurrency) if load.concurrency else (s["rate"] == load.request_rate))]
         dec, pre = m[m["phase"] == "decode"], m[m["phase"] == "prefill"]
         if dec.empty: continue

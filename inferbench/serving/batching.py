@@ -17,13 +17,13 @@ rest (at least its last token, whose logits give the first token). A cancelled s
 Tokens go back through each request's `emit` callback, called on the scheduler thread: it must not block.
 """
 from __future__ import annotations
-import codecs, ctypes, threading, time
+import codecs, threading, time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from inferbench.backends.llamacpp import llama_lib, load_model, sample
+from inferbench.backends.llamacpp import Tokenizer, llama_lib, load_model, sample
 
 @dataclass(frozen=True)
 class Token:
@@ -58,35 +58,20 @@ class Request:
   t_submit: float = field(default_factory=time.perf_counter)
   t_admit: float = 0.0
   t_first: float = 0.0
-  rng: np.random.Generator | None = None
+  rng: object = None          # its sampler's state, seeded by seed: a numpy Generator (llama.cpp) or a torch one
   utf8: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
 
 class QueueFull(Exception):
   """The bounded queue is full: the server answers 503."""
 
-class BatchEngine:
-  def __init__(self, model: Path, max_batch: int, ctx_per_seq: int, threads: int, batch_timeout_s: float, max_queue: int,
-               flash_attn: bool = False):
-    lib = self.lib = llama_lib()
-    self.model = load_model(model)
-    self.vocab = lib.llama_model_get_vocab(self.model)
-    self.n_vocab = lib.llama_vocab_n_tokens(self.vocab)
-    params = lib.llama_context_default_params()
-    params.n_seq_max, params.kv_unified = max_batch, False  # one KV stream per sequence: freeing a slot frees its cells
-    params.n_ctx = ctx_per_seq * max_batch
-    # one step holds every running sequence's next token plus at least one whole prompt
-    params.n_batch = params.n_ubatch = self.n_batch = ctx_per_seq + max_batch
-    params.n_threads = params.n_threads_batch = threads
-    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    self.ctx = lib.llama_init_from_model(self.model, params)
-    if not self.ctx: raise RuntimeError(f"llama.cpp could not create a context of {max_batch} x {ctx_per_seq} tokens: lower --ctx or --max-batch")
-    self.ctx_per_seq = lib.llama_n_ctx_seq(self.ctx)  # llama.cpp pads it to a multiple of 256
-    self.mem = lib.llama_get_memory(self.ctx)
-    self.batch = lib.llama_batch_init(self.n_batch, 0, 1)
-    self._piece = ctypes.create_string_buffer(256)  # a token's text: llama.cpp's longest pieces are far shorter
-    self.max_batch, self.batch_timeout_s, self.max_queue = max_batch, batch_timeout_s, max_queue
+class Scheduler:
+  """What both engines share: the bounded queue, the scheduler thread, the dynamic batching wait, the slots and each
+  request's way out (its tokens' text, UTF-8-safe, and its Finish). An engine gives _admit (under self.cond: which
+  queued requests enter their slots now) and _step (one forward over every sequence in flight)."""
+  def __init__(self, tokenizer: Tokenizer, max_batch: int, ctx_per_seq: int, batch_timeout_s: float, max_queue: int):
+    self.tokenizer, self.n_vocab = tokenizer, tokenizer.lib.llama_vocab_n_tokens(tokenizer.vocab)
+    self.max_batch, self.ctx_per_seq, self.batch_timeout_s, self.max_queue = max_batch, ctx_per_seq, batch_timeout_s, max_queue
     self.slots: list[Request | None] = [None] * max_batch
-    self.cached: list[list[int]] = [[] for _ in range(max_batch)]  # per free slot: the prompt whose KV cells it kept
     self.queue: deque[Request] = deque()
     self.cond = threading.Condition()
     self.stopping = False
@@ -117,9 +102,6 @@ class BatchEngine:
       self.cond.notify()
     self.thread.join()
     for r in [*self.queue, *(s for s in self.slots if s)]: r.emit(self._finish(r, "error", "the server is shutting down"))
-    self.lib.llama_batch_free(self.batch)
-    self.lib.llama_free(self.ctx)
-    self.lib.llama_model_free(self.model)
 
   def _loop(self):
     while True:
@@ -130,9 +112,60 @@ class BatchEngine:
           close_at = self.queue[0].t_submit + self.batch_timeout_s
           while not self.stopping and len(self.queue) < self.max_batch and (left := close_at - time.perf_counter()) > 0: self.cond.wait(left)
         admitted = self._admit()
-      try: self._step(admitted)
+      try:
+        for r in [s for s in self.slots if s and s.cancelled]: self._leave(r, None)
+        self._step(admitted)
       except Exception as e:  # noqa: BLE001 - every sequence in flight is told, and the engine goes on empty
         for r in [s for s in self.slots if s]: self._leave(r, "error", f"{type(e).__name__}: {e}")
+
+  def _admit(self) -> list[Request]: raise NotImplementedError
+  def _step(self, admitted: list[Request]): raise NotImplementedError
+
+  def _sampled(self, r: Request, token: int):
+    """r's next token: EOS ends it (unless ignored, or before min_tokens), else its text goes out; max_tokens ends it."""
+    if self.tokenizer.is_eog(token) and not r.ignore_eos and r.n_out >= r.min_tokens:
+      return self._leave(r, "stop")
+    r.last, r.n_out = token, r.n_out + 1
+    if r.n_out == 1: r.t_first = time.perf_counter()
+    r.emit(Token(r.utf8.decode(self.tokenizer.piece(token)), token))
+    if r.n_out >= r.max_tokens: self._leave(r, "length")
+
+  def _leave(self, r: Request, reason: str | None, error: str | None = None):
+    """Frees the slot; tells the client why, unless it went away (reason None)."""
+    with self.cond: self.slots[r.slot] = None
+    if reason:
+      if tail := r.utf8.decode(b"", final=True): r.emit(Token(tail, -1))
+      r.emit(self._finish(r, reason, error))
+
+  def _finish(self, r: Request, reason: str, error: str | None = None) -> Finish:
+    now, ms = time.perf_counter(), lambda a, b: round(max(0.0, b - a) * 1e3, 3) if a else 0.0
+    return Finish(reason, len(r.prompt), r.n_out, ms(r.t_submit, r.t_admit or now), ms(r.t_admit, r.t_first or now),
+                  ms(r.t_first, now), error)
+
+class BatchEngine(Scheduler):
+  def __init__(self, model: Path, tokenizer: Tokenizer, max_batch: int, ctx_per_seq: int, threads: int, batch_timeout_s: float, max_queue: int,
+               flash_attn: bool = False):
+    lib = self.lib = llama_lib()
+    self.model = load_model(model)
+    params = lib.llama_context_default_params()
+    params.n_seq_max, params.kv_unified = max_batch, False  # one KV stream per sequence: freeing a slot frees its cells
+    params.n_ctx = ctx_per_seq * max_batch
+    # one step holds every running sequence's next token plus at least one whole prompt
+    params.n_batch = params.n_ubatch = self.n_batch = ctx_per_seq + max_batch
+    params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    self.ctx = lib.llama_init_from_model(self.model, params)
+    if not self.ctx: raise RuntimeError(f"llama.cpp could not create a context of {max_batch} x {ctx_per_seq} tokens: lower --ctx or --max-batch")
+    self.mem = lib.llama_get_memory(self.ctx)
+    self.batch = lib.llama_batch_init(self.n_batch, 0, 1)
+    self.cached: list[list[int]] = [[] for _ in range(max_batch)]  # per free slot: the prompt whose KV cells it kept
+    super().__init__(tokenizer, max_batch, lib.llama_n_ctx_seq(self.ctx), batch_timeout_s, max_queue)  # llama.cpp pads ctx to a multiple of 256
+
+  def close(self):
+    super().close()
+    self.lib.llama_batch_free(self.batch)
+    self.lib.llama_free(self.ctx)
+    self.lib.llama_model_free(self.model)
 
   def _admit(self) -> list[Request]:
     """Moves queued requests into free slots while the step's token budget allows (under self.cond)."""
@@ -153,7 +186,6 @@ class BatchEngine:
 
   def _step(self, admitted: list[Request]):
     """One llama_decode over every sequence in flight: prompts of the newly admitted, the last token of the others."""
-    for r in [s for s in self.slots if s and s.cancelled]: self._leave(r, None)
     b, n, outs = self.batch, 0, []
     for r in (s for s in self.slots if s):
       ids = r.prompt[r.pos:] if r in admitted else [r.last]
@@ -167,31 +199,13 @@ class BatchEngine:
     if rc := self.lib.llama_decode(self.ctx, b): raise RuntimeError(f"llama_decode failed with code {rc}")
     self.n_steps += 1
     for r, i in outs:
-      token = sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(1, self.n_vocab)), r.temperature, r.rng)[0]
-      eog = self.lib.llama_vocab_is_eog(self.vocab, token) and not r.ignore_eos and r.n_out >= r.min_tokens
-      if eog: self._leave(r, "stop"); continue
-      r.last, r.n_out = token, r.n_out + 1
-      if r.n_out == 1: r.t_first = time.perf_counter()
-      r.emit(Token(r.utf8.decode(self.piece(token)), token))
-      if r.n_out >= r.max_tokens: self._leave(r, "length")
+      self._sampled(r, sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(1, self.n_vocab)), r.temperature, r.rng)[0])
 
   def _leave(self, r: Request, reason: str | None, error: str | None = None):
-    """Frees the slot and its KV cells, but for its prompt's after a normal finish (the prompt cache); tells the
-    client why, unless it went away (reason None)."""
+    """Frees the KV cells too, but for its prompt's after a normal finish (the prompt cache)."""
     keep = len(r.prompt) if reason in ("stop", "length") else 0
     self.lib.llama_memory_seq_rm(self.mem, r.slot, keep, -1)
-    with self.cond: self.slots[r.slot], self.cached[r.slot] = None, r.prompt[:keep]
-    if reason:
-      if tail := r.utf8.decode(b"", final=True): r.emit(Token(tail, -1))
-      r.emit(self._finish(r, reason, error))
-
-  def _finish(self, r: Request, reason: str, error: str | None = None) -> Finish:
-    now, ms = time.perf_counter(), lambda a, b: round(max(0.0, b - a) * 1e3, 3) if a else 0.0
-    return Finish(reason, len(r.prompt), r.n_out, ms(r.t_submit, r.t_admit or now), ms(r.t_admit, r.t_first or now),
-                  ms(r.t_first, now), error)
-
-  def piece(self, token: int) -> bytes:
-    n = self.lib.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
-    return self._piece.raw[:max(n, 0)]
+    with self.cond: self.cached[r.slot] = r.prompt[:keep]  # before the slot is free: _admit reads it under the lock
+    super()._leave(r, reason, error)
 
 def common_prefix(a: list[int], b: list[int]) -> int: return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))

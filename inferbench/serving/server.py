@@ -1,6 +1,8 @@
-"""An OpenAI-compatible server over the continuous-batching llama.cpp engine (batching.py).
+"""An OpenAI-compatible server over the continuous-batching llama.cpp engine (batching.py), or PyTorch's
+dynamically batched one (torch_batching.py: a batch at a time, no joining mid-flight).
 
   inferbench serve --backend llamacpp --size 135M --quantize Q8_0 --max-batch 8 --batch-timeout-ms 10
+  inferbench serve --backend torch --size 135M --quantize F16 --max-batch 8 --batch-timeout-ms 10
 
 /v1/completions, /v1/chat/completions (streamed as server-sent events, or not; `usage` in both) and /v1/models,
 on FastAPI + uvicorn + sse-starlette; /health reports slots, queue and RSS. It binds 127.0.0.1 unless --host says
@@ -24,8 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
 from inferbench.core import cli, formats, registry
 from inferbench.models import prepare
+from inferbench.backends import pytorch
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
-from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Token
+from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Scheduler, Token
+
+OWNERS = {"llamacpp": "inferbench", "torch": "inferbench-torch"}  # /v1/models' owned_by: endpoint.KNOWN_OWNERS names the logs by it
 
 class Body(BaseModel):
   model_config = ConfigDict(extra="forbid", strict=True)
@@ -64,13 +69,13 @@ def error_body(message: str, kind: str = "invalid_request_error", param: str | N
 class Served:
   id: str
   path: Path
-  engine: BatchEngine
+  engine: Scheduler
   tokenizer: Tokenizer
 
   def chat_prompt(self, messages: list[Message]) -> list[int]:
-    """The model's own chat template, as llama.cpp applies it (its built-in templates; no Jinja)."""
+    """The model's own chat template, as llama.cpp applies it (its built-in templates; no Jinja), whichever engine runs it."""
     lib = llama_lib()
-    tmpl = lib.llama_model_chat_template(self.engine.model, None)
+    tmpl = lib.llama_model_chat_template(self.tokenizer.model, None)
     msgs = (lib.llama_chat_message * len(messages))(*[lib.llama_chat_message(m.role.encode(), m.content.encode()) for m in messages])
     n = lib.llama_chat_apply_template(tmpl, msgs, len(messages), True, None, 0) if tmpl else -1
     if n < 0: raise APIError(400, f"model {self.id} has no chat template llama.cpp knows: use /v1/completions", "messages")
@@ -82,7 +87,7 @@ def rss_bytes() -> int | None:
   try: return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
   except (OSError, ValueError, IndexError): return None
 
-def make_app(served: dict[str, Served], api_key: str | None, default_seed: int = 0, settings: dict | None = None) -> FastAPI:
+def make_app(served: dict[str, Served], api_key: str | None, default_seed: int = 0, settings: dict | None = None, owner: str = OWNERS["llamacpp"]) -> FastAPI:
   """settings: how the server runs (batching, threads, version), listed with each model so a client's log records it."""
   app = FastAPI(title="inferbench.serving.server", docs_url=None, redoc_url=None, openapi_url=None)
   default = next(iter(served.values()))
@@ -115,7 +120,7 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
 
   @app.get("/v1/models", dependencies=auth)
   async def list_models():
-    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 0, "owned_by": "inferbench", "settings": settings or {}}
+    return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 0, "owned_by": owner, "settings": settings or {}}
                                        for m in served.values()]}
 
   def resolve(body: Body) -> Served:
@@ -197,7 +202,8 @@ def model_paths(args: argparse.Namespace) -> list[Path]:
 
 def parser() -> argparse.ArgumentParser:
   p = cli.Parser(prog="python -m inferbench.serving.server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--backend", choices=["llamacpp"], default="llamacpp", help="the in-process engine (default: %(default)s)")
+  p.add_argument("--backend", choices=list(OWNERS), default="llamacpp",
+                 help="the in-process engine: llama.cpp's continuous batching, or PyTorch's dynamic batching (default: %(default)s)")
   p.add_argument("--size", nargs="+", default=[registry.DEFAULT_SIZE], help=f"registry models: {', '.join(registry.MODELS)}")
   p.add_argument("--quantize", nargs="+", default=[registry.DEFAULT_QUANTIZE], help="GGUF types, made with llama.cpp's quantizer when missing (default: %(default)s)")
   p.add_argument("--model", nargs="+", help="serve these local GGUF files instead of --size/--quantize")
@@ -207,6 +213,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--ctx", type=int, default=1024, help="context per sequence: prompt + max_tokens (default: %(default)s)")
   p.add_argument("--threads", type=int, default=registry.DEFAULT_THREADS, help="CPU threads per model (default: %(default)s)")
   p.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
+  p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="torch: the dtype weights are dequantized to (default: float32 on the CPU, float16 on CUDA)")
+  p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch: where the model runs (default: %(default)s)")
   p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="sampling seed of requests that give none (default: %(default)s)")
   p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
   p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
@@ -215,8 +223,18 @@ def parser() -> argparse.ArgumentParser:
   key.add_argument("--api-key-env", help="require the key held in this environment variable")
   return p
 
+def make_engine(args: argparse.Namespace, path: Path, tokenizer: Tokenizer) -> Scheduler:
+  common = (args.max_batch, args.ctx, args.threads, args.batch_timeout_ms / 1e3, args.max_queue)
+  if args.backend == "llamacpp": return BatchEngine(path, tokenizer, *common, args.flash_attn)
+  from inferbench.serving.torch_batching import TorchBatchEngine  # torch only where it is asked for: it takes seconds to import
+  return TorchBatchEngine(path, tokenizer, *common, args.dtype or "", args.device)
+
 def main(argv: list[str] | None = None) -> int:
   args = parser().parse_args(argv)
+  others = {"torch": [("--flash-attn", args.flash_attn)], "llamacpp": [("--dtype", args.dtype), ("--device cuda", args.device != "cpu")]}
+  if bad := next((flag for flag, given in others[args.backend] if given), None):
+    print(f"error: {bad} is a setting of the other backend, not --backend {args.backend}: drop it, or pick the backend it belongs to", file=sys.stderr)
+    return 2
   if args.max_batch < 1 or args.max_queue < 0 or args.ctx < 16 or args.threads < 1 or args.batch_timeout_ms < 0 or not 0 < args.port < 65536:
     print("error: --max-batch, --threads >= 1, --max-queue, --batch-timeout-ms >= 0, --ctx >= 16, --port in 1..65535", file=sys.stderr)
     return 2
@@ -230,16 +248,24 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   import uvicorn
   served = {}
-  for path in paths:
-    engine = BatchEngine(path, args.max_batch, args.ctx, args.threads, args.batch_timeout_ms / 1e3, args.max_queue, args.flash_attn)
-    served[path.stem] = Served(path.stem, path, engine, Tokenizer(path))
-  print(f"inferbench serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 (max batch {args.max_batch}, "
+  try:
+    for path in paths:
+      tokenizer = Tokenizer(pytorch.source_gguf(path))  # a torchao recipe's tokens are its GGUF's
+      served[path.stem] = Served(path.stem, path, make_engine(args, path, tokenizer), tokenizer)
+  except formats.ModelError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"inferbench serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 ({args.backend}, max batch {args.max_batch}, "
         f"batch timeout {args.batch_timeout_ms:g} ms, max queue {args.max_queue}, {args.threads} threads per model"
         f"{', API key required' if api_key else ''})", file=sys.stderr, flush=True)
-  settings = {"version": version("llama_cpp_python"), "device": "CPU", "max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms,
-              "max_queue": args.max_queue, "ctx_per_seq": args.ctx, "threads": args.threads, "flash_attn": int(args.flash_attn),
-              "models_served": len(served)}  # models share the cores: one of two served is a different configuration
-  try: uvicorn.run(make_app(served, api_key, args.seed, settings), host=args.host, port=args.port, log_level="warning", access_log=False,
+  settings = {"max_batch": args.max_batch, "batch_timeout_ms": args.batch_timeout_ms, "max_queue": args.max_queue, "ctx_per_seq": args.ctx,
+              "threads": args.threads, "models_served": len(served)}  # models share the cores: one of two served is a different configuration
+  if args.backend == "torch":
+    engine = next(iter(served.values())).engine
+    settings = {"backend": "torch", "version": engine.torch.__version__, "transformers": version("transformers"), "dtype": engine.dtype,
+                "device": engine.torch.cuda.get_device_name() if engine.device == "cuda" else "CPU", **settings}
+  else: settings = {"version": version("llama_cpp_python"), "device": "CPU", **settings, "flash_attn": int(args.flash_attn)}
+  try: uvicorn.run(make_app(served, api_key, args.seed, settings, OWNERS[args.backend]), host=args.host, port=args.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=5)
   finally:
     for m in served.values(): m.engine.close()
