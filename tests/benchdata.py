@@ -70,3 +70,11 @@ def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: f
   folder.mkdir(parents=True, exist_ok=True)
   analysis.write(folder, runs, summary, pd.DataFrame(columns=analysis.RATIO_COLUMNS))
   return folder
+
+def small_sweep(model: Path, out: Path, quantize: list[str], backends: list[str]) -> dict[tuple[str, str], dict]:
+  """A real quantization sweep of a few tokens on `model`, its CSV rows by (quant, backend)."""
+  from inferbench.run import sweep
+  small = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
+           "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
+  assert sweep.main(["--model", str(model), "--quantize", *quantize, "--backend", *backends, "-o", str(out), "--plot", str(out / "p.png"), *small]) == 0
+  return {(r["quant"], r["backend"]): r for r in csv.DictReader(open(out / f"sweep_{model.stem}.csv", newline=""))}

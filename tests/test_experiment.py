@@ -22,7 +22,7 @@ def test_validation_errors_name_each_key_and_nothing_runs(tmp_path, capsys):
   with pytest.raises(experiment.ExperimentError) as e: experiment.load(bad)
   msg = str(e.value)
   assert "5 error(s)" in msg
-  assert "backends.1: Input should be 'llamacpp', 'tinygrad' or 'mlx' (got 'vllm')" in msg
+  assert "backends.1: Input should be 'llamacpp', 'tinygrad', 'mlx' or 'torch' (got 'vllm')" in msg
   assert "n_token: unknown key (known: name, backends," in msg
   assert "n_tokens.0: Input should be a valid integer (got 'many')" in msg
   assert "quantize: unknown quantization 'Q9_X'" in msg
@@ -47,6 +47,14 @@ def test_a_plain_value_is_a_one_value_axis_and_combinations_multiply(tiny_model,
   exp = experiment.load(write(tmp_path / "e.yaml", backends="llamacpp", models=str(tiny_model), prompt_tokens=[8, 16, 24],
                               n_tokens=[2, 3], batch=[1, 2], temperature=0.5, output=str(tmp_path)))
   assert len(experiment.plan(exp)) == 3 * 2 * 2
+
+def test_each_backends_own_settings_are_keys(tiny_model, tmp_path):
+  exp = experiment.load(write(tmp_path / "e.yaml", backends=["torch", "llamacpp"], models=[str(tiny_model)], torch_mode=["eager", "compile"],
+                              flash_attn="on", output=str(tmp_path)))
+  knobs = sorted(json.dumps(c.knobs, sort_keys=True) for c in experiment.plan(exp))
+  assert knobs == ['{"attn": "sdpa", "dtype": "", "torch_mode": "compile"}', '{"attn": "sdpa", "dtype": "", "torch_mode": "eager"}', '{"flash_attn": true}']
+  with pytest.raises(experiment.ExperimentError, match=r"torch_mode.0: Input should be 'eager' or 'compile' \(got 'jit'\)"):
+    experiment.load(write(tmp_path / "bad.yaml", backends="torch", torch_mode="jit"))
 
 def tiny_experiment(tmp_path: Path, tiny_model: Path, **keys) -> Path:
   return write(tmp_path / "tiny.yaml", name="tiny", backends=["llamacpp"], models=[str(tiny_model)], prompt_tokens=[8], n_tokens=[3],

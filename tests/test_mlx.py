@@ -4,6 +4,7 @@ import csv, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
+import benchdata
 from inferbench.store import collate, rawlog
 from inferbench.core import formats
 from inferbench.models import modelfile, prepare
@@ -116,12 +117,7 @@ def test_missing_mlx_is_recorded_with_the_install_line(tiny_model, tmp_path):
   assert rawlog.parse(log).status.startswith("failed: ModelError: MLX is not installed (no mlx here): pip install mlx==0.32.4 mlx-lm==0.32.2")
 
 def test_sweep_takes_mlx_rows(tiny_model, tmp_path):
-  from inferbench.run import sweep
-  small = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
-           "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
-  assert sweep.main(["--model", str(tiny_model), "--quantize", "F16", "mlx-q4", "--backend", "llamacpp", "mlx", "-o", str(tmp_path),
-                     "--plot", str(tmp_path / "p.png"), *small]) == 0
-  rows = {(r["quant"], r["backend"]): r for r in csv.DictReader(open(tmp_path / f"sweep_{tiny_model.stem}.csv", newline=""))}
+  rows = benchdata.small_sweep(tiny_model, tmp_path, ["F16", "mlx-q4"], ["llamacpp", "mlx"])
   assert set(rows) == {("F16", "llamacpp"), ("F16", "mlx"), ("mlx-q4", "mlx")}  # llama.cpp cannot read an MLX folder
   assert all(r["status"] == "ok" and float(r["decode_tok_s"]) > 0 for r in rows.values())
   q4 = rows["mlx-q4", "mlx"]

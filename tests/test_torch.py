@@ -5,6 +5,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+import benchdata
 from inferbench.store import collate, rawlog
 from inferbench.core import formats
 from inferbench.models import modelfile, prepare
@@ -171,12 +172,7 @@ def test_compile_failure_fails_its_configuration_and_never_falls_back(tiny_model
   assert not failed.steps  # nothing measured: no silent fallback to eager
 
 def test_sweep_takes_torch_rows(tiny_model, tmp_path):
-  from inferbench.run import sweep
-  small = ["--task-examples", "0", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4",
-           "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
-  assert sweep.main(["--model", str(tiny_model), "--quantize", "F16", "torchao-int8", "--backend", "llamacpp", "torch", "-o", str(tmp_path),
-                     "--plot", str(tmp_path / "p.png"), *small]) == 0
-  rows = {(r["quant"], r["backend"]): r for r in csv.DictReader(open(tmp_path / f"sweep_{tiny_model.stem}.csv", newline=""))}
+  rows = benchdata.small_sweep(tiny_model, tmp_path, ["F16", "torchao-int8"], ["llamacpp", "torch"])
   assert set(rows) == {("F16", "llamacpp"), ("F16", "torch"), ("torchao-int8", "torch")}  # llama.cpp cannot read a torchao recipe
   assert all(r["status"] == "ok" and float(r["decode_tok_s"]) > 0 for r in rows.values())
   int8 = rows["torchao-int8", "torch"]

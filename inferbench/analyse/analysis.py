@@ -45,7 +45,7 @@ TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms"]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -129,7 +129,7 @@ def config_ids(logs: pd.DataFrame) -> pd.Series:
   """A short, stable id of each log's configuration (all of KEY)."""
   return logs[list(KEY)].astype(str).agg("\x1f".join, axis=1).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
 
-RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms"]  # a run's line
+RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"]  # a run's line
 STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
 # a serving log's figures: one value per log (a round of a load level), so a round is their sample
 LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps"}
@@ -224,7 +224,7 @@ def run_table(data: Data) -> pd.DataFrame:
   out["decode_ms_median"] = per["decode_ms_median"]
   out["pct_of_roofline"] = 100 * roofline.fraction(per["decode_min_bytes"], per["decode_ms"] / 1e3, logs["roofline_gb_s"])
   out["internal_decode_ms"] = per["internal_run_decode_ms"]
-  for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms"): out[c] = per[c]
+  for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"): out[c] = per[c]
   for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
   out["label"] = label(out)
   return out.sort_values(["config", "started_at", "uuid", "run"], kind="stable").reset_index(drop=True)
@@ -244,7 +244,7 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
          "cv": stats.cv(tok), "latency_ms_p50": stats.percentile(lat, 50), "latency_ms_p90": stats.percentile(lat, 90),
          "latency_ms_p99": stats.percentile(lat, 99), "mem_gb_s_median": runs[f"{phase}_mem_gb_s"].median(),
          "param_gb_s_median": runs[f"{phase}_param_gb_s"].median(), "outliers": stats.mad_outliers(tok), "drift": stats.drift(tok),
-         "first_run_slow": slow}
+         "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum())}
   if phase == "decode":
     row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median()}
     ratio, rlo, rhi = stats.bootstrap_ratio(runs["decode_ms"], runs["internal_decode_ms"], paired=True)
@@ -262,6 +262,7 @@ def _flags(r: dict) -> str:
   return "; ".join(f for f in (
     f"noisy (cv {r['cv']:.0%})" if r["noisy"] else "", "drift (first and second half of the runs disagree)" if r["drift"] else "",
     f"{r['outliers']} outlier run(s)" if r["outliers"] else "", "first run slow" if r["first_run_slow"] else "",
+    f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
     f"no CI: {r['n_runs']} run(s)" if r["n_runs"] < stats.MIN_RUNS_CI else "",
     f"mixed: {r['mixed']}" if r["mixed"] else "",
     f"harness/internal {r['harness_internal_ratio']:.3f}" if abs(r.get("harness_internal_ratio", 1) - 1) > MISMATCH else "") if f)

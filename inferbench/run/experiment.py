@@ -16,11 +16,13 @@ if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F4
 import argparse, datetime, json, math, os, socket, statistics, sys, time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
+from inferbench import backends
 from inferbench.backends import STEP as STEP_BACKENDS
+from inferbench.backends.base import NoKnobs, knob_values
 from inferbench.core import cli, memory, metadata, files, formats, registry
 from inferbench.run import bench, local, serving_experiment
 from inferbench.models import synthetic
@@ -32,11 +34,23 @@ from inferbench.core.config import RunConfig
 from inferbench.core.formats import knobs_text
 
 Positive, NonNegative = Field(gt=0), Field(ge=0)
-LISTS = ("backends", "sizes", "models", "weights", "quantize", "prompts", "prompt_tokens", "n_tokens", "temperature", "ctx",
-         "threads", "batch", "seed", "flash_attn", "beam", "nodes")
+def knob_keys() -> dict[str, dict]:
+  """Every step backend's own settings (its Knobs), as its flags spell them: keys of an experiment file beside the
+  grid's. Two backends' knobs of one name (MLX's and PyTorch's dtype) are one key taking either's values."""
+  keys: dict[str, dict] = {}
+  for b in STEP_BACKENDS:
+    for k in knob_values(getattr(backends.get(b), "Knobs", NoKnobs)):
+      have = keys.setdefault(k["name"], {**k, "choices": (), "backends": []})
+      have["choices"], have["backends"] = tuple(dict.fromkeys([*have["choices"], *k["choices"]])), [*have["backends"], b]
+  return keys
 
-class Experiment(BaseModel):
-  """The keys an experiment file may hold. A list key also takes one plain value."""
+KNOBS = knob_keys()
+LISTS = ("backends", "sizes", "models", "weights", "quantize", "prompts", "prompt_tokens", "n_tokens", "temperature", "ctx",
+         "threads", "batch", "seed", "nodes", *KNOBS)
+
+class Grid(BaseModel):
+  """The keys an experiment file may hold, but for the backends' own (Experiment adds them). A list key also takes one
+  plain value."""
   model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
   name: str = "experiment"
   backends: list[Literal[STEP_BACKENDS]] = Field(min_length=1)  # the step-timed backends (serving files have kind: serving)
@@ -52,8 +66,6 @@ class Experiment(BaseModel):
   threads: list[int] = [registry.DEFAULT_THREADS]
   batch: list[int] = [1]
   seed: list[int] = [registry.DEFAULT_SEED]
-  flash_attn: list[Literal["off", "on"]] = ["off"]  # llama.cpp
-  beam: list[int] = [0]                             # tinygrad
   nodes: list[str] = []  # with --cluster: each configuration once per value, on a node offering its labels (gpu_type=H100, cpu)
   runs: int = Field(registry.DEFAULT_RUNS, gt=0)
   warmup: int = Field(registry.DEFAULT_WARMUP, ge=0)
@@ -63,9 +75,9 @@ class Experiment(BaseModel):
   timeout: float | None = Field(None, gt=0)
   memory_limit: str | int | None = None
 
-  @field_validator(*LISTS, mode="before")
+  @field_validator("*", mode="before")
   @classmethod
-  def one_is_a_list(cls, v): return v if isinstance(v, list) or v is None else [v]
+  def one_is_a_list(cls, v, info: ValidationInfo): return v if info.field_name not in LISTS or isinstance(v, list) or v is None else [v]
 
   @field_validator("prompt_tokens", "n_tokens", "ctx", "threads", "batch")
   @classmethod
@@ -73,7 +85,7 @@ class Experiment(BaseModel):
     if v is not None and (bad := [x for x in v if x < 1]): raise ValueError(f"{bad[0]} is not >= 1")
     return v
 
-  @field_validator("temperature", "beam")
+  @field_validator("temperature")
   @classmethod
   def non_negative(cls, v):
     if bad := [x for x in v if x < 0]: raise ValueError(f"{bad[0]} is not >= 0")
@@ -117,8 +129,13 @@ class Experiment(BaseModel):
       size=self.sizes if model is None else [Path(model).stem], model=model, weights=self.weights, quantize=self.quantize,
       seed=self.seed, prompt=self.prompts, prompt_tokens=self.prompt_tokens, n_tokens=self.n_tokens, runs=self.runs,
       min_seconds=self.min_seconds, warmup=self.warmup, threads=self.threads, device=self.device, ctx=self.ctx,
-      batch=self.batch, temperature=self.temperature, beam=self.beam, flash_attn=self.flash_attn,
+      batch=self.batch, temperature=self.temperature, **{k: getattr(self, k) for k in KNOBS},
       memory_limit=None if self.memory_limit is None else str(self.memory_limit), nodes=self.nodes, cluster=cluster)
+
+# each knob a list of the values its flag takes: a switch on|off, a choice one of its choices, a number >= 0
+Experiment = create_model("Experiment", __base__=Grid, __doc__=Grid.__doc__, **{
+  name: (list[Annotated[int, Field(ge=0)]], [int(k["default"])]) if k["kind"] is int else (list[Literal[k["choices"]]], [k["default"]])
+  for name, k in KNOBS.items()})
 
 class ExperimentError(Exception):
   """A file that is not a valid experiment: the message names the file, each bad key and why."""
