@@ -244,7 +244,7 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
          "cv": stats.cv(tok), "latency_ms_p50": stats.percentile(lat, 50), "latency_ms_p90": stats.percentile(lat, 90),
          "latency_ms_p99": stats.percentile(lat, 99), "mem_gb_s_median": runs[f"{phase}_mem_gb_s"].median(),
          "param_gb_s_median": runs[f"{phase}_param_gb_s"].median(), "outliers": stats.mad_outliers(tok), "drift": stats.drift(tok),
-         "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum())}
+         "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum()) if "recompiles" in runs else 0}
   if phase == "decode":
     row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median()}
     ratio, rlo, rhi = stats.bootstrap_ratio(runs["decode_ms"], runs["internal_decode_ms"], paired=True)
