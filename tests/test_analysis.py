@@ -133,7 +133,7 @@ def test_script_writes_three_files_and_skips_foreign_csvs(tmp_path):
   write(tmp_path / "membw.csv", [{"a": "1"}], columns=["a"])  # someone else's file: skipped, said so, no error
   r = script("benchmark_analysis.py", "-d", str(tmp_path))
   assert r.returncode == 0, r.stderr
-  assert "decode" in r.stdout and "prefill" in r.stdout and "membw.csv" in r.stderr and "no data for: tinygrad, MLX, MLC-LLM" in r.stderr
+  assert "decode" in r.stdout and "prefill" in r.stdout and "membw.csv" in r.stderr and "no data for: tinygrad, MLX, PyTorch, MLC-LLM" in r.stderr
   summary = analysis.read_summary(tmp_path / "summary.csv")
   assert list(summary["phase"]) == ["decode", "prefill"] and summary.at[0, "tok_s_median"] == pytest.approx(50)
   assert summary.at[0, "noisy"] and summary.at[0, "source_csv"] == "llamacpp.csv"

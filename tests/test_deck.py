@@ -96,7 +96,7 @@ def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
   text = flat(pdf_text(pdf))
   pages = pdf_pages(pdf)
   assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
-  assert "no data for tinygrad, MLX, MLC-LLM" in text and "no GPU runs: CPU only" in text
+  assert "no data for tinygrad, MLX, PyTorch, MLC-LLM" in text and "no GPU runs: CPU only" in text
   assert "Backends on matched configurations" not in text.split(" Appendix ")[0]  # one backend: that slide has no data
   shutil.copyfile(tmp_path / "plots" / "backend_comparison.png", tmp_path / "plots" / "quantization_pareto.png")
   pipeline(data, tmp_path)  # and with it, the story's quantization slide shows the sweep

@@ -36,7 +36,7 @@ def test_scripts_with_a_backend_missing(real, tmp_path):
   pngs = draw_all(only(real, tmp_path / "data", "llamacpp.csv"), tmp_path / "out")
   assert len(pngs) == 8
   fig = plots.speedup_comparison(plots.read(tmp_path / "data"), baseline="tinygrad")
-  assert "baseline tinygrad has no data" in texts(fig) and "No data: tinygrad (no rows in tinygrad.csv), MLX (no rows in mlx.csv), MLC-LLM" in texts(fig)
+  assert "baseline tinygrad has no data" in texts(fig) and "No data: tinygrad (no rows in tinygrad.csv), MLX (no rows in mlx.csv), PyTorch (no rows in torch.csv), MLC-LLM" in texts(fig)
   r = script("generate_plots.py", "-d", str(tmp_path / "empty"), "-o", str(tmp_path / "x"))
   assert r.returncode == 2 and "run `python benchmark_analysis.py" in r.stderr
 
@@ -48,7 +48,7 @@ def test_every_figure_says_what_it_shows(real, tmp_path):
     assert "decode" in t and "prefill" in t, name
     assert "tiny-llama (size tiny, synthetic weights" in t, name  # model, size, weights
     assert f"Hosts and devices: {r0['hostname']}: cpu = {r0['device_name']}" in t, name
-    assert "Runs per configuration: 2–2" in t and "No data: MLX (no rows in mlx.csv), MLC-LLM" in t, name
+    assert "Runs per configuration: 2–2" in t and "No data: MLX (no rows in mlx.csv), PyTorch (no rows in torch.csv), MLC-LLM" in t, name
     assert "median" in t or "p50" in t, name
   speed = texts(plots.speedup_comparison(res, baseline="tinygrad"))
   assert "llama.cpp flash_attn=off vs tinygrad beam=0 jit=1" in speed and "No tinygrad run matches: llama.cpp" in speed
