@@ -9,21 +9,16 @@ from inferbench.store import collate, rawlog
 from inferbench.core import formats
 from inferbench.models import modelfile, prepare
 from inferbench.measure import quality
-from inferbench.run import bench
 from inferbench.backends import llamacpp, mlx
 from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
-
-def benchmark(backend: str, out: Path, model: Path, *args: str) -> int:
-  return bench.main(backend, ["--model", str(model), "-o", str(out), *FAST, *args])
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, tiny_model):
   """One real run of llama.cpp and of MLX on the tiny F16 model, into one folder."""
   out = tmp_path_factory.mktemp("mlx")
-  for backend in ("llamacpp", "mlx"): assert benchmark(backend, out, tiny_model) == 0
+  for backend in ("llamacpp", "mlx"): assert benchdata.benchmark(backend, out, tiny_model) == 0
   return out
 
 def only_log(out: Path, backend: str) -> rawlog.Log:
@@ -74,14 +69,14 @@ def test_mlx_q4_is_smaller_and_close_to_f16(embedded_model):
   assert 0.5 < q.top1_agreement < 1 and q.kl_mean > 0  # 0.61 when written
 
 def test_unknown_mlx_spelling_fails_its_configuration_only(tiny_model, tmp_path, capfd):
-  assert benchmark("mlx", tmp_path, tiny_model, "--quantize", "mlx-q7", "default") == 1
+  assert benchdata.benchmark("mlx", tmp_path, tiny_model, "--quantize", "mlx-q7", "default") == 1
   status = {rawlog.parse(p).header["quantize"]: rawlog.parse(p).status for p in tmp_path.glob("mlx_*.txt")}
   assert status["default"] == "ok"
   assert status["mlx-q7"].startswith("failed: ModelError: unknown MLX quantization 'mlx-q7': use mlx-q{2,3,4,5,6,8}")
   assert "Traceback" not in capfd.readouterr().err
 
 def test_mlx_quantization_is_refused_by_other_backends(tiny_model, tmp_path, capsys):
-  assert benchmark("llamacpp", tmp_path, tiny_model, "--quantize", "mlx-q4") == 2
+  assert benchdata.benchmark("llamacpp", tmp_path, tiny_model, "--quantize", "mlx-q4") == 2
   assert "only mlx_benchmark.py runs it" in capsys.readouterr().err
 
 def test_architecture_mlx_lm_lacks_names_the_supported_ones():
@@ -110,7 +105,7 @@ def test_missing_mlx_is_recorded_with_the_install_line(tiny_model, tmp_path):
   (fake / "mlx").mkdir(parents=True)
   (fake / "mlx" / "__init__.py").write_text("raise ImportError('no mlx here')\n")
   env = {**os.environ, "PYTHONPATH": f"{fake}{os.pathsep}{ROOT}"}
-  out = subprocess.run([sys.executable, "mlx_benchmark.py", "--model", str(tiny_model), "-o", str(tmp_path / "out"), *FAST],
+  out = subprocess.run([sys.executable, "mlx_benchmark.py", "--model", str(tiny_model), "-o", str(tmp_path / "out"), *benchdata.SMALL, "--runs", "1"],
                        cwd=ROOT, env=env, capture_output=True, text=True)
   assert out.returncode == 1 and "Traceback" not in out.stderr
   (log,) = (tmp_path / "out").glob("mlx_*.txt")

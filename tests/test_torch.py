@@ -10,22 +10,17 @@ from inferbench.store import collate, rawlog
 from inferbench.core import formats
 from inferbench.models import modelfile, prepare
 from inferbench.measure import quality
-from inferbench.run import bench
 from inferbench.backends import llamacpp, pytorch
 from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--n-tokens", "16", "--runs", "2", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
-
-def benchmark(backend: str, out: Path, model: Path, *args: str) -> int:
-  return bench.main(backend, ["--model", str(model), "-o", str(out), *FAST, *args])
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model):
   """One real run of llama.cpp, and of PyTorch eager and compiled, on the tiny F16 model, into one folder."""
   out = tmp_path_factory.mktemp("torch")
-  assert benchmark("llamacpp", out, tiny_model) == 0
-  assert benchmark("torch", out, tiny_model, "--torch-mode", "eager", "compile") == 0
+  assert benchdata.benchmark("llamacpp", out, tiny_model, runs=2) == 0
+  assert benchdata.benchmark("torch", out, tiny_model, "--torch-mode", "eager", "compile", runs=2) == 0
   return out
 
 def logs(out: Path, backend: str) -> list[rawlog.Log]: return [rawlog.parse(p) for p in sorted(out.glob(f"{backend}_*.txt"))]
@@ -101,11 +96,11 @@ def test_torchao_int4_on_the_cpu_says_where_it_runs(tiny_model):
     prepare.quantized(tiny_model, "torchao-int4")
 
 def test_torch_quantization_is_refused_by_other_backends(tiny_model, tmp_path, capsys):
-  assert benchmark("llamacpp", tmp_path, tiny_model, "--quantize", "torchao-int8") == 2
+  assert benchdata.benchmark("llamacpp", tmp_path, tiny_model, "--quantize", "torchao-int8") == 2
   assert "torchao-int8 is PyTorch's own quantization: only torch_benchmark.py runs it" in capsys.readouterr().err
 
 def test_unknown_torchao_spelling_fails_its_configuration_only(tiny_model, tmp_path, capfd):
-  assert benchmark("torch", tmp_path, tiny_model, "--quantize", "torchao-int3", "default", "--runs", "1") == 1
+  assert benchdata.benchmark("torch", tmp_path, tiny_model, "--quantize", "torchao-int3", "default") == 1
   status = {log.header["quantize"]: log.status for log in logs(tmp_path, "torch")}
   assert status["default"] == "ok"
   assert status["torchao-int3"] == "failed: ModelError: unknown torchao quantization 'torchao-int3': use one of torchao-int8, torchao-int4"
@@ -143,7 +138,7 @@ def run_script(tmp_path: Path, model: Path, *args: str, env: dict | None = None,
     (tmp_path / "fake" / fake).mkdir(parents=True)
     (tmp_path / "fake" / fake / "__init__.py").write_text(f"raise ImportError('no {fake} here')\n")
     env["PYTHONPATH"] = f"{tmp_path / 'fake'}{os.pathsep}{ROOT}"
-  return subprocess.run([sys.executable, "torch_benchmark.py", "--model", str(model), "-o", str(tmp_path / "out"), *FAST, "--runs", "1", *args],
+  return subprocess.run([sys.executable, "torch_benchmark.py", "--model", str(model), "-o", str(tmp_path / "out"), *benchdata.SMALL, "--runs", "1", *args],
                         cwd=ROOT, env=env, capture_output=True, text=True)
 
 def only_status(tmp_path: Path) -> str:
