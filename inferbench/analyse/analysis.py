@@ -43,13 +43,13 @@ TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname
         "model_type", "knobs", "settings", "versions", "git_commit", "started_at", "log_file", "uuid", "phase", "status", "seed",
         "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
-           "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "internal_run_decode_ms",
+           "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
            "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
-DESCRIBE = [*DESCRIBE_TEXT, "roofline_gb_s", "predicted_bytes"]
+DESCRIBE = [*DESCRIBE_TEXT, "roofline_gb_s", "compute_gflop_s", "predicted_bytes"]
 
 class AnalysisError(Exception):
   """Data that cannot be analysed. The message names the file (and row) and the way out."""
@@ -279,7 +279,7 @@ def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:
                                   f"{len(versions)} package version sets" if len(versions) > 1 else "") if m)
     common = {**{k: r0[k] for k in (*KEY, "config", "label")}, "seeds": _join(g["seed"]), "mixed": mixed,
               **{k: _join(g[k]) for k in DESCRIBE_TEXT},
-              "roofline_gb_s": g["roofline_gb_s"].median(), "predicted_bytes": g["predicted_bytes"].max(),
+              "roofline_gb_s": g["roofline_gb_s"].median(), "compute_gflop_s": g["compute_gflop_s"].median(), "predicted_bytes": g["predicted_bytes"].max(),
               "peak_rss_bytes": g["peak_rss_bytes"].max(), "peak_device_bytes": g["peak_device_bytes"].max(),
               "git_commit": _join(g["git_commit"]), "versions": _join(g["versions"]), "source_csv": _join(g["source_csv"]),
               "first_started_at": g["started_at"].min(), "last_started_at": g["started_at"].max()}

@@ -1,5 +1,5 @@
-"""The memory-bandwidth roofline: a device's memory bandwidth, measured once per host and cached, and the decode
-ceiling derived from it.
+"""The rooflines: a device's memory bandwidth and its compute ceiling, each measured once per host and cached. Decode
+is bounded by the bandwidth (every weight read once per step), prefill mostly by the compute ceiling.
 
 core/roofline.py says what a step must read and the fraction of this bandwidth it achieved. The bandwidth is
 measured, not taken from a datasheet:
@@ -11,7 +11,14 @@ measured, not taken from a datasheet:
         Read-only, because that is what decode does: a copy's counted bytes miss the write-allocate reads of the
         destination, and on a 2-core VM llama.cpp streamed weights 35% faster than a copy's counted rate.
 
-Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench.measure.bandwidth cuda` to measure again.
+The compute ceiling is a dense matrix product's rate, counting 2 n^3 FLOPs per product of two n x n matrices:
+  cuda: torch float16 matmul of 8192 x 8192, CUDA events (tensor cores: the ceiling a float16 model can reach)
+  cpu:  numpy float32 matmul of 2048 x 2048 on the BLAS threads numpy brings (all cores), wall clock
+A kernel on integer dot products (llama.cpp's Q8_0) may beat a float32 ceiling; the models say so instead of
+reporting a fraction above 1.
+
+Either way 3 unmeasured passes, then the median of 20. Run `python -m inferbench.measure.bandwidth cuda [--compute]`
+to measure again.
 """
 from __future__ import annotations
 import datetime, json, os, socket, statistics, subprocess, sys, time
@@ -24,7 +31,7 @@ WARMUP, REPEATS = 3, 20
 COPY_COUNTED, READ_COUNTED = "read + written (2 x buffer per copy)", "read (1 x buffer per pass)"
 COUNTED = {"cuda": COPY_COUNTED, "cpu": READ_COUNTED}
 
-def cache_path(device: str) -> Path: return CACHE_DIR / f"bandwidth-{socket.gethostname()}-{device}.json"
+def cache_path(device: str, kind: str = "bandwidth") -> Path: return CACHE_DIR / f"{kind}-{socket.gethostname()}-{device}.json"
 
 def measure_cuda(nbytes: int = 2 << 30) -> dict:
   try: import torch
@@ -69,42 +76,79 @@ def measure_cpu(nbytes: int = 1 << 30, threads: int | None = None) -> dict:
   return {"method": f"numpy {np.__version__} max over {nbytes >> 20} MiB in {threads} threads, wall clock", "seconds": secs,
           "bytes_moved": nbytes, "bytes_counted": READ_COUNTED, "device_name": None}
 
-def measure(device: str) -> dict:
-  m = measure_cuda() if device == "cuda" else measure_cpu()
-  rates = [m["bytes_moved"] / s / 1e9 for s in m.pop("seconds")]
-  return {"gb_s": round(statistics.median(rates), 1), "gb_s_max": round(max(rates), 1), "gb_s_min": round(min(rates), 1),
+def _timed(step, check=lambda: True) -> list[float]:
+  secs = []
+  for i in range(WARMUP + REPEATS):
+    t0 = time.perf_counter(); step()
+    if i >= WARMUP: secs.append(time.perf_counter() - t0)
+  assert check(), "the product is wrong"
+  return secs
+
+def compute_cuda(n: int = 8192) -> dict:
+  import torch
+  a = torch.randn(n, n, dtype=torch.float16, device="cuda")
+  def step(): (a @ a); torch.cuda.synchronize()  # synchronized wall clock: a launch is microseconds of ~0.3 s of work
+  return {"method": f"torch {torch.__version__} float16 matmul {n}x{n}, synchronized wall clock", "seconds": _timed(step),
+          "flops": 2 * n**3, "device_name": torch.cuda.get_device_name()}
+
+def compute_cpu(n: int = 2048) -> dict:
+  import numpy as np
+  a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+  eye = np.eye(n, dtype=np.float32)
+  out = {}
+  def step(): out["c"] = a @ eye
+  secs = _timed(step, lambda: np.array_equal(out["c"], a))  # times the identity: the product is known
+  return {"method": f"numpy {np.__version__} float32 matmul {n}x{n}, BLAS threads, wall clock", "seconds": secs, "flops": 2 * n**3,
+          "device_name": None}
+
+def measure(device: str, kind: str = "bandwidth") -> dict:
+  if kind == "compute":
+    m = compute_cuda() if device == "cuda" else compute_cpu()
+    rates, unit = [m["flops"] / s / 1e9 for s in m.pop("seconds")], "gflop_s"
+  else:
+    m = measure_cuda() if device == "cuda" else measure_cpu()
+    rates, unit = [m["bytes_moved"] / s / 1e9 for s in m.pop("seconds")], "gb_s"
+  return {unit: round(statistics.median(rates), 1), f"{unit}_max": round(max(rates), 1), f"{unit}_min": round(min(rates), 1),
           "count": len(rates), "host": socket.gethostname(),
           "device": device, "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **m}
 
-def host_bandwidth(device: str, remeasure: bool = False) -> dict:
-  """The cached measurement for this host and device, measuring it first (in a separate process, so no CUDA
-  context or buffer stays in the benchmark's) if there is none."""
-  path = cache_path(device)
+def host_ceiling(device: str, kind: str = "bandwidth", remeasure: bool = False) -> dict:
+  """The cached measurement (kind: bandwidth or compute) for this host and device, measuring it first (in a separate
+  process, so no CUDA context or buffer stays in the benchmark's) if there is none."""
+  path = cache_path(device, kind)
   if path.is_file() and not remeasure:
     try: cached = json.loads(path.read_text())
     except json.JSONDecodeError: cached = {}
-    if cached.get("bytes_counted") == COUNTED[device]: return cached  # else measured by an older method: measure again
-  out = subprocess.run([sys.executable, "-m", "inferbench.measure.bandwidth", device, "--print-only"], capture_output=True, text=True,
-                       cwd=files.ROOT, timeout=600)
-  if out.returncode != 0: raise RuntimeError(f"bandwidth measurement on {device} failed: {out.stderr.strip()[-300:]}")
+    if kind == "compute" or cached.get("bytes_counted") == COUNTED[device]: return cached  # else measured by an older method: measure again
+  out = subprocess.run([sys.executable, "-m", "inferbench.measure.bandwidth", device, "--print-only", *(["--compute"] if kind == "compute" else [])],
+                       capture_output=True, text=True, cwd=files.ROOT, timeout=600)
+  if out.returncode != 0: raise RuntimeError(f"{kind} measurement on {device} failed: {out.stderr.strip()[-300:]}")
   result = json.loads(out.stdout.strip().splitlines()[-1])
   atomic_write(path, json.dumps(result, indent=1) + "\n")
   return result
 
+def host_bandwidth(device: str, remeasure: bool = False) -> dict: return host_ceiling(device, "bandwidth", remeasure)
+
 def header(device: str) -> dict:
-  """Raw-log header keys: the bandwidth travels with the data it is a ceiling for."""
-  try: bw = host_bandwidth(device)
-  except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
-    return {"roofline_gb_s": "", "roofline.error": f"{type(e).__name__}: {e}"}
-  return {"roofline_gb_s": bw["gb_s"], "roofline.method": bw["method"], "roofline.bytes_counted": bw["bytes_counted"],
-          "roofline.measured_at": bw["measured_at"], "roofline.spread_gb_s": f"{bw['gb_s_min']}..{bw['gb_s_max']} over {bw['count']}",
-          "roofline.cache": cache_path(device)}
+  """Raw-log header keys: the ceilings travel with the data they bound."""
+  out = {}
+  for kind, key, unit, prefix in (("bandwidth", "roofline_gb_s", "gb_s", "roofline"), ("compute", "compute_gflop_s", "gflop_s", "compute")):
+    try: m = host_ceiling(device, kind)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
+      out |= {key: "", f"{prefix}.error": f"{type(e).__name__}: {e}"}
+      continue
+    out |= {key: m[unit], f"{prefix}.method": m["method"], f"{prefix}.measured_at": m["measured_at"],
+            f"{prefix}.spread_{unit}": f"{m[unit + '_min']}..{m[unit + '_max']} over {m['count']}", f"{prefix}.cache": cache_path(device, kind),
+            **({"roofline.bytes_counted": m["bytes_counted"]} if kind == "bandwidth" else {})}
+  return out
 
 if __name__ == "__main__":
   import argparse
   p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("device", choices=["cpu", "cuda"])
+  p.add_argument("--compute", action="store_true", help="the compute ceiling (a matrix product's FLOP/s) instead of the bandwidth")
   p.add_argument("--print-only", action="store_true", help="measure and print JSON, do not write the cache")
   args = p.parse_args()
-  result = measure(args.device) if args.print_only else host_bandwidth(args.device, remeasure=True)
+  kind = "compute" if args.compute else "bandwidth"
+  result = measure(args.device, kind) if args.print_only else host_ceiling(args.device, kind, remeasure=True)
   print(json.dumps(result))

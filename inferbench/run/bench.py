@@ -103,11 +103,12 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
     from inferbench.run import fleet
     return fleet.main(configs, args.output_dir, args.cluster, args.retries, args.timeout)
   try:
-    bw = bandwidth.host_bandwidth(configs[0].device)
-    print(f"roofline: {configs[0].device} bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}; cached in {bandwidth.cache_path(configs[0].device)})",
-          file=sys.stderr, flush=True)
+    device = configs[0].device
+    bw, fl = bandwidth.host_bandwidth(device), bandwidth.host_ceiling(device, "compute")
+    print(f"rooflines: {device} bandwidth {bw['gb_s']:,.1f} GB/s ({bw['method']}), compute {fl['gflop_s']:,.1f} GFLOP/s ({fl['method']}); "
+          f"cached in {bandwidth.cache_path(device).parent}", file=sys.stderr, flush=True)
   except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
-    print(f"warning: no roofline, the bandwidth measurement failed: {e}", file=sys.stderr)
+    print(f"warning: no roofline, a ceiling measurement failed: {e}", file=sys.stderr)
   try:
     with proc.stop_on(signal.SIGTERM, signal.SIGHUP):  # the running configuration's log says why it stopped
       done = run_all(configs, args.output_dir, lambda cfg, path: run_limited(cfg, path, args.timeout))  # under --memory-limit, as its help says

@@ -43,7 +43,8 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "aggregate_tokens_per_sec", "prompts_per_sec", "goodput_rps", "requests_completed", "requests_failed",
                  "duration_s", "slo_ttft_ms", "slo_itl_ms",
                  # what makes a configuration (analysis.KEY) and its memory
-                 "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s"]
+                 "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s",
+                 "compute_gflop_s"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 RETIRED = ("roofline_tok_s", "pct_of_roofline")  # per-step columns earlier versions derived and nothing read: dropped when read back
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
@@ -82,7 +83,7 @@ def frame(log: Log) -> Frame:
     load = load_figures(log.runs)
     f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],
              requests_completed=load["completed"], requests_failed=load["failed"])
-  f["roofline_gb_s"] = float(h.get("roofline_gb_s") or 0) or None  # measured on the host, in the log's header (measure/bandwidth.py)
+  for c in ("roofline_gb_s", "compute_gflop_s"): f[c] = float(h.get(c) or 0) or None  # measured on the host, in the log's header (measure/bandwidth.py)
   t = log.table
   if not t.num_rows: return f  # a failed run without steps still gets one row saying why
   key = t.column("run").to_numpy() * (1 << 32) + t.column("step").to_numpy()

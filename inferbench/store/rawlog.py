@@ -81,7 +81,7 @@ HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0
           "seed": Field(int, lo=None, null=True), "threads": POSITIVE, "n_prompt_tokens": POSITIVE, "n_decode_steps": POSITIVE,
           "runs": POSITIVE, "warmup": OPT_COUNT, "requests": POSITIVE, "concurrency": POSITIVE, "batch": POSITIVE, "ctx": POSITIVE,
           "request_rate": OPT_S, "duration_s": OPT_S, "slo_ttft_ms": OPT_S, "slo_itl_ms": OPT_S,
-          "min_seconds": OPT_S, "temperature": OPT_S, "roofline_gb_s": OPT_S, "n_params": OPT_COUNT, "model_bytes": OPT_COUNT,
+          "min_seconds": OPT_S, "temperature": OPT_S, "roofline_gb_s": OPT_S, "compute_gflop_s": OPT_S, "n_params": OPT_COUNT, "model_bytes": OPT_COUNT,
           "bits_per_weight": OPT_S, "prepare_seconds": OPT_S, "load_seconds": OPT_S, "compile_seconds": OPT_S,
           "warmup_seconds": OPT_S, "predicted_bytes": OPT_COUNT, "memory_limit_bytes": OPT_COUNT, "cpu_count": POSITIVE,
           "mem_total_gib": OPT_S, "n_layers": OPT_COUNT, "n_kv_heads": OPT_COUNT, "head_dim": OPT_COUNT,
