@@ -169,7 +169,7 @@ def finished_log(cfg: RunConfig, finished: dict[str, list[Path]]) -> Path | None
 
 # Per backend, on this project's 2-core CI CPU for the 135M (README's results): decode step ms, prefill tok/s, load s.
 # Used when the output folder holds no log of the model yet; scaled by parameter count.
-FALLBACK_RATES = {"llamacpp": (21.0, 210.0, 3.0), "tinygrad": (550.0, 6.0, 60.0)}
+FALLBACK_RATES = {"llamacpp": (21.0, 210.0, 3.0), "tinygrad": (550.0, 6.0, 60.0), "mlx": (140.0, 10.0, 1.0), "torch": (62.0, 300.0, 18.0)}
 
 def measured_rates(output_dir: Path) -> dict[tuple, tuple[float, float, float]]:
   """(backend, size, quantize, device) -> median decode step ms (batch 1), prefill tok/s, load+prepare s of ok logs."""
@@ -225,10 +225,13 @@ def print_plan(configs: list[RunConfig], finished: dict[str, Path], output_dir: 
 def session_path(output_dir: Path, started: datetime.datetime) -> Path:
   return Path(output_dir) / f"session_{started.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}.json"
 
-def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: list[str] | None = None, retries: int = 0) -> int:
+def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: list[str] | None = None, retries: int = 0,
+        update: dict | None = None) -> int:
   """Plans the file, then runs what is not done yet (on the Ray cluster at `cluster` if given, nodes replacing the
-  file's nodes:), keeping the session record. Returns an exit code."""
+  file's nodes:, `update` replacing other keys: a part of the file's sizes), keeping the session record. Returns an
+  exit code."""
   exp = load(path)
+  if update: exp = exp.model_copy(update=update)
   if isinstance(exp, ServingExperiment):
     if cluster: raise ExperimentError(f"{path}: a serving experiment runs its servers on this machine: drop --cluster")
     return serving_experiment.run(exp, Path(path), dry_run)
