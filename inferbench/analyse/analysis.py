@@ -265,6 +265,8 @@ def _flags(r: dict) -> str:
     f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
     f"no CI: {r['n_runs']} run(s)" if r["n_runs"] < stats.MIN_RUNS_CI else "",
     f"mixed: {r['mixed']}" if r["mixed"] else "",
+    # a fraction of the roofline above 1: the bytes did not come from memory at the measured rate (caches), or it measured low
+    f"{r['pct_of_roofline']:.0f}% of the roofline: faster than the measured bandwidth allows" if r.get("pct_of_roofline", 0) > 100 else "",
     f"harness/internal {r['harness_internal_ratio']:.3f}" if abs(r.get("harness_internal_ratio", 1) - 1) > MISMATCH else "") if f)
 
 def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:

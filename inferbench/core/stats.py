@@ -70,6 +70,12 @@ def bootstrap_ratio(a, b, paired: bool = False, confidence: float = 0.95, seed: 
                       confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
   return ratio, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
+def mape_pct(measured, predicted) -> float:
+  """Mean absolute percentage error over the pairs where both are known; nan where none is."""
+  m, p = np.asarray(measured, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+  ok = np.isfinite(m) & np.isfinite(p) & (m != 0)
+  return float(100 * np.mean(np.abs(p[ok] / m[ok] - 1))) if ok.any() else math.nan
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
   def fmt(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)): return "-"

@@ -6,8 +6,8 @@
            for synthetic weights, whose quality means nothing
   memory   measured peak where the logs have it (VRAM on a GPU, RSS on a CPU), else the logs' prediction (weights +
            KV cache + compute buffers): memory_source says which
-  predicted rows: the sweep's quantizations a backend x device x settings never ran, their speed from the roofline
-           model fitted on that group's runs (predict.py, with its 95% prediction interval), their memory the same
+  predicted rows: the sweep's quantizations a backend x device x settings never ran, their speed from the physical
+           decode model fitted on that group's runs (latency_model.py, with its 95% prediction interval), their memory the same
            group's measured peak at that size less its file, plus this file. source = predicted on every such row.
 
 A row with no value for a constrained quantity is excluded by that constraint (unknown is not within a limit). The
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from inferbench.core import names, cli, memory
-from inferbench.decide import predict
+from inferbench.decide import latency_model, work
 from inferbench.core.names import color, name, with_ci
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary
 from inferbench.store.collate import write_csv
@@ -97,22 +97,22 @@ def measured_candidates(summary: pd.DataFrame) -> pd.DataFrame:
   d["tok_s"] = d["tok_s_median"]
   cuda = d["device"] == "cuda"
   peak = d["peak_device_bytes"].where(cuda, d["peak_rss_bytes"])
-  f = predict.features(d)
-  least = f["model_bytes"] + f["batch"] * f["kv_bytes_per_position"] * predict.number(d["ctx"])  # logs older than predicted_bytes
+  f = work.features(d)
+  least = f["model_bytes"] + f["batch"] * f["kv_bytes_per_position"] * work.number(d["ctx"])  # logs older than predicted_bytes
   d["memory_bytes"] = peak.fillna(d["predicted_bytes"]).fillna(least)
   d["memory_source"] = np.where(peak.notna(), "measured", np.where(d["predicted_bytes"].notna(), "predicted",
                                                                   np.where(least.notna(), "predicted (weights + KV only)", "")))
   return d.assign(source="measured")
 
 def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
-  """The sweep's quantizations a group never ran at a size it ran, by that group's roofline fit."""
+  """The sweep's quantizations a group never ran at a size it ran, by that group's physical decode model."""
   if quality.empty or not (folder / "runs.csv").is_file(): return pd.DataFrame()
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    runs = predict.features(read_runs(folder / "runs.csv"))
-    fits = predict.fit(runs[runs["decode_tok_s_per_seq"].notna()], predict.INTERACTIVE_MS)
+    runs = work.features(read_runs(folder / "runs.csv"))
+    fits = latency_model.fit(runs[runs["decode_tok_s_per_seq"].notna()], "decode")
   rows = []
-  for (*_, size), d in measured[measured["weights"] != "synthetic"].groupby([*predict.GROUP, "size"], sort=True):
+  for (*_, size), d in measured[measured["weights"] != "synthetic"].groupby([*work.GROUP, "size"], sort=True):
     ran = set(d["model_type"]) | set(d["quantize"])
     ref = d.sort_values("n_runs").iloc[-1]
     for _, q in quality[(quality["size"] == size) & ~quality["quant"].isin(ran)].iterrows():
@@ -120,12 +120,12 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
       rows.append({**ref.to_dict(), "quantize": q["quant"], "model_type": q["quant"], "model_sha256": q["model_sha256"],
                    "bits_per_weight": q["bits_per_weight"], "model_bytes": q["file_bytes"], "config": f"predicted {ref['config']} {q['quant']}",
                    "memory_bytes": mem, "memory_source": "predicted", "source": "predicted", "n_runs": 0, "ttft_ms": math.nan,
-                   "flags": f"speed predicted by the roofline model of {name(ref['backend'])} {ref['device']} {ref['knobs']}"})
+                   "flags": f"speed predicted by the physical decode model of {name(ref['backend'])} {ref['device']} {ref['knobs']}"})
   if not rows: return pd.DataFrame()
   p = pd.DataFrame(rows)
-  f = predict.features(p)
-  pr = predict.predict(fits, f)
-  p["tok_s"], p["tok_s_ci95_low"], p["tok_s_ci95_high"] = (1e3 * f["batch"] / pr[c] for c in ("roofline_ms", "roofline_hi", "roofline_lo"))
+  f = work.features(p)
+  pr = latency_model.predict(fits, f, "decode")
+  p["tok_s"], p["tok_s_ci95_low"], p["tok_s_ci95_high"] = (1e3 * f["batch"] / pr[c] for c in ("ms", "hi", "lo"))
   return p[p["tok_s"].notna()]
 
 def candidates(folder: Path, quality_paths: list[Path] = ()) -> pd.DataFrame:
@@ -136,7 +136,7 @@ def candidates(folder: Path, quality_paths: list[Path] = ()) -> pd.DataFrame:
   m = measured_candidates(summary)
   c = pd.concat([m, predicted_candidates(folder, m, quality)], ignore_index=True)
   c = join_quality(c, quality)
-  for col in ("bits_per_weight", "batch", "threads"): c[col] = predict.number(c[col])
+  for col in ("bits_per_weight", "batch", "threads"): c[col] = work.number(c[col])
   return c
 
 # ---------------------------------------------------------------- the answer
@@ -197,7 +197,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
     ax.annotate(f"{r['quantize']} {r['knobs']}\n{memory.format_size(int(r['memory_bytes']))}", (r["tok_s"], r["kl_mean"]),
                 textcoords="offset points", xytext=(6, 4), fontsize=7)
   ax.set_yscale("symlog", linthresh=1e-3)
-  ax.set_xlabel("decode tok/s (median over runs; predicted: roofline model)")
+  ax.set_xlabel("decode tok/s (median over runs; predicted: physical decode model)")
   ax.set_ylabel("KL divergence to F16 (mean per token; lower is better)")
   ax.set_title(f"{title}\nmarker area: memory (peak measured, else predicted); hollow diamonds: predicted speed", fontsize=9)
   ax.grid(alpha=0.3)

@@ -11,6 +11,10 @@ from inferbench.core.registry import Arch
 
 TINY = Arch(n_layers=2, dim=64, ffn_dim=128, n_heads=4, n_kv_heads=2, vocab_size=49152, rope_theta=10000.0,
             context_length=512, tied_embeddings=False)  # untied: a tied random model just repeats its input token
+# One width, 2 to 8 layers deep: a ladder of sizes that runs in seconds, each bigger than a CPU's last-level cache,
+# for the models' out-of-sample tests (tests/test_predict.py)
+LADDER = {f"tiny-l{n}": Arch(n_layers=n, dim=512, ffn_dim=1024, n_heads=8, n_kv_heads=4, vocab_size=49152, rope_theta=10000.0,
+                             context_length=512, tied_embeddings=False) for n in (2, 4, 8)}
 
 def tensor_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
   """GGUF tensor names and numpy shapes (rows = outputs) of a llama-architecture model."""

@@ -142,20 +142,22 @@ def answer(folder: Path, summary: pd.DataFrame) -> dict:
   return {"by": by, "rows": rows}
 
 def predictions(folder: Path) -> dict:
-  """fit_models.py's scores (models.json) and η per backend, device and settings, where it was run."""
+  """fit_models.py's out-of-sample scores (models.json) and eta per backend, device, settings and phase, where it ran."""
   from inferbench.decide import predict
   result = predict.load(folder)
   if not result: return {}
-  eta = predict.eta_table(result)
-  return {"cv": {k: pct(result["cv"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
-          "holdout": {k: pct(result["holdout"].get(f"{k}_mape_pct")) for k in ("roofline", "design")},
-          "holdout_sizes": ", ".join(result.get("holdout_sizes") or []) or "none",
-          "classifier": f"{result['cv']['classifier']['accuracy']:.0%}" if (result["cv"].get("classifier") or {}).get("accuracy") is not None else NONE,
+  split = "holdout" if result["holdout"].get("n_configs") else "cv"
+  s = result[split]
+  live = s.get("interactive") or {}
+  return {"split": "held-out sizes " + ", ".join(result["holdout_sizes"]) + ", never in a fit" if split == "holdout" else
+                   "each configuration predicted by a fit without it",
+          "mape": {q: pct(s.get(f"{q}_mape_pct")) for q in predict.QUANTITIES},
+          "predicted": {q: f"{s.get(f'{q}_predicted', 0)} of {s.get('n_configs', 0)}" for q in predict.QUANTITIES},
+          "interactive": f"{live['accuracy']:.0%} right" if live.get("accuracy") is not None else live.get("why", NONE),
           "interactive_ms": result.get("interactive_ms"),
-          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–",
-                   "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE,
-                   "note": "" if known(r["eta"]) and r["eta"] <= 1 else "not bandwidth-bound: time grows slower than the bytes"}
-                  for r in eta.to_dict("records")]}
+          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–", "phase": r["phase"], "quantize": r["quantize"],
+                   "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE, "note": r["note"] or ""}
+                  for r in predict.eta_table(result).to_dict("records")]}
 
 def roofline(summary: pd.DataFrame) -> list[dict]:
   """Per backend and device, the configuration closest to the memory-bandwidth roofline."""
