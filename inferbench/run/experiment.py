@@ -226,10 +226,10 @@ def session_path(output_dir: Path, started: datetime.datetime) -> Path:
   return Path(output_dir) / f"session_{started.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}.json"
 
 def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: list[str] | None = None, retries: int = 0,
-        update: dict | None = None) -> int:
+        update: dict | None = None, report: bool = True) -> int:
   """Plans the file, then runs what is not done yet (on the Ray cluster at `cluster` if given, nodes replacing the
-  file's nodes:, `update` replacing other keys: a part of the file's sizes), keeping the session record. Returns an
-  exit code."""
+  file's nodes:, `update` replacing other keys: a part of the file's sizes), keeping the session record, and ends with
+  the folder's CSVs, analysis, plots and deck (report=False: a caller that analyses it itself). Returns an exit code."""
   exp = load(path)
   if update: exp = exp.model_copy(update=update)
   if isinstance(exp, ServingExperiment):
@@ -287,7 +287,7 @@ def run(path: Path, dry_run: bool = False, cluster: str | None = None, nodes: li
       save(ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   print(f"{exp.name}: {record['ok']} ok, {record['failed']} failed, {record['skipped']} skipped of {len(configs)}; "
         f"record in {record_path}", file=sys.stderr)
-  if record["ok"] or record["skipped"]: pipeline.report(output_dir)
+  if report and (record["ok"] or record["skipped"]): pipeline.report(output_dir)
   return 0 if record["failed"] == 0 else 1
 
 
