@@ -443,6 +443,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(map(name, data.missing))}", file=sys.stderr)
   if (noisy := summary["noisy"].sum()): print(f"warning: {noisy} of {len(summary)} configuration-phases noisy (runs' cv >= {stats.NOISY_CV:.0%})", file=sys.stderr)
+  if (vague := summary["imprecise"].sum()): print(f"warning: {vague} configuration(s) imprecise: their decode interval misses the --target-ci asked", file=sys.stderr)
   print(f"{out}, runs.csv, ratios.csv{''.join(', ' + t.name for t in tables)}: {len(summary)} configuration-phases from {len(runs)} runs "
         f"in {', '.join(f.name for f in data.files)}")
   return 0

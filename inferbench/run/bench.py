@@ -6,7 +6,7 @@ if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F4
 import argparse, itertools, signal, subprocess, sys, uuid
 from pathlib import Path
 from inferbench import backends
-from inferbench.core import cli, memory, metadata, formats, names, registry, proc
+from inferbench.core import cli, memory, metadata, formats, names, registry, proc, stats
 from inferbench.models import prepare
 from inferbench.measure import bandwidth
 from inferbench.models.prepare import prompt_ids
@@ -34,10 +34,10 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--target-ci", type=cli.number(0, inclusive=False), metavar="PCT",
                  help="after --runs (at least 3) and --min-seconds, go on measuring until the decode tok/s 95%% interval over runs "
                       "is within +-PCT%% of its median, or --max-runs / --max-seconds are spent; the log says which stopped it")
-  p.add_argument("--max-runs", type=cli.whole(3), metavar="N",
-                 help=f"with --target-ci: at most N measured runs (None: {registry.DEFAULT_MAX_RUNS}); a t-interval needs 3")
+  p.add_argument("--max-runs", type=cli.whole(stats.MIN_RUNS_CI), metavar="N",
+                 help=f"with --target-ci: at most N measured runs, {registry.DEFAULT_MAX_RUNS} if not given; at least {stats.MIN_RUNS_CI} (an interval needs them)")
   p.add_argument("--max-seconds", type=cli.number(0, inclusive=False), metavar="S",
-                 help=f"with --target-ci: no further run after S measured seconds (None: {registry.DEFAULT_MAX_SECONDS:g}); "
+                 help=f"with --target-ci: no further run after S measured seconds, {registry.DEFAULT_MAX_SECONDS:g} if not given; "
                       "the floor of --runs and --min-seconds still holds")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_THREADS], help="CPU threads")
@@ -72,7 +72,8 @@ def precision(args: argparse.Namespace) -> dict:
   if target <= 0: raise ValueError(f"--target-ci {target:g}: pass a percentage above 0 (e.g. 5 for +-5%)")
   most = registry.DEFAULT_MAX_RUNS if most is None else most
   seconds = registry.DEFAULT_MAX_SECONDS if seconds is None else seconds
-  if most < max(3, args.runs): raise ValueError(f"--max-runs {most}: below the {max(3, args.runs)} runs always measured (--runs, and 3 for an interval): pass more")
+  if most < (least := max(stats.MIN_RUNS_CI, args.runs)):
+    raise ValueError(f"--max-runs {most}: below the {least} runs always measured (--runs, and {stats.MIN_RUNS_CI} for an interval): pass more")
   if seconds <= 0 or seconds < args.min_seconds:
     raise ValueError(f"--max-seconds {seconds:g}: below --min-seconds {args.min_seconds:g} (or not above 0): pass more")
   return {"target_ci_pct": float(target), "max_runs": most, "max_seconds": float(seconds)}
