@@ -7,6 +7,8 @@ independent: a step-level interval would be several times too narrow. Per run:
   decode tok/s   = decode tokens / the sum of their step times (tokens over time, never a mean of per-step rates)
   prefill tok/s  = prompt tokens / prefill time;  TTFT = the prefill step's time
 A configuration's headline is the median over its runs, with a Student t 95% interval over runs (3 runs or more).
+Where its logs asked for a --target-ci, the decode row is `imprecise` (and flagged) when that interval over all its
+runs misses the tightest target asked (stats.target_met, the worker's stopping rule).
 Per-step latency percentiles (p50 over all steps; p90 from 10 steps, p99 from 100) describe the distribution only.
 
 A configuration is every setting that can change speed (KEY); runs are pooled, seeds too, only when all are equal.
@@ -41,11 +43,12 @@ LEGACY_KNOBS = {"llamacpp.flash_attn": ("flash_attn", {"0": "off", "1": "on"}), 
 # The collated CSV columns the analysis reads, typed once. Missing columns read as blank.
 TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "knobs", "settings", "versions", "git_commit", "started_at", "log_file", "uuid", "phase", "status", "seed",
-        "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes"]
+        "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes",
+        "stopped_by"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles"]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -210,7 +213,8 @@ def run_table(data: Data) -> pd.DataFrame:
   per = per.join(s.groupby(["log", "run"], sort=False)[RUN_NUMBERS].first()).reset_index()
   logs = data.logs.iloc[per["log"].to_numpy()].reset_index(drop=True)
   batch, model_bytes = logs["batch"].astype(float), pd.to_numeric(logs["model_bytes"].str.split(";").str[0], errors="coerce")
-  out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "versions", "started_at", *DESCRIBE]].copy()
+  out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "versions", "started_at", *DESCRIBE,
+              "target_ci_pct", "stopped_by"]].copy()
   out.insert(3, "run", per["run"].astype(int))
   for p in PHASES:
     ms = per[f"{p}_ms"]
@@ -258,8 +262,17 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
   else: row |= {"ttft_ms_median": runs["ttft_ms"].median(), **{f"ttft_ms_p{q}": stats.percentile(runs["ttft_ms"], q) for q in (50, 90, 99)}}
   return row
 
+def _precision(runs: pd.DataFrame, phase: str) -> dict:
+  """The decode rate's interval over all the configuration's runs (pooled logs too) against the tightest --target-ci its
+  logs asked, by the rule the worker stopped by (stats.target_met): imprecise where it misses it."""
+  target = runs["target_ci_pct"].min() if phase == "decode" and "target_ci_pct" in runs else np.nan
+  return {"tok_s_ci_pct": stats.ci_pct(runs[f"{phase}_tok_s"]), "target_ci_pct": target,
+          "imprecise": bool(target == target and not stats.target_met(runs[f"{phase}_tok_s"], target))}
+
 def _flags(r: dict) -> str:
+  miss = f"+-{r['tok_s_ci_pct']:.1f}%" if r["tok_s_ci_pct"] == r["tok_s_ci_pct"] else f"no CI ({r['n_runs']} run(s))"
   return "; ".join(f for f in (
+    f"imprecise: {miss} > target +-{r['target_ci_pct']:g}%" if r["imprecise"] else "",
     f"noisy (cv {r['cv']:.0%})" if r["noisy"] else "", "drift (first and second half of the runs disagree)" if r["drift"] else "",
     f"{r['outliers']} outlier run(s)" if r["outliers"] else "", "first run slow" if r["first_run_slow"] else "",
     f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
@@ -288,7 +301,7 @@ def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:
     for phase in PHASES:
       ok = g[g[f"{phase}_tok_s"].notna()]
       if ok.empty: continue
-      row = common | _phase_row(ok, phase, lat.get((config, phase), np.array([])))
+      row = common | _phase_row(ok, phase, lat.get((config, phase), np.array([]))) | _precision(ok, phase)
       row["noisy"] = bool(row["cv"] >= stats.NOISY_CV)
       row["flags"] = _flags(row)
       out.append(row)
@@ -367,13 +380,13 @@ def _read(path: Path) -> pd.DataFrame:
   if not Path(path).is_file(): raise AnalysisError(f"no {path}: run `python benchmark_analysis.py -d {Path(path).parent}` first")
   try: df = pd.read_csv(path, dtype={c: str for c in [*KEY, *DESCRIBE_TEXT, "config", "label", "seed", "seeds", "flags", "mixed", "git_commit",
                                                      "versions", "knobs", "baseline_knobs", "source_csv", "baseline_label", "baseline_config",
-                                                     "baseline_backend", "baseline_quantize", "baseline_model_type", "kind"]},
+                                                     "baseline_backend", "baseline_quantize", "baseline_model_type", "kind", "stopped_by"]},
                         keep_default_na=False, na_values=[""])
   except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
     raise AnalysisError(f"{path}: unreadable ({e}): re-run `python benchmark_analysis.py -d {Path(path).parent}`")
-  for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "versions", "first_started_at", "last_started_at", "source_csv"]:
+  for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "versions", "first_started_at", "last_started_at", "source_csv", "stopped_by"]:
     if c in df.columns: df[c] = df[c].fillna("")
-  for c in ("noisy", "drift", "first_run_slow"):
+  for c in ("noisy", "drift", "first_run_slow", "imprecise"):
     if c in df.columns: df[c] = df[c].astype(str).str.lower() == "true"
   return df
 
@@ -432,6 +445,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(map(name, data.missing))}", file=sys.stderr)
   if (noisy := summary["noisy"].sum()): print(f"warning: {noisy} of {len(summary)} configuration-phases noisy (runs' cv >= {stats.NOISY_CV:.0%})", file=sys.stderr)
+  if (vague := summary["imprecise"].sum()): print(f"warning: {vague} configuration(s) imprecise: their decode interval misses the --target-ci asked", file=sys.stderr)
   print(f"{out}, runs.csv, ratios.csv{''.join(', ' + t.name for t in tables)}: {len(summary)} configuration-phases from {len(runs)} runs "
         f"in {', '.join(f.name for f in data.files)}")
   return 0

@@ -16,12 +16,12 @@ from inferbench.core import memory
 from inferbench.core.formats import knobs_text
 from inferbench.core.names import name
 
-def _f(role: str, default=None, column: str | None = None, factory=None):
-  md = {"role": role, "column": column}
+def _f(role: str, default=None, column: str | None = None, factory=None, unset_none: bool = False):
+  md = {"role": role, "column": column, "unset_none": unset_none}
   return field(default_factory=factory, metadata=md) if factory else field(default=default, metadata=md)
 
 def speed(default=None, column: str | None = None, factory=None): return _f("speed", default, column, factory)
-def protocol(default=None, factory=None): return _f("protocol", default, None, factory)
+def protocol(default=None, factory=None, unset_none: bool = False): return _f("protocol", default, None, factory, unset_none)
 def ident(default=None): return _f("id", default)
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class RunConfig:
   runs: int = protocol(3)        # a serving run is one request
   warmup: int = protocol(1)      # unmeasured runs first
   min_seconds: float = protocol(1.0)
+  # --target-ci: measure until the decode rate's 95% interval over runs is within +-target_ci_pct% of its median, or
+  # until max_runs / max_seconds (measured time) are spent (worker.stopping). None: runs and min_seconds alone
+  target_ci_pct: float | None = protocol(unset_none=True)
+  max_runs: int | None = protocol(unset_none=True)
+  max_seconds: float | None = protocol(unset_none=True)
   threads: int = speed(1, column="threads")
   device: str = speed("cpu", column="device")
   ctx: int = speed(1024, column="ctx")
@@ -71,8 +76,10 @@ class RunConfig:
   def settings(self) -> dict:
     """What the measurement depends on (its speed and protocol fields, not its id): two configurations with the same
     settings measure the same thing, so an ok log with them makes a rerun unnecessary (store/resume.py). The prompt
-    is its ids' hash (the header's prompt_token_ids holds the ids)."""
-    s = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["role"] != "id" and f.name != "prompt_ids"}
+    is its ids' hash (the header's prompt_token_ids holds the ids). A field added later (unset_none) is left out while
+    it is None, so that logs written before it existed still resume."""
+    s = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["role"] != "id" and f.name != "prompt_ids"
+         and not (f.metadata["unset_none"] and getattr(self, f.name) is None)}
     return {**s, "prompt_ids_sha256": hashlib.sha256(json.dumps(self.prompt_ids).encode()).hexdigest()[:16]}
 
   def header(self) -> dict:

@@ -25,6 +25,19 @@ def t_interval(x, confidence: float = 0.95) -> tuple[float, float]:
   lo, hi = sps.t.interval(confidence, x.size - 1, loc=x.mean(), scale=sps.sem(x))
   return float(lo), float(hi)
 
+def ci_pct(x) -> float:
+  """How far the 95% t-interval of x reaches from the median of x, as a % of that median (its farther end): the
+  precision a --target-ci is judged by. nan below MIN_RUNS_CI samples or at a median of 0."""
+  x = _finite(x)
+  lo, hi = t_interval(x)
+  med = float(np.median(x)) if x.size else math.nan
+  return 100 * max(med - lo, hi - med) / med if math.isfinite(lo) and med > 0 else math.nan
+
+def target_met(x, pct: float) -> bool:
+  """Both ends of the 95% t-interval over x within pct% of the median of x; never below MIN_RUNS_CI samples. The one
+  rule the worker stops by and the analysis flags by (imprecise), so both agree."""
+  return bool(ci_pct(x) <= pct)  # nan compares False
+
 def cv(x) -> float:
   x = _finite(x)
   return float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() else math.nan

@@ -1,4 +1,6 @@
 """One configuration, in its own process: resolve the model, load the backend, warm up, measure, log every step.
+Measured runs go on until --runs and --min-seconds are reached, or with --target-ci until the decode rate's interval
+is as tight as asked or a cap is spent (stopping); the last run line says which.
 
 Run by the runner as `python -m inferbench.measure.worker CONFIG_JSON LOG_PATH`, so a crash or an out-of-memory kill
 loses only this configuration. The log is written as the run goes; its last line says how it ended.
@@ -8,6 +10,7 @@ import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
 import gc, json, os, signal, sys, time, traceback
 from pathlib import Path
+from typing import Callable
 from inferbench import backends
 from inferbench.core import memory, metadata, formats, proc
 from inferbench.models import modelfile, prepare
@@ -20,9 +23,28 @@ from inferbench.core.config import RunConfig
 
 def say(cfg: RunConfig, msg: str): print(f"  [{cfg.label}] {msg}", file=sys.stderr, flush=True)
 
+def stopping(cfg: RunConfig) -> Callable[[list[float], float], str | None]:
+  """Why to stop after the runs so far (their decode tok/s, the seconds measured), or None to run again: never before
+  --runs and --min-seconds; with a target, never before 3 runs either, then when the target is met (stats.target_met)
+  or max_runs / max_seconds are spent. stats (scipy) is imported here, before a memory limit holds, and only for a
+  target: a bare worker stays as small as python_needs_bytes measured it."""
+  floor = lambda rates, s: len(rates) >= cfg.runs and s >= cfg.min_seconds
+  if cfg.target_ci_pct is None: return lambda rates, s: f"runs ({len(rates)} runs, {s:.1f} s measured)" if floor(rates, s) else None
+  from inferbench.core import stats
+  def reason(rates: list[float], s: float) -> str | None:
+    if not floor(rates, s) or len(rates) < stats.MIN_RUNS_CI: return None
+    met, n = stats.target_met(rates, cfg.target_ci_pct), len(rates)
+    vs = f"+-{stats.ci_pct(rates):.1f}% {'<=' if met else '>'} +-{cfg.target_ci_pct:g}%"
+    if met: return f"target met ({vs}) after {n} runs"
+    if n >= cfg.max_runs: return f"max-runs {cfg.max_runs} spent ({vs})"
+    if s >= cfg.max_seconds: return f"max-seconds {cfg.max_seconds:g} spent ({vs}) after {n} runs"
+    return None
+  return reason
+
 def run(cfg: RunConfig, log: LogWriter):
   md = metadata.collect_all()
-  md.update(cfg.header(), prompt_token_ids=json.dumps(cfg.prompt_ids), runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds,
+  precision = {"target_ci_pct": cfg.target_ci_pct, "max_runs": cfg.max_runs, "max_seconds": cfg.max_seconds} if cfg.target_ci_pct else {}
+  md.update(cfg.header(), prompt_token_ids=json.dumps(cfg.prompt_ids), runs=cfg.runs, warmup=cfg.warmup, min_seconds=cfg.min_seconds, **precision,
             sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded", **(cfg.limit.header() if cfg.limit else {}))
   md.update(bandwidth.header(cfg.device))  # measured once per host and cached; the first run measures it
   log.header(md)
@@ -46,6 +68,7 @@ def run(cfg: RunConfig, log: LogWriter):
   gc.collect()  # the GGUF reader's arrays
   backend = backends.get(cfg.backend)
   if hasattr(backend, "prepare"): backend.prepare()  # harness work too (llama.cpp's: compiling its C decode loop)
+  stop = stopping(cfg)
   log.header({"rss_before_load_bytes": memory.proc_status_bytes("VmRSS"), "vm_before_load_bytes": memory.proc_status_bytes("VmSize")})
   if cfg.limit: memory.enter(cfg.limit)
   if hasattr(backend, "on_fatal"): backend.on_fatal(lambda reason: fatal(cfg, log, reason))
@@ -65,9 +88,9 @@ def run(cfg: RunConfig, log: LogWriter):
   for _ in range(cfg.warmup): all(True for _ in engine.generate(cfg.prompt_ids, cfg.n_tokens))
   log.header({"warmup_seconds": round(time.perf_counter() - t0, 3), "peak_rss_bytes_load": memory.peak_rss_bytes()})
 
-  measured, r = 0.0, 0
-  while r < cfg.runs or measured < cfg.min_seconds:
-    ids, decode_s = [], 0.0
+  measured, rates, why = 0.0, [], None
+  while not why:
+    r, ids, decode_s, decode_tokens = len(rates), [], 0.0, 0
     memory.reset_peak_rss()  # each run's own peak, without the load's (quantizing, reading the file)
     if device_peak: device_peak.reset()
     for i, s in enumerate(engine.generate(cfg.prompt_ids, cfg.n_tokens)):
@@ -81,12 +104,15 @@ def run(cfg: RunConfig, log: LogWriter):
                **({"token_ids": list(s.token_ids)} if cfg.batch > 1 else {}))
       measured += s.total_s
       decode_s += s.total_s if i else 0.0
+      decode_tokens += s.n_tokens if i else 0
+    rates.append(decode_tokens / decode_s)  # the analysis's decode tok/s of the run: tokens over the sum of their times
+    why = stop(rates, measured)
     # the backend's own account of its device memory (MLX's peak) wins over NVML's sampling
     totals = {**({"peak_device_bytes": device_peak.peak} if device_peak else {}), **engine.run_totals()}
-    log.run(run=r, **totals, peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"))
-    say(cfg, f"run {r + 1}/{cfg.runs}: {cfg.n_tokens} decode steps at {cfg.n_tokens * cfg.batch / decode_s:.1f} tok/s"
-             + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else ""))
-    r += 1
+    log.run(run=r, **totals, peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
+            **({"stopped_by": why} if why else {}))  # the last run line says why measuring stopped
+    say(cfg, f"run {r + 1}/{cfg.max_runs or cfg.runs}: {cfg.n_tokens} decode steps at {rates[-1]:.1f} tok/s"
+             + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else "") + (f"; stopped by {why}" if why else ""))
   if device_peak: device_peak.close()
 
 def end_status(cfg: RunConfig, reason: str, error: BaseException | None = None) -> str:

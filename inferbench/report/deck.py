@@ -107,7 +107,8 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   counts = {"noisy (runs' cv ≥ 10%)": summary["noisy"].sum(), "with drift between the first and second half of their runs": summary["drift"].sum(),
             "with outlier runs (flagged, kept)": (pd.to_numeric(summary["outliers"], errors="coerce") > 0).sum(),
             "with a slow first run": summary["first_run_slow"].sum(), "without a CI (fewer than 3 runs)": summary["tok_s_ci95_low"].isna().sum(),
-            "mixing commits or package versions": (summary["mixed"] != "").sum()}
+            "mixing commits or package versions": (summary["mixed"] != "").sum(),
+            "imprecise (their interval over runs wider than the --target-ci asked)": summary.get("imprecise", pd.Series(dtype=bool)).sum()}
   out["caveats"] = [f"{c} of {n} configuration-phases {what}" for what, c in counts.items() if c]
   if missing := [name(b) for b in EXPECTED if b not in set(summary["backend"])]: out["caveats"].append(f"no data for {', '.join(missing)}")
   if not summary["device"].eq("cuda").any(): out["caveats"].append("no GPU runs: CPU only")

@@ -234,7 +234,7 @@ def speedup_comparison(res: Results, baseline: str = "tinygrad", **_) -> plt.Fig
 def summary_stats(res: Results, **_) -> plt.Figure:
   s = res.summary
   cap = caption(res, s, "Per-token latency: ● 1000 / median tok/s over runs, with the 95% t-interval over runs; ◆ p50, ▲ p90, ✕ p99 over "
-                "all steps (p90 from 10 steps, p99 from 100); cv = stdev / mean over runs; red: noisy (cv ≥ 10%)")
+                "all steps (p90 from 10 steps, p99 from 100); cv = stdev / mean over runs; red: noisy (cv ≥ 10%) or imprecise (wider than its --target-ci)")
   fig, axes = figure("Per-token latency statistics (ms per token, lower is better)", cap,
                      height=max(3.0, 0.45 * max(len(v) for v in by_phase(s).values()) + 1.5))
   for ax, (phase, rows) in zip(axes, by_phase(s).items()):
@@ -255,8 +255,8 @@ def summary_stats(res: Results, **_) -> plt.Figure:
       for col, m in (("latency_ms_p50", "D"), ("latency_ms_p90", "^"), ("latency_ms_p99", "x")):
         if r[col] == r[col]: mark(ax, r[col], y, m, c)
     ax.set_yticks(ys, [f"{wrap(n, 48)}\nruns={r['n_runs']:.0f}, cv {r['cv']:.0%}" + (" NOISY" if r["noisy"] else "")
-                       for n, r in zip(names, rows.to_dict("records"))], fontsize=7.5)
-    for t, r in zip(ax.get_yticklabels(), rows.to_dict("records")): t.set_color("#c00" if r["noisy"] else "#111")
+                       + (" IMPRECISE" if r.get("imprecise") else "") for n, r in zip(names, rows.to_dict("records"))], fontsize=7.5)
+    for t, r in zip(ax.get_yticklabels(), rows.to_dict("records")): t.set_color("#c00" if r["noisy"] or r.get("imprecise") else "#111")
     shown = [v for v in [*per_token, *rows["latency_ms_p99"], *rows["latency_ms_p50"]] if v == v]
     log_axis(ax, "x", span=max(shown) / min(shown))
     ax.margins(x=0.1, y=0.08)

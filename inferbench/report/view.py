@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     for r in rs.to_dict("records"):
       t.add_row(r["label"] or r["backend"], f"{r['n_runs']:.0f}", f"{r['n_steps']:.0f}", f"{r['tok_s_median']:,.1f}",
                 bar(r["tok_s_median"], top, 20 if args.ascii else 30), interval(r["tok_s_ci95_low"], r["tok_s_ci95_high"]) or "no CI", f"{r['cv']:.1%}",
-                ("[red]" if r["noisy"] and not args.ascii else "") + r["flags"])
+                ("[red]" if (r["noisy"] or r.get("imprecise")) and not args.ascii else "") + r["flags"])
     console.print(t)
   return 0
 

@@ -6,7 +6,7 @@ if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F4
 import argparse, itertools, signal, subprocess, sys, uuid
 from pathlib import Path
 from inferbench import backends
-from inferbench.core import cli, memory, metadata, formats, names, registry, proc
+from inferbench.core import cli, memory, metadata, formats, names, registry, proc, stats
 from inferbench.models import prepare
 from inferbench.measure import bandwidth
 from inferbench.models.prepare import prompt_ids
@@ -31,6 +31,14 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--n-tokens", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_N_TOKENS], help="decode steps after the prefill")
   p.add_argument("--runs", type=cli.whole(1), default=registry.DEFAULT_RUNS, help="measured runs, at least")
   p.add_argument("--min-seconds", type=cli.number(0), default=registry.DEFAULT_MIN_SECONDS, help="measured time, at least")
+  p.add_argument("--target-ci", type=cli.number(0, inclusive=False), metavar="PCT",
+                 help="after --runs (at least 3) and --min-seconds, go on measuring until the decode tok/s 95%% interval over runs "
+                      "is within +-PCT%% of its median, or --max-runs / --max-seconds are spent; the log says which stopped it")
+  p.add_argument("--max-runs", type=cli.whole(stats.MIN_RUNS_CI), metavar="N",
+                 help=f"with --target-ci: at most N measured runs, {registry.DEFAULT_MAX_RUNS} if not given; at least {stats.MIN_RUNS_CI} (an interval needs them)")
+  p.add_argument("--max-seconds", type=cli.number(0, inclusive=False), metavar="S",
+                 help=f"with --target-ci: no further run after S measured seconds, {registry.DEFAULT_MAX_SECONDS:g} if not given; "
+                      "the floor of --runs and --min-seconds still holds")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_THREADS], help="CPU threads")
   p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
@@ -54,8 +62,25 @@ def check_ctx(ctx: int, n_prompt: int, n_tokens: int):
     raise ValueError(f"--ctx {ctx} is smaller than the prompt ({n_prompt} tokens) + --n-tokens {n_tokens} = {n_prompt + n_tokens}: "
                      f"pass --ctx {n_prompt + n_tokens} or more, or fewer --n-tokens")
 
+def precision(args: argparse.Namespace) -> dict:
+  """RunConfig's --target-ci fields: the caps' defaults where a target is given, nothing without one. Raises ValueError."""
+  target, most, seconds = (getattr(args, k, None) for k in ("target_ci", "max_runs", "max_seconds"))
+  if target is None:
+    if most is not None or seconds is not None:
+      raise ValueError(f"{'--max-runs' if most is not None else '--max-seconds'} bounds the runs --target-ci adds: pass --target-ci PCT too, or drop it")
+    return {}
+  if target <= 0: raise ValueError(f"--target-ci {target:g}: pass a percentage above 0 (e.g. 5 for +-5%)")
+  most = registry.DEFAULT_MAX_RUNS if most is None else most
+  seconds = registry.DEFAULT_MAX_SECONDS if seconds is None else seconds
+  if most < (least := max(stats.MIN_RUNS_CI, args.runs)):
+    raise ValueError(f"--max-runs {most}: below the {least} runs always measured (--runs, and {stats.MIN_RUNS_CI} for an interval): pass more")
+  if seconds <= 0 or seconds < args.min_seconds:
+    raise ValueError(f"--max-seconds {seconds:g}: below --min-seconds {args.min_seconds:g} (or not above 0): pass more")
+  return {"target_ci_pct": float(target), "max_runs": most, "max_seconds": float(seconds)}
+
 def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   """Every combination of the flags given several values. Bad names and values fail here, before anything runs."""
+  precise = precision(args)
   for q in args.quantize:
     formats.quant_type(q)
     if (owner := formats.owner(q)) and owner != backend:
@@ -85,7 +110,7 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
               for values in itertools.product(*(getattr(args, k["name"], [k["default"]]) for k in knobs))]
   return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
                     model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
-                    threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, nodes=nodes, **v)
+                    threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, nodes=nodes, **precise, **v)
           for size, w, q, p, pt, n, t, ctx, th, b, seed, v, nodes in itertools.product(
             sizes, args.weights, args.quantize, args.prompt, args.prompt_tokens or [None], args.n_tokens, args.temperature,
             args.ctx, args.threads, args.batch, args.seed, variants, getattr(args, "nodes", None) or [""])]

@@ -70,6 +70,9 @@ class Grid(BaseModel):
   runs: int = Field(registry.DEFAULT_RUNS, gt=0)
   warmup: int = Field(registry.DEFAULT_WARMUP, ge=0)
   min_seconds: float = Field(registry.DEFAULT_MIN_SECONDS, ge=0)
+  target_ci: float | None = Field(None, gt=0)  # --target-ci PCT: runs until the decode interval is within +-PCT% of its median
+  max_runs: int | None = Field(None, ge=3)     # its caps (bench.precision gives their defaults)
+  max_seconds: float | None = Field(None, gt=0)
   device: Literal["cpu", "cuda", "auto"] = "cpu"
   output: str = "benchmark_output"
   timeout: float | None = Field(None, gt=0)
@@ -128,7 +131,8 @@ class Grid(BaseModel):
     return argparse.Namespace(
       size=self.sizes if model is None else [Path(model).stem], model=model, weights=self.weights, quantize=self.quantize,
       seed=self.seed, prompt=self.prompts, prompt_tokens=self.prompt_tokens, n_tokens=self.n_tokens, runs=self.runs,
-      min_seconds=self.min_seconds, warmup=self.warmup, threads=self.threads, device=self.device, ctx=self.ctx,
+      min_seconds=self.min_seconds, target_ci=self.target_ci, max_runs=self.max_runs, max_seconds=self.max_seconds,
+      warmup=self.warmup, threads=self.threads, device=self.device, ctx=self.ctx,
       batch=self.batch, temperature=self.temperature, **{k: getattr(self, k) for k in KNOBS},
       memory_limit=None if self.memory_limit is None else str(self.memory_limit), nodes=self.nodes, cluster=cluster)
 
@@ -188,7 +192,8 @@ def measured_rates(output_dir: Path) -> dict[tuple, tuple[float, float, float]]:
 
 def estimate_s(cfg: RunConfig, rates: dict) -> tuple[float, bool]:
   """Seconds a configuration should take, and whether an earlier log of its model measured the rates. Batch B is
-  counted as B times a step's time, depth as no slower than at the start: an upper and a lower bound, roughly."""
+  counted as B times a step's time, depth as no slower than at the start: an upper and a lower bound, roughly. With a
+  target_ci its caps are the bound: max_runs, or as many as max_seconds allows, whichever comes first."""
   key = (cfg.backend, cfg.size, cfg.quantize, cfg.device)
   if key in rates: step_ms, prefill_tok_s, overhead_s = rates[key]
   else:
@@ -197,7 +202,9 @@ def estimate_s(cfg: RunConfig, rates: dict) -> tuple[float, bool]:
              if cfg.size in registry.MODELS else 1.0)
     step_ms, prefill_tok_s = step_ms * scale, prefill_tok_s / scale
   run_s = cfg.batch * (len(cfg.prompt_ids) / prefill_tok_s + cfg.n_tokens * step_ms / 1e3)
-  return overhead_s + run_s * (cfg.warmup + max(cfg.runs, math.ceil(cfg.min_seconds / run_s))), key in rates
+  runs = max(cfg.runs, math.ceil(cfg.min_seconds / run_s))
+  if cfg.target_ci_pct: runs = max(runs, 3, min(cfg.max_runs, math.ceil(cfg.max_seconds / run_s)))
+  return overhead_s + run_s * (cfg.warmup + runs), key in rates
 
 def describe(cfg: RunConfig) -> dict:
   return {"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "weights": cfg.weights, "prompt": len(cfg.prompt_ids),

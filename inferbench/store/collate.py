@@ -44,7 +44,9 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "duration_s", "slo_ttft_ms", "slo_itl_ms",
                  # what makes a configuration (analysis.KEY) and its memory
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s",
-                 "compute_gflop_s"]
+                 "compute_gflop_s",
+                 # how many runs: the --target-ci asked (blank: none) and why the worker stopped (its last run line)
+                 "target_ci_pct", "stopped_by"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 RETIRED = ("roofline_tok_s", "pct_of_roofline")  # per-step columns earlier versions derived and nothing read: dropped when read back
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
@@ -54,7 +56,7 @@ HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                   "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
                   "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
-                  "slo_itl_ms")
+                  "slo_itl_ms", "target_ci_pct")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
@@ -79,6 +81,7 @@ def frame(log: Log) -> Frame:
                              sort_keys=True)
   f["versions"] = json.dumps({k[len("version."):]: v for k, v in h.items() if k.startswith("version.")}, sort_keys=True)
   f["status"], f["log_file"] = log.status, log.path.name
+  f["stopped_by"] = next((r["stopped_by"] for r in reversed(log.runs) if r.get("stopped_by")), "")
   if any(r.get("e2e_latency_ms") is not None for r in log.runs):
     load = load_figures(log.runs)
     f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],

@@ -7,7 +7,8 @@ A log is UTF-8 text, written line by line as the run happens; lines end with "\\
   key: value                                <- header: how, on what, with which versions
   ...
   step {"run": 0, "phase": "prefill", ...}  <- one JSON object per timed step
-  run {"run": 0, "internal_decode_ms": ...} <- per-run totals a backend reports about itself
+  run {"run": 0, "internal_decode_ms": ...} <- per-run totals a backend reports about itself; the last run's
+                                               stopped_by says why measuring stopped (runs, target met, a cap spent)
   status: ok | failed: reason               <- always last; a log without it was cut short
 
 Schema 2 writes header and status values as the contents of a JSON string (escapes, no quotes), and escapes in
@@ -73,7 +74,8 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "usage_source": Field(str, null=True), "tokens_match": Field(bool, null=True), "finish_reason": Field(str, null=True),
        "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT,
        "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True),
-       "recompiles": OPT_COUNT}  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
+       "recompiles": OPT_COUNT,  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
+       "stopped_by": Field(str, null=True)}  # the last run of a worker's log: why it measured no more (worker.stopping)
 # header keys whose values are read as more than text; every other key is free text
 POSITIVE, OPT_S = Field(int, lo=1, null=True), Field(float, null=True)
 HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0-9_]*"),
@@ -82,6 +84,7 @@ HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0
           "runs": POSITIVE, "warmup": OPT_COUNT, "requests": POSITIVE, "concurrency": POSITIVE, "batch": POSITIVE, "ctx": POSITIVE,
           "request_rate": OPT_S, "duration_s": OPT_S, "slo_ttft_ms": OPT_S, "slo_itl_ms": OPT_S,
           "min_seconds": OPT_S, "temperature": OPT_S, "roofline_gb_s": OPT_S, "compute_gflop_s": OPT_S, "n_params": OPT_COUNT, "model_bytes": OPT_COUNT,
+          "target_ci_pct": OPT_S, "max_runs": POSITIVE, "max_seconds": OPT_S,  # --target-ci's, where one was asked
           "bits_per_weight": OPT_S, "prepare_seconds": OPT_S, "load_seconds": OPT_S, "compile_seconds": OPT_S,
           "warmup_seconds": OPT_S, "predicted_bytes": OPT_COUNT, "memory_limit_bytes": OPT_COUNT, "cpu_count": POSITIVE,
           "mem_total_gib": OPT_S, "n_layers": OPT_COUNT, "n_kv_heads": OPT_COUNT, "head_dim": OPT_COUNT,
