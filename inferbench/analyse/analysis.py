@@ -29,7 +29,7 @@ from inferbench.core.names import interval, name
 
 PHASES = ("decode", "prefill")
 EXPECTED = tuple(b for b in backends.BACKENDS if b != "endpoint")  # one without data is stated, not an error
-OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", *(f"{t}.csv" for t in scaling.TABLES))
+OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", "compare.csv", *(f"{t}.csv" for t in scaling.TABLES))
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged
 
 KEY = IDENTITY  # every setting that can change speed (core/config.py): configurations are never pooled across them

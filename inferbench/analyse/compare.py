@@ -26,7 +26,7 @@ from inferbench.analyse.analysis import KEY, PHASES, AnalysisError, is_benchmark
 from inferbench.core import cli, stats
 from inferbench.core.config import MEASURED
 from inferbench.core.files import atomic_write, save_figure
-from inferbench.core.names import fmt, name, pyplot
+from inferbench.core.names import NONE, fmt, name, pyplot
 from inferbench.store.collate import write_csv
 
 MATCH = [k for k in KEY if k not in MEASURED]  # what a BASE and a NEW configuration must share to be compared
@@ -138,7 +138,7 @@ def labels(rows: pd.DataFrame) -> list[str]:
 
 def ratio_text(r: dict) -> str:
   """0.833 [0.812–0.851]: three decimals, as a ratio near 1 needs."""
-  if r["ratio"] != r["ratio"]: return "-"
+  if r["ratio"] != r["ratio"]: return NONE
   return f"{r['ratio']:.3f}" + (f" [{r['ratio_ci95_low']:.3f}–{r['ratio_ci95_high']:.3f}]" if r["ratio_ci95_low"] == r["ratio_ci95_low"] else "")
 
 def markdown(table: pd.DataFrame, base: Side, new: Side, phase: str) -> str:
@@ -146,11 +146,11 @@ def markdown(table: pd.DataFrame, base: Side, new: Side, phase: str) -> str:
   rows = table[table["phase"] == phase]
   cols = shown(rows)
   measured = rows["differs"].astype(bool).any()
-  count = lambda v: f"{v:.0f}" if v == v else "-"
-  out = [{**{c: r[c] for c in cols}, **({"BASE -> NEW": r["differs"] or "-"} if measured else {}),
+  count = lambda v: f"{v:.0f}" if v == v else NONE
+  out = [{**{c: r[c] for c in cols}, **({"BASE -> NEW": r["differs"] or NONE} if measured else {}),
           "BASE tok/s": fmt(r["base_tok_s_median"]), "NEW tok/s": fmt(r["new_tok_s_median"]),
           "NEW/BASE [95% CI]": ratio_text(r),
-          "verdict": r["verdict"], "MDE": f"{r['mde_pct']:.1f}%" if r["mde_pct"] == r["mde_pct"] else "-",
+          "verdict": r["verdict"], "MDE": f"{r['mde_pct']:.1f}%" if r["mde_pct"] == r["mde_pct"] else NONE,
           "runs (BASE, NEW)": f"{count(r['base_n_runs'])}, {count(r['new_n_runs'])}"} for r in rows.to_dict("records")]
   notes = [f"- {l}: {r['note']}" for l, r in zip(labels(rows), rows.to_dict("records")) if r["note"]]
   return "\n".join([f"# {phase} tok/s, NEW against BASE", "", f"- {base.describe()}", f"- {new.describe()}",
@@ -187,8 +187,8 @@ def write(table: pd.DataFrame, md: str, out_dir: Path) -> list[Path]:
   atomic_write(out_dir / "compare.md", md)
   return [out_dir / "compare.csv", out_dir / "compare.md"]
 
-def main(argv: list[str] | None = None, doc: str | None = None) -> int:
-  p = cli.Parser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+  p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # the verdicts' definitions
   p.add_argument("base", type=Path, metavar="BASE", help="the result folder compared against (runs.csv, summary.csv: inferbench analyze)")
   p.add_argument("new", type=Path, metavar="NEW", help="the result folder compared")
   p.add_argument("--metric", choices=PHASES, default="decode", help="the phase the table, the plot and --fail-above are about "
