@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
               "inferbench.store.collate", _backend_first("collate", (*backends.STEP, "serving"), _collate)),
   "analyze": ("statistics over runs per configuration: summary.csv, runs.csv, ratios.csv",
               "inferbench.analyse.analysis", lambda m, a, d: m.main(a, d)),
+  "compare": ("A/B verdicts between two result folders, BASE and NEW: faster, slower or no detectable difference per configuration",
+              "inferbench.analyse.compare", lambda m, a, d: m.main(a)),
   "plot": ("draw the eight plots into plots/ (`main` or `additional`: four of them)",
            "inferbench.report.plots", _plot),
   "pareto": ("plot a quantization sweep: decode speed against perplexity, the Pareto front marked",

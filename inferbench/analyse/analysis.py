@@ -1,6 +1,6 @@
 """Collated CSVs -> runs.csv (one row per measured run) -> summary.csv (one row per configuration and phase) and
 ratios.csv (speedups between backends and quantizations). These three files are what every table, plot and slide
-reads; no other module computes a statistic.
+reads; no module outside analyse/ computes a statistic (compare.py sets two folders of them against each other).
 
 The sample is the run. Steps inside one run share the process, the caches and the machine's drift, so they are not
 independent: a step-level interval would be several times too narrow. Per run:
@@ -31,7 +31,7 @@ from inferbench.core.names import interval, name
 
 PHASES = ("decode", "prefill")
 EXPECTED = tuple(b for b in backends.BACKENDS if b != "endpoint")  # one without data is stated, not an error
-OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", *(f"{t}.csv" for t in scaling.TABLES))
+OUTPUTS = ("summary.csv", "runs.csv", "ratios.csv", "compare.csv", *(f"{t}.csv" for t in scaling.TABLES))
 MISMATCH = 0.05  # harness time more than 5% off the backend's own timer is flagged
 
 KEY = IDENTITY  # every setting that can change speed (core/config.py): configurations are never pooled across them
@@ -319,6 +319,13 @@ RATIO_COLUMNS = ["kind", "phase", "config", "baseline_config", "backend", "basel
                  "knobs", "baseline_knobs", "baseline_quantize", "baseline_model_type", "tok_s_median", "baseline_tok_s_median",
                  "ratio", "ratio_ci95_low", "ratio_ci95_high", "n_runs", "baseline_n_runs"]
 
+def samples(runs: pd.DataFrame, config: str, phase: str) -> pd.Series:
+  """A configuration's rates, the samples of its intervals: its runs', or a serving load level's aggregate throughput,
+  one per round (log)."""
+  r = runs[runs["config"] == config]
+  if phase == "decode" and r["aggregate_tok_s"].notna().all(): return r.drop_duplicates("uuid")["aggregate_tok_s"]
+  return r[f"{phase}_tok_s"]
+
 def ratios(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
   """Every ratio the deck and plots show, as a ratio of run medians with a seeded bootstrap interval over runs:
   - backend: each backend setting against every other backend's fastest setting on the same matched configuration
@@ -329,13 +336,8 @@ def ratios(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
 A serving load level's decode rate is its aggregate throughput, sampled once per round (log): its requests share
 the server, so they are not independent samples of it."""
   out = []
-  def samples(config: str, phase: str) -> pd.Series:
-    """A configuration's rates: its runs', or a serving load level's aggregate throughput, one per round (log)."""
-    r = runs[runs["config"] == config]
-    if phase == "decode" and r["aggregate_tok_s"].notna().all(): return r.drop_duplicates("uuid")["aggregate_tok_s"]
-    return r[f"{phase}_tok_s"]
   def add(kind: str, num: pd.Series, den: pd.Series, phase: str):
-    a, b = samples(num["config"], phase), samples(den["config"], phase)
+    a, b = samples(runs, num["config"], phase), samples(runs, den["config"], phase)
     ratio, lo, hi = stats.bootstrap_ratio(a, b)
     out.append(dict(zip(RATIO_COLUMNS, (kind, phase, num["config"], den["config"], num["backend"], den["backend"], num["label"],
                                         den["label"], *(num[k] for k in MATCH), num["knobs"], den["knobs"], den["quantize"],

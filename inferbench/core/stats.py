@@ -89,12 +89,16 @@ def mape_pct(measured, predicted) -> float:
   ok = np.isfinite(m) & np.isfinite(p) & (m != 0)
   return float(100 * np.mean(np.abs(p[ok] / m[ok] - 1))) if ok.any() else math.nan
 
-def format_table(rows: list[dict], columns: list[str]) -> str:
+def format_table(rows: list[dict], columns: list[str], markdown: bool = False) -> str:
+  """Rows as aligned text columns, or as a Markdown table (a file or a pull request shows it as one)."""
   def fmt(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)): return "-"
     if isinstance(v, float): return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
     return str(v)
   cells = [[fmt(r.get(c)) for c in columns] for r in rows]
   widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-  line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
-  return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+  if markdown: widths = [max(w, 3) for w in widths]  # a Markdown rule needs three characters
+  sep, (start, end) = (" | ", ("| ", " |")) if markdown else ("  ", ("", ""))
+  line = lambda vals: start + sep.join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths))) + end
+  rule = [("-" * (w - 1) + ":" if i else "-" * w) if markdown else "-" * w for i, w in enumerate(widths)]  # numbers right-aligned
+  return "\n".join([line(columns), line(rule), *(line(r) for r in cells)])
