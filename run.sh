@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded SmolLM2-135M model: install what is missing, benchmark llama.cpp, tinygrad, MLX and
 # PyTorch on the same GGUF files (nf4, int8, float16; 32 decode steps, 3 runs: tinygrad and MLX decode at about 1-3
-# tok/s on 2 CPU cores), collate the raw logs into CSVs, then the statistics, the eight plots, the latency models and
-# presentation.pdf (its answer from the recommender).
+# tok/s on 2 CPU cores), collate the raw logs into CSVs, then the statistics, the eight plots, the latency models,
+# the recommender's pick verified by measuring it again, and presentation.pdf (its answer from the recommender).
 # MLX runs int8, float16 and its own 4-bit (mlx-q4) instead of nf4: it has no Q4_K kernels and would only run nf4
 # dequantized to F16, the float16 row again. PyTorch, likewise, dequantizes every GGUF type to float: it runs float16
 # and torchao's own int8, each eager and compiled (--torch-mode: the mode is its biggest knob).
@@ -24,4 +24,8 @@ $py benchmark_analysis.py
 $py generate_plots.py
 $py generate_additional_plots.py
 $py fit_models.py || echo "(no latency models: see above)"  # the deck's roofline and predictions slides
+# The pick against its backend's other quantizations, 3 interleaved rounds: 9 llama.cpp workers (the pick here), about
+# 10 s each on 2 quiet cores, so 1.5-3 minutes. --against backends would run tinygrad, MLX and PyTorch workers of
+# 10-60 s each per round (over 5 minutes at 3 rounds); --rounds 3 is the fewest that give an interval.
+$py recommend.py --verify --against quantizations --rounds 3 || echo "(the pick did not hold or was not verified: see above)"
 $py build_presentation.py

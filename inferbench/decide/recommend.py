@@ -13,6 +13,8 @@
 A row with no value for a constrained quantity is excluded by that constraint (unknown is not within a limit). The
 answer is ranked by --objective; the Pareto front of speed x quality (KL) x memory goes to pareto.csv and a plot.
 When nothing is left, the constraint that excludes the most is named, with what each one excludes.
+`inferbench recommend --verify` (inferbench/run/verify.py: measuring is the run layer's) then measures the pick
+against the best alternatives in interleaved rounds before it is trusted.
 """
 from __future__ import annotations
 import argparse, math, sys, warnings

@@ -22,7 +22,7 @@ import pandas as pd
 from inferbench.analyse import analysis
 from inferbench.core import cli, proc
 from inferbench.core.config import RunConfig
-from inferbench.core.names import name, with_ci
+from inferbench.core.names import fmt, name, with_ci
 from inferbench.core.stats import bootstrap_ratio, format_table
 from inferbench.decide import recommend
 from inferbench.run.local import log_name, run_limited, summarize
@@ -62,7 +62,7 @@ def config(r: pd.Series, folder: Path, runs: pd.DataFrame) -> RunConfig | str:
       cfg = RunConfig.from_settings(json.loads(log.header["run_config"]))
       return dataclasses.replace(cfg, prompt_ids=json.loads(log.header["prompt_token_ids"]), runs=1, min_seconds=0.0,
                                  quantize=r["quantize"] if predicted else cfg.quantize)
-  return f"no ok log with a run_config for its configuration {ref} in {folder} (runs.csv's log_file): skipped"
+  return f"no ok log with a run_config for its configuration {ref} in {folder} (runs.csv's log_file)"
 
 def decode_tok_s(logs: list[Path]) -> dict[str, float]:
   """Each ok log's decode tok/s by its uuid: its one run's decode tokens over their time, as analysis.py makes it."""
@@ -83,7 +83,7 @@ def measure(entries: list[Entry], rounds: int, folder: Path, timeout: float | No
       print(f"{what} -> {path}", file=sys.stderr, flush=True)
       status = run_limited(cfg, path, timeout)
       tok[i, r] = decode_tok_s([path]).get(cfg.uuid, np.nan)
-      print(f"{what}: {status}" + (f", {tok[i, r]:.3g} decode tok/s" if np.isfinite(tok[i, r]) else "") + f" in {time.perf_counter() - t0:.1f} s",
+      print(f"{what}: {status}" + (f", {fmt(tok[i, r])} decode tok/s" if np.isfinite(tok[i, r]) else "") + f" in {time.perf_counter() - t0:.1f} s",
             file=sys.stderr, flush=True)
       done.append({"label": cfg.label, "log": path, "status": status})
   return tok, done
@@ -114,7 +114,7 @@ def verify(a: recommend.Answer, args: argparse.Namespace, given: str) -> int:
   entries = []
   for i, (_, r) in enumerate(pd.concat([a.table.head(1), alternatives(a.table, args.against)]).iterrows()):
     if isinstance(cfg := config(r, folder, runs), str):
-      print(f"{'cannot verify the pick' if i == 0 else 'alternative'} {label(r)}: {cfg}")
+      print(f"cannot verify the pick {label(r)}: {cfg}" if i == 0 else f"alternative {label(r)} skipped: {cfg}")
       if i == 0: return 1
     else: entries.append(Entry(r, cfg))
   started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -136,7 +136,7 @@ def verify(a: recommend.Answer, args: argparse.Namespace, given: str) -> int:
             "started_at": started, "ended_at": ended}
   table = pd.DataFrame([{**r, **common} for r in rows] or [{**{f"pick_{k}": v for k, v in pick.items()}, **common}]).reindex(columns=COLUMNS)
   write_csv(out / "verification.csv", COLUMNS, table)
-  print(f"pick: {pick['label']} ({pick['source']}), {pick['tok_s_median']:.3g} decode tok/s (median of {int(np.isfinite(tok[0]).sum())} rounds)")
+  print(f"pick: {pick['label']} ({pick['source']}), {fmt(pick['tok_s_median'])} decode tok/s (median of {int(np.isfinite(tok[0]).sum())} rounds)")
   if rows:
     print(format_table([{"alternative": r["alt_label"], "source": r["alt_source"], "pick tok/s": r["pick_tok_s_median"], "alt tok/s": r["alt_tok_s_median"],
                          "pick/alt [95% CI, paired rounds]": with_ci(r["ratio"], r["ratio_ci95_low"], r["ratio_ci95_high"]),
