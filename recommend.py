@@ -3,6 +3,8 @@
 and the measured (else predicted) memory of a result folder, keeps what satisfies --max-memory, --max-kl,
 --max-ppl-increase, --min-tok-s, --max-ttft-ms, --device and --size, and ranks it by --objective. Writes
 DIR/recommendation.csv, DIR/pareto.csv and plots/pareto_front.png; exit code 1 when nothing satisfies the limits.
+--verify then measures the pick against each other backend's best (--against quantizations: each other quantization
+of its backend) in --rounds interleaved rounds, logs in DIR/verify/, verdicts in verification.csv.
 The same as `inferbench recommend`."""
 import sys
 from inferbench.commands import main

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded SmolLM2-135M model: install what is missing, benchmark llama.cpp, tinygrad, MLX and
 # PyTorch on the same GGUF files (nf4, int8, float16; 32 decode steps), collate the raw logs into CSVs, then the
-# statistics, the eight plots, the latency models and presentation.pdf (its answer from the recommender).
+# statistics, the eight plots, the physical models, the recommender's pick verified by measuring it again, and
+# presentation.pdf (its answer from the recommender).
 # Runs: at least 3, then more until the decode interval is within +-5% of its median (--target-ci 5), at most 20 runs
 # or 10 measured seconds: llama.cpp (~0.3 s a run) may take up to 20; tinygrad, MLX and PyTorch (several seconds a run
 # on 2 CPU cores) spend the 10 s within their 3 runs, as before. A configuration still wider is flagged imprecise.
@@ -27,4 +28,8 @@ $py benchmark_analysis.py
 $py generate_plots.py
 $py generate_additional_plots.py
 $py fit_models.py || echo "(no latency models: see above)"  # the deck's roofline and predictions slides
+# The pick against its backend's other quantizations, 3 interleaved rounds: 9 llama.cpp workers (the pick here), about
+# 10 s each on 2 quiet cores, so 1.5-3 minutes. --against backends would run tinygrad, MLX and PyTorch workers of
+# 10-60 s each per round (over 5 minutes at 3 rounds); --rounds 3 is the fewest that give an interval.
+$py recommend.py --verify --against quantizations --rounds 3 || echo "(the pick did not hold or was not verified: see above)"
 $py build_presentation.py

@@ -55,8 +55,8 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
             "inferbench.serving.server", lambda m, a, d: m.main(a)),
   "fit": ("fit latency models to a result folder's runs, validated out of sample",
           "inferbench.decide.predict", lambda m, a, d: m.main(a, d)),
-  "recommend": ("which backend, quantization and settings under your limits, ranked by --objective",
-                "inferbench.decide.recommend", lambda m, a, d: m.main(a, d)),
+  "recommend": ("which backend, quantization and settings under your limits, ranked by --objective (--verify: measure the pick against the alternatives)",
+                "inferbench.run.verify", lambda m, a, d: m.main(a, d)),
 }
 
 def usage() -> str:

@@ -73,10 +73,10 @@ def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: f
 
 SMALL = ["--n-tokens", "16", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]  # a backend test's runs: 16 steps, no warm-up
 
-def benchmark(backend: str, out: Path, model: Path, *args: str, runs: int = 1) -> int:
-  """The benchmark command, in this process, on a local model, SMALL."""
+def benchmark(backend: str, out: Path, model: Path | None, *args: str, runs: int = 1) -> int:
+  """The benchmark command, in this process, on a local model (None: the registry's, by --size in args), SMALL."""
   from inferbench.run import bench
-  return bench.main(backend, ["--model", str(model), "-o", str(out), *SMALL, "--runs", str(runs), *args])
+  return bench.main(backend, [*(["--model", str(model)] if model else []), "-o", str(out), *SMALL, "--runs", str(runs), *args])
 
 def small_sweep(model: Path, out: Path, quantize: list[str], backends: list[str]) -> dict[tuple[str, str], dict]:
   """A real quantization sweep of a few tokens on `model`, its CSV rows by (quant, backend)."""

@@ -13,6 +13,8 @@
 A row with no value for a constrained quantity is excluded by that constraint (unknown is not within a limit). The
 answer is ranked by --objective; the Pareto front of speed x quality (KL) x memory goes to pareto.csv and a plot.
 When nothing is left, the constraint that excludes the most is named, with what each one excludes.
+`inferbench recommend --verify` (inferbench/run/verify.py: measuring is the run layer's) then measures the pick
+against the best alternatives in interleaved rounds before it is trusted.
 """
 from __future__ import annotations
 import argparse, math, sys, warnings
@@ -118,7 +120,7 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
     for _, q in quality[(quality["size"] == size) & ~quality["quant"].isin(ran)].iterrows():
       mem = ref["memory_bytes"] - float(str(ref["model_bytes"]).split(";")[0]) + q["file_bytes"]
       rows.append({**ref.to_dict(), "quantize": q["quant"], "model_type": q["quant"], "model_sha256": q["model_sha256"],
-                   "bits_per_weight": q["bits_per_weight"], "model_bytes": q["file_bytes"], "config": f"predicted {ref['config']} {q['quant']}",
+                   "bits_per_weight": q["bits_per_weight"], "model_bytes": q["file_bytes"], "config": predicted_config(ref["config"], q["quant"]),
                    "memory_bytes": mem, "memory_source": "predicted", "source": "predicted", "n_runs": 0, "ttft_ms": math.nan,
                    "flags": f"speed predicted by the physical decode model of {name(ref['backend'])} {ref['device']} {ref['knobs']}"})
   if not rows: return pd.DataFrame()
@@ -127,6 +129,11 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
   pr = latency_model.predict(fits, f, "decode")
   p["tok_s"], p["tok_s_ci95_low"], p["tok_s_ci95_high"] = (1e3 * f["batch"] / pr[c] for c in ("ms", "hi", "lo"))
   return p[p["tok_s"].notna()]
+
+def predicted_config(reference: str, quant: str) -> str: return f"predicted {reference} {quant}"
+def reference_config(config: str) -> str:
+  """The measured configuration whose settings and runs a predicted row's config (predicted_config) was made from."""
+  return config.split(" ")[1]
 
 def candidates(folder: Path, quality_paths: list[Path] = ()) -> pd.DataFrame:
   folder = Path(folder)
@@ -204,7 +211,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
   ax.legend(fontsize=7)
   return save_figure(fig, out, 110)
 
-def main(argv: list[str] | None = None, doc: str | None = None) -> int:
+def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p = cli.Parser(description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("-d", "--dir", type=Path, default=Path("benchmark_output"), help="folder holding summary.csv, runs.csv and sweep_*.csv (default: %(default)s)")
   p.add_argument("--quality", nargs="+", type=Path, default=[], metavar="SWEEP_CSV", help="more sweep CSVs (quality is the file's, on any device)")
@@ -218,7 +225,11 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p.add_argument("--objective", choices=list(OBJECTIVES), default="fastest", help="rank by (default: %(default)s)")
   p.add_argument("-o", "--output-dir", type=Path, help="recommendation.csv and pareto.csv go here (default: DIR)")
   p.add_argument("--plot", type=Path, default=Path("plots/pareto_front.png"), help="(default: %(default)s)")
-  args = p.parse_args(argv)
+  return p
+
+def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
+  """The answer to parsed flags, printed and written (recommendation.csv, pareto.csv, the plot): the exit code, the
+  answer (None after a bad value, its one-line error printed) and the constraints it answers, spelled as in the CSV."""
   try:
     limit = memory.parse_size(args.max_memory) if args.max_memory is not None else None
     if limit is not None and limit <= 0: raise ValueError(f"--max-memory {args.max_memory}: pass a positive size, e.g. 1GiB")
@@ -229,10 +240,10 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     a = answer(args.dir, c, args.quality)
   except ValueError as e:
     print(f"error: {str(e).replace('memory size', '--max-memory')}", file=sys.stderr)
-    return 2
+    return 2, None, ""
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return 2, None, ""
   given = " ".join(f"{f.name}={getattr(c, f.name)}" for f in fields(c) if getattr(c, f.name) is not None)
   print(f"{args.dir}: {len(a.candidates)} candidates ({(a.candidates['source'] == 'predicted').sum()} predicted); {given}")
   print(show(a))
@@ -240,4 +251,4 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   write_csv(out / "pareto.csv", COLUMNS, a.front)
   plot = draw(a, args.plot, f"{args.dir}: speed x quality x memory, {len(a.front)} on the Pareto front")
   print(f"{out / 'recommendation.csv'}, {out / 'pareto.csv'}, {plot}")
-  return 0 if len(a.table) else 1
+  return 0 if len(a.table) else 1, a, given

@@ -7,7 +7,7 @@ slide whose data does not exist is left out.
 
 Typst reads what this module derives from the analysis's files, nothing typed by hand: summary.csv (the appendix's
 tables, through Typst's own csv()), docs/deck_data.json (sentences made here from summary.csv, ratios.csv and the
-optional recommendation.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
+optional recommendation.csv, verification.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
 """
 from __future__ import annotations
 import csv, datetime, json, os, shutil, sys
@@ -32,8 +32,8 @@ SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "T
            "rate_scaling": ("Serving: latency against request rate", "Poisson arrivals; TTFT and inter-token gap p50 (solid) and p99 (dashed) over requests."),
            "timeout_scaling": ("Serving: the batch timeout", "Aggregate tok/s (95% CI over rounds) and TTFT p50 against the batching server's timeout.")}
 MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the story's scaling slides; the rest go to the appendix
-# optional outputs of later stages, shown where they exist: recommend.py, fit_models.py
-RECOMMENDATION, EXTRA_PLOTS = "recommendation.csv", ("pareto_front", "model_fit")
+# optional outputs of later stages, shown where they exist: recommend.py (--verify), fit_models.py
+RECOMMENDATION, VERIFICATION, EXTRA_PLOTS = "recommendation.csv", "verification.csv", ("pareto_front", "model_fit")
 DEFAULT_MAX_KL = 0.05
 
 def setup(summary: pd.DataFrame) -> dict:
@@ -132,15 +132,26 @@ def answer(folder: Path, summary: pd.DataFrame) -> dict:
       table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d, max_kl=kl), sweeps_).table.head(1) for d in sorted(set(summary["device"]))])
       by = (f"the recommender's fastest per device with KL to F16 ≤ {kl:g}" if kl else "the recommender's fastest per device, no limits given") + \
            " (recommend.py --max-memory --max-kl ... gives yours)"
+    check = verified(folder, table["config"].iloc[0]) if len(table) else ""
   except (AnalysisError, OSError, ValueError, KeyError) as e:
-    return {"by": f"no answer: {e}", "rows": []}
+    return {"by": f"no answer: {e}", "rows": [], "verified": ""}
   rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
            "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
            "tok_s": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]),
            "memory": NONE if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
            "quality": NONE if pd.isna(r["kl_mean"]) else f"KL {fmt(r['kl_mean'])}", "source": r["source"]}
           for _, r in table.head(4).iterrows()]
-  return {"by": by, "rows": rows}
+  return {"by": by, "rows": rows, "verified": check}
+
+def verified(folder: Path, pick: str) -> str:
+  """The answer's verdict line: recommend.py --verify's (verification.csv) where it measured this very pick."""
+  path = folder / VERIFICATION
+  v = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+  if v.empty or v["pick_config"].iloc[0] != pick: return "Not verified (recommend.py --verify measures the pick again against the alternatives)."
+  ratios = "; ".join(f"{a}: {with_ci(x, lo, hi)}" for a, x, lo, hi in zip(v["alt_label"], v["ratio"], v["ratio_ci95_low"], v["ratio_ci95_high"]) if pd.notna(a))
+  pick = f"the pick ({v['pick_source'].iloc[0]}) at {fmt(v['pick_tok_s_median'].iloc[0])} decode tok/s"
+  return (f"Verified by measuring again, {v['rounds'].iloc[0]} interleaved rounds, {pick}: {v['overall'].iloc[0]}"
+          + (f" (pick ÷ alternative decode tok/s, paired 95% CI: {ratios})." if ratios else "."))
 
 def predictions(folder: Path) -> dict:
   """fit_models.py's out-of-sample scores (models.json) and eta per backend, device, settings and phase, where it ran."""
