@@ -58,16 +58,26 @@ def test_bad_input_is_refused_before_anything_runs(tiny_model, tmp_path, capsys,
 
 def test_find_limits_brackets_the_boundary_with_real_probes(tiny_model, tmp_path):
   out = tmp_path / "limits"
-  assert limits.main(["--model", str(tiny_model), "--memory-limit", LIMIT, "--batch", "2", "--start-ctx", "128",
+  assert limits.main(["--model", str(tiny_model), "--memory-limit", LIMIT, "--batch", "1", "2", "--start-ctx", "128",
                       "--threads", "1", "-o", str(out)]) == 0
-  (row,) = csv.DictReader(open(out / "limits.csv"))
-  fits, fails = int(row["ctx_fits"]), int(row["ctx_fails"])
-  assert fails - fits <= max(limits.GRANULE, 0.05 * fits)
-  by_ctx = {int(l.header["ctx"]): l for l in map(rawlog.parse, (out / "logs").glob("*.txt"))}
-  # the worker wrote that it ran out, or (a std::bad_alloc that reached std::terminate) run_one logged the SIGABRT
-  assert by_ctx[fits].ok and (local.out_of_memory(by_ctx[fails].status) or "bad_alloc" in by_ctx[fails].status)
-  assert int(by_ctx[fits].header["n_prompt_tokens"]) == fits - 4  # the prompt filled the context
-  assert row["predicted_ctx"] and (out / "limits.png").stat().st_size > 10_000
+  rows = list(csv.DictReader(open(out / "limits.csv")))
+  assert [r["batch"] for r in rows] == ["1", "2"]
+  by_ctx = {(int(l.header["batch"]), int(l.header["ctx"])): l for l in map(rawlog.parse, (out / "logs").glob("*.txt"))}
+  for row in rows:
+    b, fits, fails = int(row["batch"]), int(row["ctx_fits"]), int(row["ctx_fails"])
+    assert fails - fits <= max(limits.GRANULE, 0.05 * fits)
+    # the worker wrote that it ran out, or (a std::bad_alloc that reached std::terminate) run_one logged the SIGABRT
+    assert by_ctx[b, fits].ok and (local.out_of_memory(by_ctx[b, fits].status) or "bad_alloc" in by_ctx[b, fails].status or
+                                   local.out_of_memory(by_ctx[b, fails].status))
+    assert int(by_ctx[b, fits].header["n_prompt_tokens"]) == fits - 4  # the prompt filled the context
+    # the memory model of what the limit counts, fitted on the probes that ran, puts the boundary within one search step
+    step = fails - fits
+    assert row["search_step"] == str(step) and abs(int(row["predicted_ctx"]) - fits) <= step and row["within_one_step"] == "True"
+    assert int(row["prediction_error_positions"]) == int(row["predicted_ctx"]) - fits
+    assert float(row["counted_bytes_at_fit"]) <= memory.parse_size(LIMIT) and float(row["overhead_bytes"]) > 0
+    assert int(row["predicted_ctx_lo"] or 0) <= int(row["predicted_ctx"]) <= int(row["predicted_ctx_hi"])
+    assert row["predicted_ctx_held_out"] == ""  # without this batch size's probes one batch size is left: the model declines
+  assert (out / "limits.png").stat().st_size > 10_000
 
 def test_the_worker_imports_no_analysis_library():
   """What a worker holds before loading a model counts against --memory-limit: scipy alone maps about 180 MiB of

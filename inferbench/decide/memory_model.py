@@ -93,7 +93,7 @@ def fit_group(d: pd.DataFrame, column: str | None = None) -> MemoryFit | None:
       continue
     A = X[free + [t]].to_numpy(float)
     if np.linalg.matrix_rank(A / np.abs(A).max(axis=0)) < len(free) + 1:
-      notes.append(f"{t} varies only with {', '.join(free[1:]) or 'nothing else'}: fixed at {physical:g}")
+      notes.append(f"{t} not separable from {', '.join(free)} in these runs: fixed at {physical:g}")
       continue
     free.append(t)
   fixed = [t for t in TERMS if t not in free]

@@ -5,18 +5,27 @@ Each probe is one configuration in its own worker under the limit (memory.py), i
 until a probe runs out of memory, then bisects until the largest context that ran is within the tolerance (5%)
 of the smallest that did not. Any other failure stops that batch size's search: only running out is a boundary.
 
-Every probe keeps its raw log. limits.csv has one row per batch size, with the prediction from the log's header
-(what the worker held before loading + weights + KV cache + reported compute buffers) next to what ran; limits.png
-draws both.
+Every probe keeps its raw log. limits.csv has one row per batch size: the bracket, and the boundary predicted by
+the physical memory model (decide/memory_model.py) of what the limit counts (RLIMIT_AS: the probe's virtual size at
+its run's end, VmSize; a cgroup: its peak RSS). The model is fitted once on every probe that ran, of all batch sizes (all below
+the boundary by construction; the largest that ran included), then solved per batch size for the largest context, in
+GRANULE steps with the KV cache padded as the backend pads it, whose predicted peak is within the limit. The error is
+given in positions and in search steps (the final bracket, ctx_fails - ctx_fits): within_one_step when at most one.
+The held_out_ columns are the same for the model fitted without that batch size's probes: a prediction out of sample.
+limits.png draws both, and the model's terms against what was counted at the largest context that ran.
 """
 from __future__ import annotations
 import importlib.util
 if importlib.util.find_spec("llama_cpp"): import llama_cpp.llama_cpp  # noqa: F401  libllama before numpy: see backends/llamacpp.py
-import argparse, dataclasses, sys, uuid
+import argparse, dataclasses, math, sys, uuid
 from pathlib import Path
 from typing import Callable
+import numpy as np
+import pandas as pd
 
 from inferbench.core import names, cli, memory, files, formats, registry
+from inferbench.core.roofline import kv_cache_bytes
+from inferbench.decide import memory_model
 from inferbench.run import bench, local
 from inferbench.store.rawlog import parse
 from inferbench.core.config import RunConfig
@@ -52,45 +61,88 @@ def search(probe: Callable[[int], str], start: int, most: int, tolerance: float)
     else: fails = mid
   return fits, fails, tried
 
-def prediction(fit: Path, below: Path | None, limit: memory.Limit) -> dict:
-  """From the largest ok probe's log (and the next smaller one's): its predicted bytes, what its process held before
-  loading, its peak, and the context the prediction says the limit allows: predicted bytes grown along the line
-  through the two probes (KV cache and compute buffers both grow with the context) until held + predicted reaches
-  the limit, in the backend's steps of allocated positions (llama.cpp: 256 per sequence). With one probe, or two in
-  the same step, only the KV cache grows."""
-  log = parse(fit)
-  h, run = log.header, log.runs[-1] if log.runs else {}
-  held = int(h["vm_before_load_bytes" if limit.mechanism == "rlimit" else "rss_before_load_bytes"])
-  predicted, kv, ctx, batch = (int(h[k]) for k in ("predicted_bytes", "predicted_kv_bytes", "ctx", "batch"))
-  cells = int(h.get("kv_positions_per_sequence") or ctx)
-  slope = kv / cells
-  if below is not None and (h2 := parse(below).header) and int(h2.get("kv_positions_per_sequence") or h2["ctx"]) != cells:
-    slope = (predicted - int(h2["predicted_bytes"])) / (cells - int(h2.get("kv_positions_per_sequence") or h2["ctx"]))
-  grow = (limit.bytes - held - predicted) / slope  # positions per sequence beyond the fit's allocation
-  step = int(h.get("kv_pad") or 1)  # a context the backend would round up past the limit does not fit
-  predicted_ctx = int((cells + grow) // step * step)
-  counted = run.get("vm_size_bytes") if limit.mechanism == "rlimit" else run.get("peak_rss_bytes")
-  return {"held_before_load_bytes": held, "predicted_bytes_at_fit": predicted, "model_bytes": int(h["model_bytes"]), "kv_bytes_at_fit": kv,
-          "buffer_bytes_at_fit": predicted - int(h["model_bytes"]) - kv, "peak_rss_bytes_at_fit": run.get("peak_rss_bytes"),
-          "vm_size_bytes_at_fit": run.get("vm_size_bytes"),
-          # what the limit counted at the end of the run, beyond what the process held before loading and the prediction
-          "unpredicted_bytes_at_fit": counted - held - predicted if counted else None,
-          "kv_bytes_per_position": round(kv / (cells * batch)), "predicted_bytes_per_position": round(slope / batch),
-          "predicted_ctx": predicted_ctx,
-          "model_sha256": h.get("model_sha256"), "model_name": h.get("model_name"), "hostname": h.get("hostname"),
-          "cpu_model": h.get("cpu_model"), "device_name": h.get("device_name"), "threads": h.get("threads")}
+# what each limit counts, as a probe's run line has it (VmSize at the run's end: VmPeak would include what the worker
+# held before the limit began, reading the GGUF and the tokenizer)
+COUNTED = {"rlimit": "vm_size_bytes", "cgroup": "peak_rss_bytes"}
+COUNTS = ("vm_size_bytes", "peak_rss_bytes")
+NUMBERS = ("n_params", "model_bytes", "ctx", "batch", "n_prompt_tokens", "n_decode_steps", "kv_positions_per_sequence", "kv_pad",
+           "vm_before_load_bytes", "rss_before_load_bytes")
+TEXT = ("backend", "device", "knobs", "size", "model_sha256", "model_name", "hostname", "cpu_model", "device_name", "threads")
+
+def probe_rows(paths: list[Path]) -> pd.DataFrame:
+  """One row per probe that ran: the memory model's columns from its header, what each limit counted from its run line."""
+  rows = []
+  for path in paths:
+    log = parse(path)
+    if not log.ok or not log.runs: continue
+    h, run = log.header, log.runs[-1]
+    rows.append({**{k: h.get(k) for k in TEXT}, **{k: float(h[k]) if h.get(k) else math.nan for k in NUMBERS}, "config": path.name,
+                 **{k: run.get(k, math.nan) for k in COUNTS},
+                 "kv_bytes_per_position": kv_cache_bytes(*(int(h[k]) for k in ("n_layers", "n_kv_heads", "head_dim")), 1)})
+  return pd.DataFrame(rows, columns=[*TEXT, *NUMBERS, "config", *COUNTS, "kv_bytes_per_position"])
+
+def boundary(fits: dict, probe: pd.Series, limit: int, most: int) -> dict:
+  """The largest context (a multiple of GRANULE up to `most`) at the probe's batch whose predicted peak is within the
+  limit, and the same for the ends of its 95% interval; KV positions are allocated as the backend pads them."""
+  ctx = np.arange(GRANULE, most + 1, GRANULE)
+  pad = int(probe["kv_pad"]) if pd.notna(probe["kv_pad"]) else 1
+  rows = pd.DataFrame([probe] * len(ctx)).assign(ctx=ctx, kv_positions_per_sequence=-(-ctx // pad) * pad,
+                                                 n_prompt_tokens=ctx - probe["n_decode_steps"]).reset_index(drop=True)
+  p = memory_model.predict(fits, rows)
+  largest = lambda col: int(ctx[(p[col] <= limit).to_numpy()].max()) if (p[col] <= limit).any() else None
+  return {"predicted_ctx": largest("memory_bytes"), "predicted_ctx_lo": largest("memory_hi"), "predicted_ctx_hi": largest("memory_lo")}
+
+def predictions(rows: list[dict], paths: list[Path], limit: memory.Limit, most: int) -> list[dict]:
+  """Each batch size's boundary from one memory model of what the limit counts, fitted on every probe that ran (of all
+  batch sizes; all below the boundary by construction), and how far it lands from the measured one, in positions
+  and in search steps (the final bracket, ctx_fails - ctx_fits)."""
+  probes = probe_rows(paths)
+  counted = COUNTED[limit.mechanism]
+  fits = memory_model.fit(probes, counted) if len(probes) else {}
+  f = next(iter(fits.values()), None) if len(fits) == 1 else None
+  coef = {"overhead_bytes": "overhead", "weights_coef": "weights", "kv_coef": "kv", "context_bytes_per_position": "context",
+          "batch_bytes_per_sequence": "batch"}
+  fit_cols = {"counted": counted, "fit_n_probes": len(probes), "fit_rmse_bytes": round(f.rmse_bytes) if f else None,
+              "fit_note": f.note if f else "no probe ran" if not len(probes) else "probes of several configurations",
+              **{k: round(f.coef[t], 3) if f else None for k, t in coef.items()}}
+  out = []
+  for r in rows:
+    r = {**r, **fit_cols}
+    at = probes[(probes["batch"] == r["batch"]) & (probes["ctx"] == r["ctx_fits"])] if r.get("ctx_fits") and len(probes) else probes.iloc[:0]
+    if f is not None and len(at):
+      probe = at.iloc[0]
+      r |= boundary(fits, probe, limit.bytes, most)
+      parts = memory_model.parts(fits, at.iloc[:1]).iloc[0]
+      r |= {f"{t}_bytes_at_fit": round(v) if pd.notna(v) else None for t, v in parts.items()}
+      r |= {"counted_bytes_at_fit": probe[counted], "held_before_load_bytes": probe["vm_before_load_bytes" if limit.mechanism == "rlimit" else "rss_before_load_bytes"],
+            "model_bytes": probe["model_bytes"], "kv_bytes_per_position": probe["kv_bytes_per_position"],
+            "peak_rss_bytes_at_fit": probe["peak_rss_bytes"], "vm_size_bytes_at_fit": probe["vm_size_bytes"],
+            **{k: probe[k] for k in TEXT if k not in r}}
+      # out of sample: the same model fitted without this batch size's probes (declined where the rest have one batch size)
+      r["predicted_ctx_held_out"] = boundary(memory_model.fit(probes[probes["batch"] != r["batch"]], counted), probe, limit.bytes, most)["predicted_ctx"]
+      step = r["search_step"] = r["ctx_fails"] - r["ctx_fits"] if r["ctx_fails"] else None
+      for k, pred in (("", r["predicted_ctx"]), ("held_out_", r["predicted_ctx_held_out"])):
+        if pred is None: continue
+        err = pred - r["ctx_fits"]
+        r |= {f"{k}prediction_error_positions": err, f"{k}prediction_error_pct": round(100 * err / r["ctx_fits"], 1)}
+        if step: r |= {f"{k}prediction_error_steps": round(err / step, 2), f"{k}within_one_step": abs(err) <= step}
+    out.append(r)
+  return out
 
 COLUMNS = ["backend", "size", "quantize", "model_name", "model_sha256", "batch", "limit_bytes", "mechanism", "ctx_fits", "ctx_fails",
-           "tolerance", "n_probes", "n_tokens", "threads", "predicted_ctx", "prediction_error_pct", "held_before_load_bytes",
-           "predicted_bytes_at_fit", "model_bytes", "kv_bytes_at_fit", "buffer_bytes_at_fit", "unpredicted_bytes_at_fit",
-           "kv_bytes_per_position", "predicted_bytes_per_position", "peak_rss_bytes_at_fit", "vm_size_bytes_at_fit", "stopped_by",
-           "hostname", "cpu_model", "device_name"]
+           "tolerance", "n_probes", "n_tokens", "threads", "predicted_ctx", "predicted_ctx_lo", "predicted_ctx_hi", "search_step",
+           "prediction_error_positions", "prediction_error_steps", "within_one_step", "prediction_error_pct", "predicted_ctx_held_out",
+           "held_out_prediction_error_positions", "held_out_prediction_error_steps", "held_out_within_one_step", "held_out_prediction_error_pct", "counted",
+           "counted_bytes_at_fit", *(f"{t}_bytes_at_fit" for t in memory_model.TERMS), "overhead_bytes", "weights_coef", "kv_coef",
+           "context_bytes_per_position", "batch_bytes_per_sequence", "fit_n_probes", "fit_rmse_bytes", "fit_note",
+           "held_before_load_bytes", "model_bytes", "kv_bytes_per_position", "peak_rss_bytes_at_fit", "vm_size_bytes_at_fit",
+           "stopped_by", "hostname", "cpu_model", "device_name"]
 
 def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, most: int, tolerance: float, out_dir: Path,
          timeout: float | None) -> list[dict]:
   """One limits.csv row per batch size; the probes' logs go to out_dir/logs."""
   limit = memory.Limit(base.memory_limit_bytes, memory.limit_kind())
-  rows = []
+  rows, paths = [], []
   for b in batches:
     logs: dict[int, Path] = {}
     def probe(ctx: int) -> str:
@@ -107,22 +159,23 @@ def find(base: RunConfig, prompt: list[int], batches: list[int], start: int, mos
            "n_probes": len(tried), "n_tokens": base.n_tokens,
            "stopped_by": tried[-1][1] if tried and tried[-1][1] != "ok" and not local.out_of_memory(tried[-1][1]) else
                          "" if fails else f"no out-of-memory up to ctx {most}"}
-    if fits:
-      below = max((c for c, st in tried if st == "ok" and c < fits), default=None)
-      row.update(prediction(logs[fits], logs.get(below), limit))
-      row["prediction_error_pct"] = round(100 * (row["predicted_ctx"] - fits) / fits, 1)
     rows.append(row)
-  return rows
+    paths += [logs[c] for c, st in tried if st == "ok"]
+  return predictions(rows, paths, limit, most)
 
 def write(rows: list[dict], out_dir: Path) -> Path:
   import pandas as pd
   path = out_dir / "limits.csv"
-  files.atomic_write(path, pd.DataFrame(rows).reindex(columns=COLUMNS).to_csv(index=False))
+  d = pd.DataFrame(rows).reindex(columns=COLUMNS)
+  positions = [c for c in COLUMNS if c.startswith(("ctx_", "predicted_ctx", "search_step")) or c.endswith("error_positions")]
+  d[positions] = d[positions].astype("Int64")  # a blank (no prediction) does not make the column's contexts floats
+  files.atomic_write(path, d.to_csv(index=False))
   return path
 
 def plot(rows: list[dict], path: Path):
-  """Left: the largest context that ran per batch size (the whisker reaches the smallest that ran out) and the
-  prediction. Right: what the limit counted at that context, split into what the prediction knows and what it missed."""
+  """Left: the largest context that ran per batch size (the whisker reaches the smallest that ran out) and the memory
+  model's boundary (whisker: from its 95% interval). Right: what the limit counted at the largest context that ran,
+  against the model's terms there."""
   plt = names.pyplot()
   done = [r for r in rows if r.get("ctx_fits")]
   fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
@@ -132,18 +185,26 @@ def plot(rows: list[dict], path: Path):
     fits = [r["ctx_fits"] for r in done]
     up = [(r["ctx_fails"] or r["ctx_fits"]) - r["ctx_fits"] for r in done]
     ax.errorbar(b, fits, yerr=[[0] * len(up), up], fmt="o-", capsize=4, label="largest context that ran (whisker: smallest that ran out)")
-    ax.plot(b, [r["predicted_ctx"] for r in done], "s--", label="predicted: held before load + weights + KV + compute buffers")
-    for x, y, p in zip(b, fits, (r["predicted_ctx"] for r in done)):
-      ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
-      ax.annotate(f"{p:,}", (x, p), textcoords="offset points", xytext=(6, 4), fontsize=8, color="C1")
+    pred = [r for r in done if r.get("predicted_ctx")]
+    if pred:
+      p = [r["predicted_ctx"] for r in pred]
+      ax.errorbar([r["batch"] * 1.04 for r in pred], p, fmt="s--", capsize=4, label="predicted by the memory model (whisker: 95% interval)",
+                  yerr=[[x - (r.get("predicted_ctx_lo") or x) for x, r in zip(p, pred)], [(r.get("predicted_ctx_hi") or x) - x for x, r in zip(p, pred)]])
+      for r in pred:
+        ax.annotate(f"{r['predicted_ctx']:,}" + (f" ({r['prediction_error_steps']:+g} steps)" if r.get("search_step") else ""),
+                    (r["batch"] * 1.04, r["predicted_ctx"]), textcoords="offset points", xytext=(6, 4), fontsize=8, color="C1")
+    if held := [r for r in done if r.get("predicted_ctx_held_out")]:
+      ax.plot([r["batch"] * 0.96 for r in held], [r["predicted_ctx_held_out"] for r in held], "x", ms=9, mew=2,
+              label="predicted by the model fitted without this batch size's probes")
+    for x, y in zip(b, fits): ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
     x = range(len(done))
-    parts = [("held before load", "held_before_load_bytes"), ("weights", "model_bytes"), ("KV cache", "kv_bytes_at_fit"),
-             ("compute + output buffers", "buffer_bytes_at_fit"), ("not in the prediction", "unpredicted_bytes_at_fit")]
     bottom = [0.0] * len(done)
-    for label, key in parts:
-      v = [(r.get(key) or 0) / MiB for r in done]
-      bx.bar(x, v, bottom=bottom, label=label, hatch="//" if key.startswith("unpredicted") else None)
+    for t, label in zip(memory_model.TERMS, ("runtime overhead", "weights resident", "KV cache", "buffers growing with the context",
+                                              "buffers per sequence")):
+      v = [(r.get(f"{t}_bytes_at_fit") or 0) / MiB for r in done]
+      bx.bar(x, v, bottom=bottom, label=label)
       bottom = [a + c for a, c in zip(bottom, v)]
+    bx.plot(x, [(r.get("counted_bytes_at_fit") or math.nan) / MiB for r in done], "k_", ms=30, mew=2, label="measured")
     bx.axhline(r0["limit_bytes"] / MiB, color="k", ls=":", label="the limit")
     bx.set_xticks(list(x), [f"batch {r['batch']}\nctx {r['ctx_fits']:,}" for r in done], fontsize=8)
   ax.set_xscale("log", base=2); ax.set_yscale("log", base=2)
@@ -151,9 +212,9 @@ def plot(rows: list[dict], path: Path):
   ax.set_xlabel("batch (sequences decoded together)")
   ax.set_ylabel("context per sequence, positions")
   ax.legend(fontsize=8); ax.grid(True, which="both", alpha=0.3)
-  counted = "virtual size (VmSize)" if r0["mechanism"] == "RLIMIT_AS" else "peak RSS"
-  bx.set_ylabel(f"MiB: {counted} at the end of the run")
-  bx.set_title("at the largest context that ran", fontsize=9)
+  counted = "virtual size (VmSize) at the run's end" if r0["mechanism"] == "RLIMIT_AS" else "peak RSS"
+  bx.set_ylabel(f"MiB: {counted}")
+  bx.set_title("at the largest context that ran: measured and the model's terms", fontsize=9)
   bx.legend(fontsize=7, loc="lower right")
   host = (done[0].get("cpu_model") or done[0].get("hostname")) if done else ""
   fig.suptitle(f"{r0['backend']} {r0['size']} {r0['quantize']} ({(done[0].get('model_name') if done else '') or ''}): largest context per "
@@ -200,7 +261,9 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   files.atomic_write(args.output_dir / "command.txt", " ".join(["python find_limits.py", *(argv if argv is not None else sys.argv[1:])]) + "\n")
   for r in rows:
     print(f"batch {r['batch']}: ctx {r['ctx_fits']} runs, {r['ctx_fails']} runs out"
-          + (f"; predicted {r['predicted_ctx']} ({r['prediction_error_pct']:+.1f}%)" if r.get("ctx_fits") else "")
+          + (f"; predicted {r['predicted_ctx']} [{r.get('predicted_ctx_lo')}-{r.get('predicted_ctx_hi')}]" if r.get("predicted_ctx") else "; no prediction")
+          + (f", {r['prediction_error_positions']:+d} positions = {r['prediction_error_steps']:+g} search steps of {r['search_step']}"
+             if "prediction_error_steps" in r else "")
           + (f"; stopped: {r['stopped_by']}" if r["stopped_by"] else ""))
   print(f"{csv_path}, {args.output_dir / 'limits.png'}; probe logs in {args.output_dir / 'logs'}")
   return 0
