@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from benchdata import benchmark, made_up_results
 from inferbench.analyse import analysis
-from inferbench.decide import memory_model, predict
+from inferbench.decide import memory_model, work
 from inferbench.store import collate
 
 CONTEXTS = (512, 1024, 1536, 2048)  # from 512 on: llama.cpp's micro-batch of 512 tokens is full, its attention buffers grow linearly
@@ -17,7 +17,7 @@ def runs(tiny_model, tmp_path_factory) -> pd.DataFrame:
     assert benchmark("llamacpp", out, tiny_model, "--size", "tiny", "--threads", "1", "--ctx", str(ctx), "--prompt-tokens", str(ctx - 4),
                      "--n-tokens", "4", "--batch", "1", "2", runs=2) == 0
   assert collate.main("llamacpp", ["-d", str(out)]) == 0 and analysis.main(["-d", str(out)]) == 0
-  r = predict.features(analysis.read_runs(out / "runs.csv"))
+  r = work.features(analysis.read_runs(out / "runs.csv"))
   return r.assign(ctx=pd.to_numeric(r["ctx"]), batch=pd.to_numeric(r["batch"]))
 
 def only_fit(fits: dict) -> memory_model.MemoryFit:
@@ -73,7 +73,7 @@ def test_float_copies_count_as_n_params_times_the_dtype(tmp_path):
         configs.append({"backend": "torch", "knobs": "attn=sdpa dtype=float32 torch_mode=compile", "size": size, "n_params": str(n),
                         "model_bytes": str(n // 2), "ctx": str(ctx), "batch": str(batch), "ms": 10.0,
                         "peak_rss_bytes": 80e6 + 4 * n + batch * ctx * per_position + 5e3 * ctx})
-  runs = predict.features(analysis.read_runs(made_up_results(tmp_path, configs, n_runs=2) / "runs.csv"))
+  runs = work.features(analysis.read_runs(made_up_results(tmp_path, configs, n_runs=2) / "runs.csv"))
   f = only_fit(memory_model.fit(runs))
   assert f.fitted == ("overhead", "weights", "context", "batch", "kv") and f.note == ""
   assert f.coef["weights"] == pytest.approx(1, rel=1e-6) and f.coef["kv"] == pytest.approx(1, rel=1e-6)
