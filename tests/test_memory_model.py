@@ -63,10 +63,10 @@ def test_float_copies_count_as_n_params_times_the_dtype(tmp_path):
   """PyTorch on the CPU holds float32 copies of the weights: made-up runs of two sizes whose true peak is 80 MB +
   n_params x 4 bytes + the KV cache in float32 + 5 KB per context position. The fit finds each term, the weights at 1."""
   from inferbench.models import synthetic
-  sizes = {s: synthetic.n_params(predict.ARCHS[s]) for s in ("135M", "360M")}
+  sizes = {s: synthetic.n_params(work.ARCHS[s]) for s in ("135M", "360M")}
   configs = []
   for size, n in sizes.items():
-    arch = predict.ARCHS[size]
+    arch = work.ARCHS[size]
     per_position = 2 * arch.n_layers * arch.n_kv_heads * (arch.dim // arch.n_heads) * 4
     for ctx in (256, 512, 1024):
       for batch in (1, 2):
