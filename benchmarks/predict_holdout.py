@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     path = args.experiments / f"{b}.yaml"
     held = [s for s in experiment.load(path).sizes if s not in args.fit_sizes]
     experiment.run(path, update={"sizes": args.fit_sizes, "output": str(out)}, report=False)
-    preds.append(pred := frozen_predictions(out, b, path, held))
+    pred = frozen_predictions(out, b, path, held)
+    if pred.empty:
+      print(f"{b}: no prediction for {', '.join(held)} (no model of its fit sizes: see models.json), so they are not measured", file=sys.stderr)
+      continue
+    preds.append(pred)
     print(f"{b}: predictions for {', '.join(held)} written {pred['predicted_at'].iloc[0]}, now measuring them", file=sys.stderr, flush=True)
     experiment.run(path, update={"sizes": held, "output": str(out)}, report=False)
   collated(out)

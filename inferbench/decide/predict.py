@@ -70,15 +70,18 @@ def cross_validate(runs: pd.DataFrame, configs: pd.DataFrame) -> dict[str, pd.Da
   parts = [predict_all(fit_all(runs[runs["config"] != c]), configs[configs["config"] == c]) for c in configs["config"]]
   return {q: pd.concat([p[q] for p in parts]).reindex(configs.index) for q in QUANTITIES} if parts else {}
 
-def made_up(train: pd.DataFrame, sizes: list[str], files: pd.DataFrame | None = None) -> pd.DataFrame:
-  """Rows for sizes never measured: each group and quantization of the training set at that size's shape, the rest
-  as the group ran. Its bytes are the file's where `files` (size, quantize, model_bytes, bits_per_weight) has it: a
+def made_up(train: pd.DataFrame, sizes: list[str], files: pd.DataFrame | None = None, measured: pd.DataFrame | None = None) -> pd.DataFrame:
+  """Rows for sizes a group never measured (`measured`: the held-out configurations it did): each group and
+  quantization of the training set at that size's shape, the rest as the group ran. Its bytes are the file's where `files` (size, quantize, model_bytes, bits_per_weight) has it: a
   file is made before it is measured; else the bits per weight of the largest trained size of that quantization."""
   known = files.set_index(["size", "quantize"]) if files is not None and len(files) else pd.DataFrame()
+  keys = [*GROUP, "quantize", "size"]
+  done = set(map(tuple, measured[keys].astype(str).to_numpy())) if measured is not None and len(measured) else set()
   rows = []
   for key, d in train.groupby([*GROUP, "quantize"], sort=True):
     ref = d.sort_values("n_params").iloc[-1]
     for size in sizes:
+      if (*map(str, key), size) in done: continue
       n = synthetic.n_params(ARCHS[size])
       f = known.loc[(size, key[-1])] if (size, key[-1]) in known.index else {"model_bytes": n * float(ref["bits_per_weight"]) / 8,
                                                                              "bits_per_weight": ref["bits_per_weight"]}
@@ -147,7 +150,7 @@ def run_fit(folder: Path, threshold_ms: float = INTERACTIVE_MS, holdout: list[st
     cv = cross_validate(train, trained) if cross_validated else {}
     final = fit_all(train)
     held = predict_all(final, tested) if len(tested) else {}
-    unseen = made_up(trained, [s for s in holdout if s not in set(test["size"])], files)
+    unseen = made_up(trained, list(holdout), files, tested)
     guessed = predict_all(final, unseen) if len(unseen) else {}
   table = pd.concat([*([long_table(trained, cv, "cv", threshold_ms)] if cv else []), *([long_table(tested, held, "holdout", threshold_ms)] if held else []),
                      *([long_table(unseen, guessed, "unmeasured", threshold_ms)] if guessed else [])], ignore_index=True)
