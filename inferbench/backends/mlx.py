@@ -32,6 +32,7 @@ from inferbench.core.config import RunConfig
 
 ARCHS = ("llama",)                                 # GGUF architectures this maps onto mlx-lm's model code
 NATIVE = ("F32", "F16", "Q4_0", "Q4_1", "Q8_0")    # GGUF tensor types mx.load reads itself
+KEPT_QUANTIZED = ("Q4_0", "Q4_1", "Q8_0")            # of those, computed on as stored (MLX affine), not as --dtype copies
 GGUF_GROUP = 32                                    # mx.load's quantized GGUF tensors: 32 weights per scale and bias
 INSTALL = "pip install mlx==0.32.4 mlx-lm==0.32.2 plus mlx-cpu==0.32.4 (CPU) or mlx-cuda-13==0.32.4 (NVIDIA), as deps/requirements.txt pins"
 QUANTIZE_HELP = ": the GGUF files the other backends read; or MLX's own affine quantization mlx-q4, mlx-q8, mlx-q4-g32 (bits 2-8, group size 32/64/128)"

@@ -5,8 +5,9 @@
   term      unit                     what it is                                                  range
   overhead  bytes                    the runtime before any model: Python, libraries, stacks     >= 0
   weights   x resident weight bytes  the share of the weights held: bytes = the file's (llama.cpp >= 0, near 1
-                                     maps it), or n_params x the knobs' dtype bytes where the
-                                     backend holds float copies (PyTorch, MLX)
+                                     maps it; a backend's own quantization; MLX's Q4_0/Q4_1/Q8_0),
+                                     or n_params x the knobs' dtype bytes where the backend
+                                     holds float copies (PyTorch, MLX's other types)
   kv        x KV cache bytes         batch x KV positions allocated per sequence x the           >= 0, near 1
                                      architecture's per-position bytes (in the knobs' dtype)
   context   bytes per position       buffers that grow with the context per sequence (llama.cpp  >= 0
@@ -28,6 +29,8 @@ import math
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
+from inferbench import backends
+from inferbench.core.formats import owner
 from inferbench.core.stats import mape_pct
 from inferbench.decide.work import GROUP
 
@@ -63,7 +66,11 @@ def design(rows: pd.DataFrame) -> pd.DataFrame:
   dynamic = (rows["backend"] == "mlx") | knobs.fillna("").astype(str).str.contains(r"(?:^|\s)torch_mode=eager(?:\s|$)")
   cells = num("ctx").where(~dynamic, num("n_prompt_tokens") + num("n_decode_steps"))
   if "kv_positions_per_sequence" in rows: cells = num("kv_positions_per_sequence").fillna(cells)
-  return pd.DataFrame({"overhead": 1.0, "weights": (num("n_params") * dtype).fillna(num("model_bytes")),
+  # a backend's own quantization, and a GGUF type it computes on as stored, stay the file's bytes; the rest are --dtype copies
+  types = rows["model_type"] if "model_type" in rows else rows["quantize"]  # the file's type (an alias, int8, is Q8_0)
+  kept = pd.Series([owner(q) is not None or t in getattr(backends.get(b), "KEPT_QUANTIZED", ()) if b in backends.BACKENDS else True
+                    for b, q, t in zip(rows["backend"], rows["quantize"], types)], index=rows.index, dtype=bool)
+  return pd.DataFrame({"overhead": 1.0, "weights": (num("n_params") * dtype).where(~kept).fillna(num("model_bytes")),
                        "kv": num("batch") * cells * num("kv_bytes_per_position") * (dtype / 2).fillna(1.0),
                        "context": num("ctx"), "batch": num("batch")}, index=rows.index)
 
