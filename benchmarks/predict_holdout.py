@@ -8,7 +8,8 @@ quantizations), into one folder:
      first token, peak memory, each with its 95% interval) with the time it was written; an existing one is kept,
      never refitted
   3. measure the held-out sizes
-Then compare each held-out configuration's median over runs with the prediction written before it ran.
+Then compare each held-out configuration's median over runs with the prediction written before it ran, for every
+backend with a predictions file in the folder.
 Prints the table per backend (MAPE of each quantity, and how many measured medians fall inside their interval) and
 writes holdout.csv beside the runs; fit_models.py --holdout then draws the same predictions against the measurements.
   .venv/bin/python benchmarks/predict_holdout.py [--backends llamacpp torch] [--fit-sizes 135M 360M 1B] [-o benchmark_output/holdout]
@@ -80,7 +81,7 @@ def table(c: pd.DataFrame) -> str:
       e = d[(d["quantity"] == q) & d["predicted"].notna()]
       row[f"{short} MAPE"] = pct(e["error_pct"].abs().mean()) if len(e) else "declined"
       row[f"{short} in 95%"] = f"{int(e['inside'].sum())}/{len(e)}" if len(e) else "-"
-    row["predicted before measured"] = "yes" if (d["predicted_at"] < d["measured_from"]).all() else "NO"
+    row["predicted before measured"] = "yes" if (d["predicted_at"] <= d["measured_from"]).all() else "NO"  # both to the second
     rows.append(row)
   return stats.format_table(rows, list(rows[0])) if rows else "no held-out configuration measured"
 
@@ -92,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("-o", "--output-dir", type=Path, help="(default: the experiment files' output)")
   args = p.parse_args(argv)
   out = args.output_dir or Path(experiment.load(args.experiments / f"{args.backends[0]}.yaml").output)
-  preds = []
   for b in args.backends:
     path = args.experiments / f"{b}.yaml"
     held = [s for s in experiment.load(path).sizes if s not in args.fit_sizes]
@@ -101,11 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     if pred.empty:
       print(f"{b}: no prediction for {', '.join(held)} (no model of its fit sizes: see models.json), so they are not measured", file=sys.stderr)
       continue
-    preds.append(pred)
     print(f"{b}: predictions for {', '.join(held)} written {pred['predicted_at'].iloc[0]}, now measuring them", file=sys.stderr, flush=True)
     experiment.run(path, update={"sizes": held, "output": str(out)}, report=False)
   collated(out)
-  c = compare(out, pd.concat(preds, ignore_index=True))
+  c = compare(out, pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sorted(out.glob("predictions_*.csv"))], ignore_index=True))
   write_csv(out / "holdout.csv", list(c.columns), c)
   print(table(c))
   print(f"{out / 'holdout.csv'}; draw it: .venv/bin/python fit_models.py -d {out} --holdout {' '.join(sorted(set(c['size'])))}")
