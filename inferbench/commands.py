@@ -53,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
              "inferbench.run.limits", lambda m, a, d: m.main(a, d)),
   "serve": ("serve GGUF models over an OpenAI-compatible API with batching (llama.cpp, or --backend torch)",
             "inferbench.serving.server", lambda m, a, d: m.main(a)),
-  "fit": ("fit latency models to a result folder's runs, validated out of sample",
+  "fit": ("fit physical models (decode, time to first token, peak memory) to a result folder's runs, validated out of sample",
           "inferbench.decide.predict", lambda m, a, d: m.main(a, d)),
   "recommend": ("which backend, quantization and settings under your limits, ranked by --objective (--verify: measure the pick against the alternatives)",
                 "inferbench.run.verify", lambda m, a, d: m.main(a, d)),
