@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Latency models from a result folder's runs: a roofline-informed regression (ms/token = a + bytes / (eta x
-bandwidth), eta per backend x device), the design's log-linear regression on size, context, batch and bits per
-weight, and an interactive (< --interactive-ms) classifier, validated leaving one configuration out; --holdout SIZES
-for a true out-of-sample test. Writes DIR/models.json, DIR/model_fit.csv and plots/model_fit.png.
+"""Physical models from a result folder's runs: decode ms/token from the bytes a step reads over the measured
+bandwidth, time to first token from its FLOPs over the measured compute ceiling, peak memory from weights, KV cache,
+buffers and the runtime's overhead; every term in its physical range (eta in (0, 1]), or a note instead of a
+prediction. Validated leaving one configuration out; --holdout SIZES for a true out-of-sample test. Writes
+DIR/models.json, DIR/model_fit.csv and plots/model_fit.png.
 The same as `inferbench fit`."""
 import sys
 from inferbench.commands import main
