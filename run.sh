@@ -27,7 +27,7 @@ echo "== statistics, plots and the deck"
 $py benchmark_analysis.py
 $py generate_plots.py
 $py generate_additional_plots.py
-$py fit_models.py || echo "(no latency models: see above)"  # the deck's roofline and predictions slides
+$py fit_models.py || echo "(no physical models: see above)"  # the deck's roofline and predictions slides
 # The pick against its backend's other quantizations, 3 interleaved rounds: 9 llama.cpp workers (the pick here), about
 # 10 s each on 2 quiet cores, so 1.5-3 minutes. --against backends would run tinygrad, MLX and PyTorch workers of
 # 10-60 s each per round (over 5 minutes at 3 rounds); --rounds 3 is the fewest that give an interval.
