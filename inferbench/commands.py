@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str, Main]] = {
   "sweep": ("quantization sweep: each GGUF type's speed, quality against F16 and accuracy",
             "inferbench.run.sweep", lambda m, a, d: m.main(a, d)),
   "experiment": ("run an experiment file (experiments/*.yaml), resumable; --dry-run prints the plan", "inferbench.run.experiment", lambda m, a, d: m.main(a, d)),
-  "limits": ("the largest context per batch size under --memory-limit, beside the prediction",
+  "limits": ("the largest context per batch size under --memory-limit, beside the boundary a memory model of the probes predicts",
              "inferbench.run.limits", lambda m, a, d: m.main(a, d)),
   "serve": ("serve GGUF models over an OpenAI-compatible API with batching (llama.cpp, or --backend torch)",
             "inferbench.serving.server", lambda m, a, d: m.main(a)),
