@@ -28,7 +28,7 @@ def digest(folder) -> dict:
 def folder(tmp_path_factory):
   d = tmp_path_factory.mktemp("verify")
   assert benchmark("llamacpp", d, None, "--size", "135M", "--quantize", "int8", "nf4", "--n-tokens", "8", "--runs", "3", "--warmup", "1",
-                   "--threads", "1") == 0
+                   "--threads", "1", "--target-ci", "1", "--max-runs", "4") == 0  # the rounds must not inherit a target's runs
   assert collate.main("llamacpp", ["-d", str(d)]) == 0
   assert analysis.main(["-d", str(d)]) == 0
   SWEEP.to_csv(d / "sweep_135M.csv", index=False)
@@ -67,7 +67,7 @@ def test_verify_logs_are_apart_from_the_folders_own(folder, verified):
   _, before, v = verified
   assert digest(folder) == before  # the folder's logs and CSVs are as the recommendation read them
   logs = [parse(p) for p in sorted((folder / "verify").glob("*.txt"))]
-  assert len(logs) == 9 and all(log.ok and log.header["runs"] == "1" for log in logs)
+  assert len(logs) == 9 and all(log.ok and log.header["runs"] == "1" and len(log.runs) == 1 and "target_ci_pct" not in log.header for log in logs)
   assert not {log.header["uuid"] for log in logs} & set(pd.read_csv(folder / "runs.csv", dtype=str)["uuid"])
   assert v["verify_dir"].iloc[0] == str(folder / "verify")
 

@@ -60,8 +60,9 @@ def config(r: pd.Series, folder: Path, runs: pd.DataFrame) -> RunConfig | str:
     except LogError: continue
     if log.ok and "run_config" in log.header and "prompt_token_ids" in log.header:
       cfg = RunConfig.from_settings(json.loads(log.header["run_config"]))
-      return dataclasses.replace(cfg, prompt_ids=json.loads(log.header["prompt_token_ids"]), runs=1, min_seconds=0.0,
-                                 quantize=r["quantize"] if predicted else cfg.quantize)
+      # one measured run a round: not the runs (or --target-ci) the log was measured with
+      return dataclasses.replace(cfg, prompt_ids=json.loads(log.header["prompt_token_ids"]), runs=1, min_seconds=0.0, target_ci_pct=None,
+                                 max_runs=None, max_seconds=None, quantize=r["quantize"] if predicted else cfg.quantize)
   return f"no ok log with a run_config for its configuration {ref} in {folder} (runs.csv's log_file)"
 
 def decode_tok_s(logs: list[Path]) -> dict[str, float]:
