@@ -153,6 +153,11 @@ def verified(folder: Path, pick: str) -> str:
   return (f"Verified by measuring again, {v['rounds'].iloc[0]} interleaved rounds, {pick}: {v['overall'].iloc[0]}"
           + (f" (pick ÷ alternative decode tok/s, paired 95% CI: {ratios})." if ratios else "."))
 
+# a model's note (models.json has it whole) in a table cell's few words
+SHORT_NOTES = (("not bound by it", "slower growth than the work: not bound by the ceiling"), ("not its ceiling", "faster than the ceiling allows"),
+               ("does not fit", "the model does not fit"), ("nothing left to check", "too few configurations"))
+def short_note(note: str) -> str: return next((short for key, short in SHORT_NOTES if key in note), note)
+
 def predictions(folder: Path) -> dict:
   """fit_models.py's out-of-sample scores (models.json) and eta per backend, device, settings and phase, where it ran."""
   from inferbench.decide import predict
@@ -168,7 +173,7 @@ def predictions(folder: Path) -> dict:
           "interactive": f"{live['accuracy']:.0%} right" if live.get("accuracy") is not None else live.get("why", NONE),
           "interactive_ms": result.get("interactive_ms"),
           "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–", "phase": r["phase"], "quantize": r["quantize"],
-                   "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE, "note": r["note"] or ""}
+                   "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE, "note": short_note(r["note"] or "")}
                   for r in predict.eta_table(result).to_dict("records")]}
 
 def roofline(summary: pd.DataFrame) -> list[dict]:
