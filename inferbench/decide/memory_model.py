@@ -22,7 +22,7 @@ term is fitted only where the runs vary its column and it is not a combination o
 context, batch, then kv: the KV cache's bytes are known, so it is the one fixed when one must be); else it is fixed at its physical value (weights and kv 1, context and batch 0) and the group's note says so.
 A row off an axis the runs never varied (weights, context, batch) gets no prediction. 95% intervals: a seeded
 bootstrap over runs, each replicate's prediction plus one residual of the full fit (scaled by sqrt(n / (n - fitted
-terms))), so they cover one more run.
+terms))), so they cover one more run, and at least t x the residual scale on the configurations' degrees of freedom.
 """
 from __future__ import annotations
 import math
@@ -67,9 +67,10 @@ def design(rows: pd.DataFrame) -> pd.DataFrame:
   cells = num("ctx").where(~dynamic, num("n_prompt_tokens") + num("n_decode_steps"))
   if "kv_positions_per_sequence" in rows: cells = num("kv_positions_per_sequence").fillna(cells)
   # a backend's own quantization, and a GGUF type it computes on as stored, stay the file's bytes; the rest are --dtype copies
-  types = rows["model_type"] if "model_type" in rows else rows["quantize"]  # the file's type (an alias, int8, is Q8_0)
+  quants = rows["quantize"].astype(str) if "quantize" in rows else pd.Series("", index=rows.index)
+  types = rows["model_type"].astype(str) if "model_type" in rows else quants  # the file's type (an alias, int8, is Q8_0)
   kept = pd.Series([owner(q) is not None or t in getattr(backends.get(b), "KEPT_QUANTIZED", ()) if b in backends.BACKENDS else True
-                    for b, q, t in zip(rows["backend"], rows["quantize"], types)], index=rows.index, dtype=bool)
+                    for b, q, t in zip(rows["backend"], quants, types)], index=rows.index, dtype=bool)
   return pd.DataFrame({"overhead": 1.0, "weights": (num("n_params") * dtype).where(~kept).fillna(num("model_bytes")),
                        "kv": num("batch") * cells * num("kv_bytes_per_position") * (dtype / 2).fillna(1.0),
                        "context": num("ctx"), "batch": num("batch")}, index=rows.index)
@@ -148,7 +149,12 @@ def predict(fits: dict, rows: pd.DataFrame) -> pd.DataFrame:
     draws = X.loc[ok, list(TERMS)].to_numpy(float) @ f.boot.T + f.noise  # (rows, BOOT)
     lo, hi = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)], axis=1)
     mid = out.loc[ok, "memory_bytes"].to_numpy()
-    out.loc[ok, "memory_lo"], out.loc[ok, "memory_hi"] = np.minimum(lo, mid), np.maximum(hi, mid)
+    # at least the residual scale, Student t on the configurations' degrees of freedom: a new configuration (a held-out
+    # context or size) misses by more than one more run of a fitted one does
+    from scipy import stats as sps
+    df = max(f.n_configs - len(f.fitted), 1)
+    half = sps.t.ppf(1 - ALPHA / 2, df) * f.rmse_bytes * math.sqrt(f.n_runs / max(f.n_runs - len(f.fitted), 1))
+    out.loc[ok, "memory_lo"], out.loc[ok, "memory_hi"] = np.minimum(lo, mid - half), np.maximum(hi, mid + half)
   return out
 
 def describe(fits: dict) -> list[dict]:
