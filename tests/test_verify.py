@@ -3,7 +3,6 @@ on the embedded SmolLM2-135M with llama.cpp: one verdict per alternative, a pred
 configuration, the logs kept apart from the folder's own, --rounds below 3 refused, a row without a log named and
 skipped."""
 import hashlib, math, re, subprocess, sys
-from pathlib import Path
 import pandas as pd
 import pytest
 from benchdata import ROOT, benchmark, made_up_results
