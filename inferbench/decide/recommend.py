@@ -69,14 +69,17 @@ class Answer:
 
 def quality_table(paths: list[Path]) -> pd.DataFrame:
   """The sweeps' ok quality rows, one per file, with the perplexity increase over that sweep's F16 reference."""
-  frames = []
+  frames, cols = [], ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", *QUALITY, "quality_from"]
   for path in paths:
-    q = pd.read_csv(path, dtype={"model_sha256": str, "size": str, "quant": str})
+    try: q = pd.read_csv(path, dtype={"model_sha256": str, "size": str, "quant": str})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+      raise AnalysisError(f"{path}: unreadable as a sweep CSV ({str(e).splitlines()[0][:120]}): re-run the sweep (llamacpp_sweep.py), or move it away") from None
+    if missing := [c for c in cols[:-1] if c not in q.columns and c != "ppl_increase_pct"]:
+      raise AnalysisError(f"{path}: not a sweep CSV (no column {', '.join(missing)}): pass a sweep_SIZE.csv of llamacpp_sweep.py")
     q = q[q["perplexity"].notna()].drop_duplicates("quant")
     ref = q.loc[q["quant"] == "F16", "perplexity"]
     q["ppl_increase_pct"] = 100 * (q["perplexity"] / ref.iloc[0] - 1) if len(ref) else math.nan
     frames.append(q.assign(quality_from=path.name))
-  cols = ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", *QUALITY, "quality_from"]
   return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 def join_quality(c: pd.DataFrame, q: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +117,9 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
     runs = work.features(read_runs(folder / "runs.csv"))
     fits = latency_model.fit(runs[runs["decode_tok_s_per_seq"].notna()], "decode")
   rows = []
-  for (*_, size), d in measured[measured["weights"] != "synthetic"].groupby([*work.GROUP, "size"], sort=True):
+  # only rows that name their model file's bytes: the prediction swaps that file for the sweep's (a server does not say which it serves)
+  known = measured[(measured["weights"] != "synthetic") & work.number(measured["model_bytes"]).notna()]
+  for (*_, size), d in known.groupby([*work.GROUP, "size"], sort=True):
     ran = set(d["model_type"]) | set(d["quantize"])
     ref = d.sort_values("n_runs").iloc[-1]
     for _, q in quality[(quality["size"] == size) & ~quality["quant"].isin(ran)].iterrows():
@@ -237,10 +242,10 @@ def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
     cli.output_dir(args.plot.parent, "--plot's folder")
     if missing := [q for q in args.quality if not q.is_file()]: raise ValueError(f"--quality {missing[0]}: no such file (a sweep_SIZE.csv of llamacpp_sweep.py)")
     c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective)
-    a = answer(args.dir, c, args.quality)
   except ValueError as e:
     print(f"error: {str(e).replace('memory size', '--max-memory')}", file=sys.stderr)
     return 2, None, ""
+  try: a = answer(args.dir, c, args.quality)  # bad data is an AnalysisError; anything else is a bug and shows as one
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2, None, ""
