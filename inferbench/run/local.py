@@ -79,9 +79,13 @@ def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) ->
 def summarize(done: list[dict], by_host: bool = False):
   """The summary table of what ran (analysis.py's statistics, the same as summary.csv's), one per host if asked,
   then a line per configuration that did not end ok."""
-  data = analysis.from_logs([d["log"] for d in done if d["log"]])
-  if len(data.steps):
-    summary = analysis.analyse(data)[1]
+  try:
+    data = analysis.from_logs([d["log"] for d in done if d["log"]])
+    summary = analysis.analyse(data)[1] if len(data.steps) else None
+  except analysis.AnalysisError as e:  # the logs are written whatever the summary finds: the command keeps its exit code
+    print(f"warning: no summary table: {e}", file=sys.stderr)
+    summary = None
+  if summary is not None:
     for host, rows in summary.groupby("hostname", sort=True) if by_host else [(None, summary)]:
       print(*[f"host {host}"] if by_host else [], analysis.table(rows), sep="\n")
   for d in done:

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
 from inferbench.core import cli
 from inferbench.core.files import atomic_file
-from inferbench.store.rawlog import Log, LogError, parse
+from inferbench.store.rawlog import HEADER, RUN, STEP, Field, Log, LogError, parse
 
 # The seed project's schema, unchanged and first; extra columns follow.
 SEED_COLUMNS = ["step", "enqueue_latency_ms", "total_latency_ms", "tokens_per_sec", "memory_throughput_gb_s",
@@ -64,10 +64,21 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
                "recompiles": "recompiles"}
+# per step: CSV column <- step field, as the log has it
+STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
+                "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",
+                "bytes_read": "bytes_read", "min_bytes_read": "min_bytes_read"}
 SETTING_CHARS = 64  # the longest header value the settings column carries
 KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
 
 def csv_path(out_dir: Path, backend: str) -> Path: return Path(out_dir) / CSV_NAMES.get(backend, f"{backend}.csv")
+
+def declared(column: str) -> Field | None:
+  """The raw log's declaration of the field a CSV column carries (None: a column collate derives): what the parser
+  accepts is what a reader of the CSV accepts."""
+  if column in STEP_COLUMNS: return STEP[STEP_COLUMNS[column]]
+  if column in RUN_COLUMNS: return RUN[RUN_COLUMNS[column]]
+  return HEADER.get(column) if column in HEADER_COLUMNS else None
 
 Frame = dict  # column -> a pyarrow array (one value per step row) or one Python value for the whole log
 
@@ -98,12 +109,9 @@ def frame(log: Log) -> Frame:
   nbytes = np.where(np.isnan(bytes_read), min_bytes, bytes_read)
   model_bytes = float(h.get("model_bytes") or 0)
   arr = lambda x: pa.array(x, mask=np.isnan(x))  # NaN -> null
-  f.update({"step": t.column("step"), "enqueue_latency_ms": t.column("enqueue_latency_ms"), "total_latency_ms": t.column("total_latency_ms"),
-            "tokens_per_sec": arr(tps), "memory_throughput_gb_s": arr(np.where(nbytes > 0, nbytes, np.nan) / seconds / 1e9),
+  f.update({c: t.column(k) for c, k in STEP_COLUMNS.items()})
+  f.update({"tokens_per_sec": arr(tps), "memory_throughput_gb_s": arr(np.where(nbytes > 0, nbytes, np.nan) / seconds / 1e9),
             "param_throughput_gb_s": arr(model_bytes / seconds / 1e9) if model_bytes else None,
-            "generated_text": t.column("text"), "phase": t.column("phase"), "run": t.column("run"), "position": t.column("position"),
-            "n_step_tokens": t.column("n_tokens"), "token_id": t.column("token_id"), "bytes_read": t.column("bytes_read"),
-            "min_bytes_read": t.column("min_bytes_read"),
             "memory_bytes_source": pc.if_else(t.column("bytes_read").is_null(), "model geometry", "backend counter")
                                    if 0 < t.column("bytes_read").null_count < len(t) else "model geometry" if t.column("bytes_read").null_count else "backend counter"})
   if log.runs:  # each run line's values on its steps' rows
