@@ -310,22 +310,24 @@ def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Pat
     except OSError: st = None
     if (g := by_name.get(path.name)) and g.log == st and st[1] < since: logs.append(g)
     else: paths.append(path)
+  held: dict[str, set[str]] = {}  # uuid -> the log files its rows in the CSV came from
+  if indexed:
+    for g in indexed: held.setdefault(g.key[1], set()).add(g.key[2])
+  else:
+    earlier, why = _earlier(target, GROUP)  # before the logs are parsed: its memory is then theirs
+    if why:
+      print(f"warning: {target} cannot be read back ({why}): rebuilt from the logs; the damaged file is kept as "
+            f"{target.name}.damaged, with any rows of logs that are gone", file=sys.stderr)
+      os.replace(target, target.with_name(target.name + ".damaged"))
+    pairs = earlier.group_by(["uuid", "log_file"]).aggregate([]) if earlier is not None else pa.table({"uuid": [], "log_file": []})  # a log's, once
+    for u, name in zip(*(pairs.column(k).to_pylist() for k in ("uuid", "log_file"))): held.setdefault(u, set()).add(name)
+    del earlier, pairs
   with ThreadPoolExecutor(WORKERS) as pool:
     for log in pool.map(_parse, paths):
       if isinstance(log, LogError): problems.append(log)
       elif log.header["backend"] == backend: logs.append(log)
       elif not log.path.name.startswith(f"{log.header['backend']}_"):  # else: another backend whose name starts with this one's
         problems.append(LogError(log.path, log.header_lines["backend"], f"a log of backend {log.header['backend']!r}, not {backend!r}"))
-    held: dict[str, set[str]] = {}  # uuid -> the log files its rows in the CSV came from
-    if indexed:
-      for g in indexed: held.setdefault(g.key[1], set()).add(g.key[2])
-    else:
-      earlier, why = _earlier(target, GROUP)
-      if why:
-        print(f"warning: {target} cannot be read back ({why}): rebuilt from the logs; the damaged file is kept as "
-              f"{target.name}.damaged, with any rows of logs that are gone", file=sys.stderr)
-        os.replace(target, target.with_name(target.name + ".damaged"))
-      for u, name in zip(*(earlier.column(k).to_pylist() for k in ("uuid", "log_file"))) if earlier is not None else (): held.setdefault(u, set()).add(name)
     # one log per uuid: the one the CSV already holds, else the first to start; any other is a conflict
     winners: dict[str, Log | Held] = {}
     for log in sorted(logs, key=lambda l: (_key(l)[2] not in held.get(_key(l)[1], ()), _key(l)[0], _key(l)[2])):
