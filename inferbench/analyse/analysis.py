@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from inferbench import backends
-from inferbench.core import cli, roofline, stats
+from inferbench.core import cli, files, roofline, stats
 from inferbench.analyse import scaling
 from inferbench.core.formats import knob, varying_knobs
 from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, declared, write_csv
@@ -425,8 +425,10 @@ def analyse_folder(folder: Path, out_dir: Path | None = None) -> tuple[Data, pd.
   data = load(folder)
   if data.steps.empty: raise AnalysisError(f"no status-ok benchmark rows in {folder}/*.csv: run a benchmark and its collate script first")
   runs, summary, ratio = analyse(data)
-  out = write(out_dir or folder, runs, summary, ratio)
-  return data, runs, summary, out, scaling.write_tables(summary, out.parent)
+  with files.together():  # a full disk leaves every earlier output as it was, none half-updated
+    out = write(out_dir or folder, runs, summary, ratio)
+    tables = scaling.write_tables(summary, out.parent)
+  return data, runs, summary, out, tables
 
 TABLE = [("label", "configuration"), ("phase", "phase"), ("n_runs", "runs"), ("tok_s_median", "tok/s (median of runs)"),
          ("ci", "95% CI (t, runs)"), ("cv", "cv"), ("latency_ms_p50", "ms/tok p50"), ("latency_ms_p99", "p99"),
@@ -449,6 +451,10 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except OSError as e:
+    if not e.filename: raise
+    print(f"error: {files.cannot_write(e)}", file=sys.stderr)
+    return 1
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(map(name, data.missing))}", file=sys.stderr)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
 from inferbench.core import cli
-from inferbench.core.files import atomic_file, atomic_write
+from inferbench.core.files import atomic_file, atomic_write, cannot_write
 from inferbench.store.rawlog import HEADER, RUN, STEP, Field, Log, LogError, parse
 
 # The seed project's schema, unchanged and first; extra columns follow.
@@ -376,7 +376,7 @@ def main(backend: str, argv: list[str] | None = None) -> int:
     return 2
   try: target, n, problems = collate(backend, args.dir)
   except OSError as e:
-    print(f"error: cannot write {csv_path(args.dir, backend)}: {e.strerror}", file=sys.stderr)
+    print(f"error: {cannot_write(e, e.filename or csv_path(args.dir, backend))}", file=sys.stderr)
     return 1
   for e in problems: print(f"skipped {e}", file=sys.stderr)
   print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))

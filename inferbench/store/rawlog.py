@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 import numpy as np
+from inferbench.core.files import named
 
 MAGIC = "# inferbench raw log"
 SCHEMA = 2
@@ -184,30 +185,31 @@ def dump_json(obj) -> str: return _BREAKS.sub(_escape, json.dumps(obj, ensure_as
 def dump_value(v) -> str: return dump_json(str(v))[1:-1]  # a JSON string's contents: one line, read back exactly
 
 class LogWriter:
-  """Appends to a new log, flushing every line so a crash loses at most the line being written."""
+  """Appends to a new log, flushing every line so a crash loses at most the line being written. A write that fails
+  (a full disk) raises an OSError that names the log."""
   def __init__(self, path: Path):
     self.path = Path(path)
     self.f = open(self.path, "x", encoding="utf-8", newline="\n")  # "x": never overwrite an existing log
-    self.f.write(f"{MAGIC}\nschema: {SCHEMA}\n")
-    self.f.flush()
+    self._put(f"{MAGIC}\nschema: {SCHEMA}\n")
 
   def header(self, md: dict):
-    for k, v in md.items():
-      assert _KEY.match(k), f"bad header key {k!r}"
-      self.f.write(f"{k}: {dump_value(v)}\n")
-    self.f.flush()
+    for k in md: assert _KEY.match(k), f"bad header key {k!r}"
+    self._put("".join(f"{k}: {dump_value(v)}\n" for k, v in md.items()))
 
-  def step(self, **step): self._record("step", step)
-  def run(self, **totals): self._record("run", totals)
-  def _record(self, kind: str, obj: dict):
-    self.f.write(f"{kind} {dump_json(obj)}\n")
-    self.f.flush()
+  def step(self, **step): self._put(f"step {dump_json(step)}\n")
+  def run(self, **totals): self._put(f"run {dump_json(totals)}\n")
+  def _put(self, text: str, sync: bool = False):
+    try:
+      self.f.write(text)
+      self.f.flush()
+      if sync: os.fsync(self.f.fileno())
+    except OSError as e: raise named(e, self.path) from None
 
   def close(self, status: str = "ok"):
-    self.f.write(f"status: {dump_value(status)}\n")
-    self.f.flush()
-    os.fsync(self.f.fileno())
-    self.f.close()
+    try: self._put(f"status: {dump_value(status)}\n", sync=True)
+    finally:
+      try: self.f.close()
+      except OSError: pass  # what it could not write, the _put above said
 
 def append_status(path: Path, status: str):
   """Ends a log whose writer died (the parent process records why its child failed). A log that already ends
