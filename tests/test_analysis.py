@@ -104,7 +104,7 @@ def test_configurations_differing_in_any_setting_are_never_pooled(tmp_path, colu
 def test_decode_steps_split_configurations(tmp_path):
   write(tmp_path / "llamacpp.csv", [*one_run(0, 100, [10, 20]), *one_run(0, 100, [30, 40, 50], uuid="u2", log_file="b.txt")])
   dec = analysis.analyse(analysis.load(tmp_path))[1].query("phase == 'decode'")
-  assert sorted(dec["n_decode_steps"]) == ["2", "3"] and sorted(dec["label"]) == ["steps=2", "steps=3"]
+  assert sorted(dec["n_decode_steps"]) == ["2", "3"] and sorted(dec["label"]) == ["2 steps", "3 steps"]
 
 def test_seeds_pool_and_mixed_commits_are_flagged(tmp_path):
   off, on = '{"llamacpp.flash_attn": "0"}', '{"llamacpp.flash_attn": "1"}'
