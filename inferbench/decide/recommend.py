@@ -58,6 +58,18 @@ class Constraints:
          "--device": ("device", lambda v: v == self.device, self.device), "--size": ("size", lambda v: v == self.size, self.size)}
     return {k: (c, f) for k, (c, f, given) in t.items() if given is not None}
 
+  @classmethod
+  def parse(cls, text: str) -> "Constraints":
+    """The constraints as recommendation.csv spells them ("max_memory_bytes=1073741824 objective=fastest")."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    cast = lambda k, v: v if "str" in kinds[k] else int(v) if "int" in kinds[k] else float(v)
+    return cls(**{k: cast(k, v) for k, _, v in (item.partition("=") for item in text.split()) if k in kinds})
+
+  @property
+  def lines(self) -> dict[str, float]:
+    """The limits a chart draws, by the candidates' column they bound."""
+    return {c: v for c, v in (("memory_bytes", self.max_memory_bytes), ("kl_mean", self.max_kl), ("tok_s", self.min_tok_s)) if v is not None}
+
 @dataclass(frozen=True)
 class Answer:
   table: pd.DataFrame       # the candidates that satisfy every constraint, ranked (COLUMNS)
