@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from inferbench.core import names, cli, memory
 from inferbench.decide import latency_model, work
-from inferbench.core.names import color, name, with_ci
+from inferbench.core.names import color, knob_words, name, with_ci
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary
 from inferbench.store.collate import write_csv
 from inferbench.core.files import save_figure
@@ -193,7 +193,7 @@ def answer(folder: Path, constraints: Constraints = Constraints(), quality_paths
 def show(a: Answer, limit: int = 15) -> str:
   def cells(r) -> dict:
     return {"#": r["rank"], "source": r["source"], "backend": name(r["backend"]), "device": r["device"],
-            "model": f"{r['size']}{' synthetic' if r['weights'] == 'synthetic' else ''}", "quant": r["quantize"], "settings": r["knobs"],
+            "model": f"{r['size']}{' synthetic' if r['weights'] == 'synthetic' else ''}", "quant": r["quantize"], "settings": knob_words(r["knobs"]) if isinstance(r["knobs"], str) else r["knobs"],
             "tok/s [95%]": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "TTFT ms": r["ttft_ms"],
             "memory": "-" if pd.isna(r["memory_bytes"]) else f"{memory.format_size(int(r['memory_bytes']))} ({r['memory_source']})",
             "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"]}
@@ -213,7 +213,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
   f = d[d["config"].isin(front)].sort_values("tok_s")
   ax.plot(f["tok_s"], f["kl_mean"], "-", color="tab:red", lw=1, label="Pareto front (speed x KL x memory)")
   for _, r in f.iterrows():
-    ax.annotate(f"{r['quantize']} {r['knobs']}\n{memory.format_size(int(r['memory_bytes']))}", (r["tok_s"], r["kl_mean"]),
+    ax.annotate(f"{r['quantize']} {knob_words(r['knobs']) if isinstance(r['knobs'], str) else ''}\n{memory.format_size(int(r['memory_bytes']))}", (r["tok_s"], r["kl_mean"]),
                 textcoords="offset points", xytext=(6, 4), fontsize=7)
   ax.set_yscale("symlog", linthresh=1e-3)
   ax.set_xlabel("decode tok/s (median over runs; predicted: physical decode model)")
