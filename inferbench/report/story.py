@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from inferbench.core import memory
+from inferbench.core import memory, registry
+from inferbench.core.stats import NOISY_CV
 from inferbench.core.files import save_figure
 from inferbench.core.names import color, device_words, fmt, interval, known, name, pct, pyplot
 from inferbench.analyse.analysis import MATCH
@@ -26,7 +27,6 @@ CHART_IN = (10.6, 4.1)  # the chart's box on a 16:9 slide (27 cm of width, less 
 FONT_PT, LEGEND_MAX, DPI = 14, 6, 150
 STYLE = {"font.size": FONT_PT, "axes.titlesize": FONT_PT, "axes.labelsize": FONT_PT, "xtick.labelsize": FONT_PT,
          "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT, "legend.title_fontsize": FONT_PT, "axes.titleweight": "bold"}
-NOISY_CV = 0.10  # the analysis's noisy flag: cv over runs at least this
 
 @dataclass(frozen=True)
 class Slide:
@@ -65,7 +65,6 @@ def with_interval(v: float, lo: float, hi: float) -> str: return fmt(v) + (f" [{
 def device_of(r) -> str: return device_words(r["device_name"]) if isinstance(r.get("device_name"), str) and r["device_name"] else r["device"]
 def panel_title(ax, text: str): ax.set_title(textwrap.fill(text, int(CHART_IN[0] * 72 / FONT_PT * 1.15 / len(ax.figure.axes))), loc="left")
 def model_of(r) -> str:
-  from inferbench.core import registry
   m = registry.MODELS.get(r["size"])
   return (m.name if m else r["size"]) + (" shape (synthetic)" if r.get("weights") == "synthetic" else "")
 def quant_of(r) -> str:
@@ -86,8 +85,8 @@ def chart(panels: int = 1, **kw):
   return fig, list(axes[0])
 
 def legend(ax, handles: list, **kw):
-  """A legend of at most LEGEND_MAX entries: beyond that the chart labels its lines itself."""
-  if handles: ax.legend(handles=handles[:LEGEND_MAX], framealpha=0.85, edgecolor="none", fontsize=FONT_PT, **kw)
+  """The story's legend; each caller draws at most LEGEND_MAX series, and legibility() says so where one does not."""
+  if handles: ax.legend(handles=handles, framealpha=0.85, edgecolor="none", fontsize=FONT_PT, **kw)
 
 def backend_handles(backends) -> list: return [Line2D([], [], marker="o", ls="", color=color(b), label=name(b), ms=10) for b in backends]
 
@@ -149,8 +148,8 @@ def answer(e: Evidence, out: Path) -> Slide | str:
   if span > 30:
     for ax in axes: log_axis(ax, span=span)
   axes[0].set_ylabel("decode tok/s")
-  marks = [Line2D([], [], marker="*", ls="", color="#c00", ms=16, label="the pick"), Line2D([], [], color="#c00", label="Pareto front")]
-  legend(axes[-1], [*backend_handles(sorted(set(c["backend"])))[:LEGEND_MAX - 2], *marks], loc="best")
+  front_mark = [Line2D([], [], color="#c00", label="Pareto front")] if quality else []  # the pick's star is labelled where it is
+  legend(axes[-1], [*backend_handles(sorted(set(c["backend"]))), *front_mark], loc="best")
   title = answer_title(e, pick)
   note = ("Filled: measured (median over runs, 95% CI in the title); hollow: predicted by the physical decode model, or grey: outside a limit. "
           "Circles CPU, squares GPU. " + ("The red line: the Pareto front of speed × quality × memory." if quality else
@@ -222,14 +221,18 @@ def backends(e: Evidence, out: Path) -> Slide | str:
 def quantization(e: Evidence, out: Path) -> Slide | str:
   d = e.decode.assign(bpw=lambda x: x["bits_per_weight"].map(number)).dropna(subset=["bpw"])
   if d.empty or d.groupby(["backend", "size", "device"])["quantize"].nunique().max() < 2: return "no backend was measured at two quantizations of one model"
+  q = e.ratios[(e.ratios["kind"] == "quantization") & (e.ratios["phase"] == "decode")] if len(e.ratios) else pd.DataFrame()
+  pick = e.answer[e.answer["rank"] == 1].iloc[0] if len(e.answer) and (e.answer["rank"] == 1).any() else None
+  if len(q) and pick is not None and (mine := q[(q["backend"] == pick["backend"]) & (q["device"] == pick["device"])]).shape[0]: q = mine
+  best, top = largest(q, "ratio"), largest(d, "tok_s_median")  # the finding: the largest speedup, on the pick's backend where it has one
   places = d.groupby(["device_name", "size"], sort=False).size().sort_values(ascending=False).index[:3]
   fig, axes = chart(len(places))
   for ax, (dev, size) in zip(axes, places):
     p = d[(d["device_name"] == dev) & (d["size"] == size)]
-    best = p.sort_values("tok_s_median").groupby(["backend", "quantize"]).tail(1)  # each backend's fastest setting per file
+    fastest = p.sort_values("tok_s_median").groupby(["backend", "quantize"]).tail(1)  # each backend's fastest setting per file
     span = p["tok_s_median"].max() / p["tok_s_median"].min()
     ends = []
-    for b, g in best.groupby("backend", sort=True):
+    for b, g in fastest.groupby("backend", sort=True):
       g = g.sort_values("bpw")
       ax.plot(g["bpw"], g["tok_s_median"], "o-", color=color(b), lw=2.5, ms=8)
       ends.append((b, g["bpw"].iloc[-1], g["tok_s_median"].iloc[-1]))
@@ -238,7 +241,10 @@ def quantization(e: Evidence, out: Path) -> Slide | str:
     for (b, x, y), at in zip(ends, spread([y for *_, y in ends], gap, log)):
       ax.annotate(f"{name(b)} {fmt(y)}", (x, y), xytext=(x + 0.4, at), textcoords="data", va="center", color=color(b),
                   arrowprops={"arrowstyle": "-", "color": color(b), "lw": 0.8})
-    ticks = best.drop_duplicates("model_type").sort_values("bpw")
+    if best is not None:  # the title's ratio, on the point it is about
+      for _, r in p[p["config"] == best["config"]].iterrows():
+        ax.annotate(ratio_text(best), (r["bpw"], r["tok_s_median"]), xytext=(8, -10), textcoords="offset points", ha="left", va="top", fontweight="bold")
+    ticks = fastest.drop_duplicates("model_type").sort_values("bpw")
     keep = ticks[ticks["bpw"].diff().fillna(99).abs() > 0.6]  # quantizations a hair apart share a tick
     ax.set_xticks(keep["bpw"], [t for t in keep["model_type"]], rotation=30)
     if log: log_axis(ax, span=span)
@@ -247,10 +253,6 @@ def quantization(e: Evidence, out: Path) -> Slide | str:
     ax.set_xlabel("bits per weight")
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("decode tok/s")
-  q = e.ratios[(e.ratios["kind"] == "quantization") & (e.ratios["phase"] == "decode")] if len(e.ratios) else pd.DataFrame()
-  pick = e.answer[e.answer["rank"] == 1].iloc[0] if len(e.answer) and (e.answer["rank"] == 1).any() else None
-  if len(q) and pick is not None and (mine := q[(q["backend"] == pick["backend"]) & (q["device"] == pick["device"])]).shape[0]: q = mine
-  best, top = largest(q, "ratio"), largest(d, "tok_s_median")
   title = (f"{best['model_type'] or best['quantize']} decodes {ratio_text(best)} as fast as {best['baseline_model_type'] or best['baseline_quantize']} "
            f"on {name(best['backend'])} ({best['device_name'] or best['device']})" if best is not None else
            f"{quant_of(top)} decodes fastest: {fmt(top['tok_s_median'])} tok/s on {name(top['backend'])}")
@@ -314,6 +316,10 @@ def serving(e: Evidence, out: Path) -> Slide | str:
   serve = set(e.summary.loc[e.summary["mode"].isin(("endpoint", "in-process")), "config"])
   s = r[(r["kind"] == "setting") & (r["phase"] == "decode") & r["config"].isin(serve)] if len(r) else r
   best, top = largest(s, "ratio"), largest(t, "aggregate_tok_s_median")
+  if best is not None:  # the title's ratio, on the point it is about
+    for _, at in e.decode[e.decode["config"] == best["config"]].iterrows():
+      ax.annotate(ratio_text(best), (number(at["concurrency"]), at["aggregate_tok_s_median"]), xytext=(0, 14), textcoords="offset points",
+                  ha="center", fontweight="bold")
   title = (f"Batching serves {ratio_text(best)} the tokens of max batch 1 at concurrency {fmt(number(best['concurrency']))} ({name(best['backend'])})"
            if best is not None else f"The server peaks at {fmt(top['aggregate_tok_s_median'])} tok/s at concurrency {fmt(top['concurrency'])}")
   note = "A round is the sample: each load level's aggregate tok/s is one figure per log; whiskers: 95% t-interval over rounds."
