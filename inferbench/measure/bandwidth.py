@@ -30,6 +30,7 @@ CACHE_DIR = Path(os.environ.get("INFERBENCH_CACHE", Path.home() / ".cache" / "in
 WARMUP, REPEATS = 3, 20
 COPY_COUNTED, READ_COUNTED = "read + written (2 x buffer per copy)", "read (1 x buffer per pass)"
 COUNTED = {"cuda": COPY_COUNTED, "cpu": READ_COUNTED}
+CPU_BYTES = int(os.environ.get("INFERBENCH_BANDWIDTH_CPU_MIB", "1024")) << 20  # smaller in tests; the method names the size
 
 def cache_path(device: str, kind: str = "bandwidth") -> Path: return CACHE_DIR / f"{kind}-{socket.gethostname()}-{device}.json"
 
@@ -59,7 +60,7 @@ def measure_cuda(nbytes: int = 2 << 30) -> dict:
   return {"method": f"tinygrad {tinygrad.__version__} elementwise copy of {nbytes >> 20} MiB on {a.device}, synchronize",
           "seconds": secs, "bytes_moved": 2 * nbytes, "bytes_counted": COPY_COUNTED, "device_name": a.device}
 
-def measure_cpu(nbytes: int = 1 << 30, threads: int | None = None) -> dict:
+def measure_cpu(nbytes: int = CPU_BYTES, threads: int | None = None) -> dict:
   import numpy as np
   from concurrent.futures import ThreadPoolExecutor
   threads = threads or registry.DEFAULT_THREADS
