@@ -170,5 +170,9 @@ def test_real_csvs_both_backends(tmp_path_factory, tiny_model):
     assert r["tok_s_median"] > 0 and r["knobs"] in ("flash_attn=off", "beam=0 jit=1")
     assert (r["memory_bytes_source"] == "backend counter") == (r["backend"] == "tinygrad")
   dec = summary[summary["phase"] == "decode"].set_index("quantize")
-  # llama.cpp's own timer agrees with the harness's within 25% even on a loaded machine; tinygrad has none
-  assert all(0.75 < v < 1.25 for v in dec.loc[dec["backend"] == "llamacpp", "harness_internal_ratio"])
+  # the harness times around llama_decode, so its step time holds llama.cpp's own: at least 1 (less the log's rounding).
+  # How close to 1 depends on the load: the analysis reports it (harness/int) and benchmarks/llamacpp_gap.py measures the
+  # harness's overhead; a figure, not a test. tinygrad has no timer of its own
+  ratio = dec.groupby("backend")["harness_internal_ratio"]
+  assert len(ratio.get_group("llamacpp")) == 2 and all(0.99 <= v < math.inf for v in ratio.get_group("llamacpp"))
+  assert ratio.get_group("tinygrad").isna().all()
