@@ -111,7 +111,7 @@ def test_cpu_bandwidth_measurement_is_sane(monkeypatch):
   rates = sorted(m["bytes_moved"] / s / 1e9 for s in m["seconds"])
   assert r["gb_s"] == round((rates[9] + rates[10]) / 2, 1) and (r["gb_s_min"], r["gb_s_max"]) == (round(rates[0], 1), round(rates[-1], 1))
   assert r["count"] == 20 and r["method"] == "numpy " + np.__version__ + " max over 64 MiB in 2 threads, wall clock"
-  assert 0.5 < r["gb_s"] < 2000  # any memory or cache a 64 MiB read streams from, never a unit slip of 1000
+  assert 0.05 < r["gb_s"] < 5000  # any memory or cache a 64 MiB read streams from, even on a loaded machine; never a unit slip of 1000
 
 def test_cache_from_an_older_method_is_measured_again(tmp_path, monkeypatch):
   monkeypatch.setattr(bandwidth, "CACHE_DIR", tmp_path)
