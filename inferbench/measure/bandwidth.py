@@ -7,7 +7,8 @@ measured, not taken from a datasheet:
   cuda: torch's device-to-device copy_ of a 2 GiB buffer, each copy timed with CUDA events, counting bytes read
         plus written (2 x the buffer, as STREAM's Copy counts them; HBM has no write-allocate traffic)
         (tinygrad's elementwise copy kernel, timed with a synchronize, where torch is missing)
-  cpu:  numpy's max over a 1 GiB buffer split across all cores' threads, wall clock, counting the bytes read.
+  cpu:  numpy's max over a 1 GiB buffer (INFERBENCH_BANDWIDTH_CPU_MIB: another size, named in the method) split
+        across all cores' threads, wall clock, counting the bytes read.
         Read-only, because that is what decode does: a copy's counted bytes miss the write-allocate reads of the
         destination, and on a 2-core VM llama.cpp streamed weights 35% faster than a copy's counted rate.
 
