@@ -59,7 +59,12 @@ def stopped(monkeypatch):
 
 def test_server_scores_and_is_stopped(tiny_model, tmp_path, stopped):
   r = tasks.run(tiny_model, tmp_path / "server.log", 1, 4, seed=1, threads=1, ctx=256)
-  assert r.n_examples == 3 and len(r.replies) == 3 and 0 <= r.accuracy <= 1
+  exs = tasks.examples(1, 1)
+  assert r.n_examples == 3 and [(x["task"], x["answer"]) for x in r.replies] == [(e.task, e.answer) for e in exs]
+  assert any(x["reply"].strip() for x in r.replies)  # the server's words, up to 4 tokens each
+  right = [" ".join(x["reply"].split()).removesuffix(".") == x["answer"] for x in r.replies]  # exact match, spaces folded
+  assert [x["correct"] for x in r.replies] == right and r.accuracy == sum(right) / 3
+  assert r.per_task == {t: f"{sum(ok for ok, e in zip(right, exs) if e.task == t)}/1" for t in tasks.TASKS}
   assert len(stopped) == 1 and _gone(stopped[0])
 
 def test_server_is_stopped_when_scoring_raises(tiny_model, tmp_path, stopped, monkeypatch):
@@ -95,7 +100,7 @@ def test_failing_quantization_is_recorded_and_sweep_goes_on(swept):
   assert rows["Q4_0"]["status"].startswith("failed:") and "not a readable GGUF" in rows["Q4_0"]["status"]
   assert rows["F16"]["status"] == "ok" and float(rows["F16"]["kl_mean"]) == 0.0 and float(rows["F16"]["decode_tok_s"]) > 0
   assert float(rows["F16"]["bits_per_weight"]) == pytest.approx(16, abs=0.01) and rows["F16"]["quality_tokens"] == "128" and rows["F16"]["quality_ctx"] == "64"
-  assert (tmp / "p.png").stat().st_size > 0
+  assert (tmp / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp / "p.png").stat().st_size > 10_000  # a drawn plot
 
 def test_resume_skips_finished_work(swept, capsys):
   tmp, argv, _ = swept
