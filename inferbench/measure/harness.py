@@ -50,10 +50,10 @@ def _yaml(task: str, data: Path) -> str:
   head = f"task: {task}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\ntest_split: test\n"
   if task in MC:
     return head + ("output_type: multiple_choice\ndoc_to_text: \"{{question}}\"\ndoc_to_choice: choices\ndoc_to_target: answer\n"
-                   "metric_list:\n  - metric: acc\n")
+                   "metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n")
   return head + ("output_type: generate_until\ndoc_to_text: \"{{question}}\"\ndoc_to_target: answer\n"
                  "generation_kwargs:\n  until: [\",\", \"\\n\"]\n  max_gen_toks: 6\n  do_sample: false\n"
-                 "metric_list:\n  - metric: exact_match\n")
+                 "metric_list:\n  - metric: exact_match\n    aggregation: mean\n    higher_is_better: true\n")
 
 def make_tasks(folder: Path, seed: int, n: int) -> Path:
   """n examples per task, from `seed`, as <task>.jsonl + <task>.yaml in folder/<GENERATOR>-seed<seed>-n<n>; reused if there."""
