@@ -130,9 +130,10 @@ def evaluate(model: Path, folder: Path, threads: int = 1, seed: int = 0) -> Accu
   """Every task in `folder` through lm-eval's simple_evaluate on the GGUF file; accuracy over all examples, with Wilson's 95%."""
   check_tasks(folder)
   os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # local JSONL only: never ask the Hub
+  os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and datasets' progress bars would bury the sweep's own lines
   from lm_eval import simple_evaluate
   from lm_eval.tasks import TaskManager
-  logging.getLogger("lm_eval").setLevel(logging.WARNING)
+  logging.getLogger("lm_eval").setLevel(logging.ERROR)  # its notes on our YAML defaults, per task per run
   lm = _lm_class()(str(model), threads=threads, seed=seed)
   res = simple_evaluate(model=lm, tasks=TASKS, task_manager=TaskManager(include_path=str(folder), include_defaults=False),
                         num_fewshot=0, log_samples=True, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
