@@ -126,12 +126,15 @@ def test_deck_builds_with_a_serving_csv(real, tmp_path):
 def test_deck_with_one_backend_and_a_sweep(real, tmp_path):
   data = only(real, tmp_path / "data", "llamacpp.csv")
   (data / "sweep_tiny.csv").write_text("quant,bits_per_weight,decode_tok_s,prefill_tok_s,perplexity,kl_mean,kl_p99,top1_agreement,"
-                                       "task_accuracy,status\nQ8_0,8.5,640.5,12000,12.25,0.01,0.05,0.98,0.5,ok\nQ2_K,2.9,,,nan,,,,,failed: oom\n")
+                                       "task_accuracy,task_accuracy_ci95_low,task_accuracy_ci95_high,task_diff_vs_f16,task_diff_ci95_low,"
+                                       "task_diff_ci95_high,task_verdict,status\nQ8_0,8.5,640.5,12000,12.25,0.01,0.05,0.98,0.5,0.42,0.58,-0.03,-0.07,0.01,"
+                                       "no detectable drop,ok\nQ2_K,2.9,,,nan,,,,,,,,,,,failed: oom\n")
   pipeline(data, tmp_path)  # no pareto plot yet: a sweep slide with the table only
   pdf = tmp_path / "presentation.pdf"
   text = flat(pdf_text(pdf))
   pages = pdf_pages(pdf)
   assert "Quantization sweep (sweep_tiny.csv)" in text and "641" in text and "12.25" in text and "failed: oom" in text and "filter" not in text
+  assert "50 [42–58] %" in text and "-3 [-7–1] pt" in text  # the accuracy's interval and the paired verdict
   assert "no data for tinygrad, MLX, PyTorch, MLC-LLM" in text and "no GPU runs: CPU only" in text
   shutil.copyfile(tmp_path / "plots" / "backend_comparison.png", tmp_path / "plots" / "quantization_pareto.png")
   pipeline(data, tmp_path)  # and with it, the appendix shows the sweep's plot

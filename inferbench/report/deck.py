@@ -199,7 +199,19 @@ def predictions(folder: Path) -> dict:
 def sweeps(folder: Path) -> list[dict]:
   out = []
   for path in sorted(Path(folder).glob("sweep_*.csv")):
-    with open(path, newline="", encoding="utf-8") as f: out.append({"file": path.name, "rows": list(csv.DictReader(f))})
+    with open(path, newline="", encoding="utf-8") as f: rows = list(csv.DictReader(f))
+    # every row gets the cells (the slide's columns are the first row's keys), and only a sweep with the intervals has them
+    if rows and "task_accuracy_ci95_low" in rows[0]: rows = [{**r, "accuracy_95": "", "vs_F16_95": "", **accuracy_cells(r)} for r in rows]
+    out.append({"file": path.name, "rows": rows})
+  return out
+
+def accuracy_cells(r: dict) -> dict:
+  """The sweep's task accuracy with its Wilson 95% and the paired difference from F16 with its 95% and verdict, as text."""
+  hundred = lambda k: 100 * float(r[k])
+  if not r.get("task_accuracy_ci95_low"): return {}
+  out = {"accuracy_95": with_ci(hundred("task_accuracy"), hundred("task_accuracy_ci95_low"), hundred("task_accuracy_ci95_high")) + " %"}
+  if r.get("task_diff_ci95_low"):
+    out["vs_F16_95"] = f"{with_ci(hundred('task_diff_vs_f16'), hundred('task_diff_ci95_low'), hundred('task_diff_ci95_high'))} pt, {r['task_verdict']}"
   return out
 
 def serving_sets(folder: Path) -> list[dict]:
