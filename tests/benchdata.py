@@ -124,7 +124,7 @@ def mixed_folder(base: Path, tiny_model: Path) -> Path:
   shutil.rmtree(tmp, ignore_errors=True)
   only(real_csvs(base, tiny_model), tmp, "llamacpp.csv")
   r = script("llamacpp_sweep.py", "--model", str(tiny_model), "--size", "135M", "--quantize", "F16", "Q8_0", "-o", str(tmp), "--plot", str(tmp / "p.png"),
-             "--task-examples", "2", "--runs", "2", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4", "--quality-tokens", "64",
+             "--task-examples", "0", "--runs", "2", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4", "--quality-tokens", "64",
              "--quality-ctx", "32", "--threads", "1")
   assert r.returncode == 0, r.stderr[-2000:]
   with llama_server(tiny_model) as url:

@@ -59,8 +59,8 @@ def test_a_run_is_the_sample(tmp_path):
   assert dec["cv"] == pytest.approx(rates.std(ddof=1) / rates.mean()) and dec["noisy"]
   assert dec["latency_ms_p50"] == pytest.approx(20)  # over all 6 steps
   assert math.isnan(dec["latency_ms_p90"]) and math.isnan(dec["latency_ms_p99"])  # 6 steps: too few for either
-  # the mean of per-step rates would overshoot tokens over time
-  assert np.mean([1000 / ms for d in DECODE for ms in d]) > rates.mean()
+  # tokens over time per run (48.41 on average), not the mean of per-step rates (51.39: short steps count as much as long ones)
+  assert dec["tok_s_mean"] == pytest.approx(48.41, abs=0.01)
   assert pre["tok_s_median"] == pytest.approx(100) and pre["ttft_ms_median"] == pytest.approx(100)  # 10 tokens in 100 ms
   # 1 MB read per decode step: run 0 reads 2 MB in 30 ms = 0.0667 GB/s of a 0.5 GB/s roofline
   assert sorted(runs["pct_of_roofline"]) == pytest.approx(sorted(100 * 2e6 / (np.array([30, 70, 40]) * 1e6) / 0.5))
@@ -109,7 +109,7 @@ def test_configurations_differing_in_any_setting_are_never_pooled(tmp_path, colu
 def test_decode_steps_split_configurations(tmp_path):
   write(tmp_path / "llamacpp.csv", [*one_run(0, 100, [10, 20]), *one_run(0, 100, [30, 40, 50], uuid="u2", log_file="b.txt")])
   dec = analysis.analyse(analysis.load(tmp_path))[1].query("phase == 'decode'")
-  assert sorted(dec["n_decode_steps"]) == ["2", "3"] and sorted(dec["label"]) == ["steps=2", "steps=3"]
+  assert sorted(dec["n_decode_steps"]) == ["2", "3"] and sorted(dec["label"]) == ["2 steps", "3 steps"]
 
 def test_seeds_pool_and_mixed_commits_are_flagged(tmp_path):
   off, on = '{"llamacpp.flash_attn": "0"}', '{"llamacpp.flash_attn": "1"}'
@@ -175,8 +175,12 @@ def test_real_csvs_both_backends(tmp_path_factory, tiny_model):
     assert r["tok_s_median"] > 0 and r["knobs"] in ("flash_attn=off", "beam=0 jit=1")
     assert (r["memory_bytes_source"] == "backend counter") == (r["backend"] == "tinygrad")
   dec = summary[summary["phase"] == "decode"].set_index("quantize")
-  # llama.cpp's own timer agrees with the harness's within 25% even on a loaded machine; tinygrad has none
-  assert all(0.75 < v < 1.25 for v in dec.loc[dec["backend"] == "llamacpp", "harness_internal_ratio"])
+  # the harness times around llama_decode, so its step time holds llama.cpp's own: at least 1 (less the log's rounding).
+  # How close to 1 depends on the load: the analysis reports it (harness/int) and benchmarks/llamacpp_gap.py measures the
+  # harness's overhead; a figure, not a test. tinygrad has no timer of its own
+  ratio = dec.groupby("backend")["harness_internal_ratio"]
+  assert len(ratio.get_group("llamacpp")) == 2 and all(0.99 <= v < math.inf for v in ratio.get_group("llamacpp"))
+  assert ratio.get_group("tinygrad").isna().all()
 
 # ---- one rule for a valid value: the raw log's declaration (rawlog.STEP, RUN, HEADER), in the parser and here
 

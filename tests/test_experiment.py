@@ -1,6 +1,6 @@
 """Experiment files: validation, grid expansion, resume, the smoke experiment end to end; every axis on the command
 line (prompt tokens, batch); the scaling tables on a hand-made summary."""
-import json, math
+import json
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -168,4 +168,6 @@ def test_scaling_writes_nothing_without_a_varying_axis(tmp_path):
   df = summary_rows()
   one = df[(df["batch"] == 1) & (df["n_prompt_tokens"] == 32) & (df["n_decode_steps"] == 64)]
   assert scaling.token_scaling(one) is None and scaling.batch_scaling(one) is None
-  assert not math.isnan(one["tok_s_median"].iloc[0]) and scaling.write_tables(one, tmp_path) == []
+  assert scaling.temperature_effect(one) is None and scaling.context_scaling(one) is None
+  assert scaling.write_tables(one, tmp_path) == [] and scaling.draw_plots(one, tmp_path, tmp_path / "plots") == []
+  assert not list(tmp_path.rglob("*.*"))  # nothing written, not even an empty table

@@ -4,6 +4,7 @@ on a node, a node lost mid-run, unschedulable labels reported first, resume."""
 import json, re, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from inferbench.run import experiment, fleet, bench
@@ -26,6 +27,18 @@ def node_b(cluster):
     b = [cluster.add_node(**NODE, labels={"box": "b"})]
     cluster.wait_for_nodes()
   return b[0]
+
+def wait_for_worker(node, timeout_s: float = 120.0) -> None:
+  """Until a benchmark worker runs under the node's raylet (raylet > Ray worker > inferbench.measure.worker)."""
+  raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+  end = time.monotonic() + timeout_s
+  while time.monotonic() < end:
+    for p in raylet.children(recursive=True):
+      try:
+        if "inferbench.measure.worker" in p.cmdline(): return
+      except psutil.NoSuchProcess: continue
+    time.sleep(0.02)
+  raise AssertionError(f"no benchmark worker started on node {node.node_id[:8]} in {timeout_s:.0f} s")
 
 def write(tmp_path: Path, name: str, tiny_model: Path, out: str, **keys) -> Path:
   path = tmp_path / f"{name}.yaml"
@@ -91,6 +104,7 @@ def test_benchmark_script_on_a_labelled_node(cluster, tiny_model, tmp_path, caps
   assert f"on {fleet.socket.gethostname()} (node {node_b(cluster).node_id[:8]}): ok" in capsys.readouterr().err
   assert bench.main("llamacpp", [*argv[:-4], "--nodes", "box=b"]) == 2  # --nodes without --cluster
 
+@pytest.mark.timeout(900)  # a guard: a wait that never ends fails here, not at CI's limit
 def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resume_reruns_it(cluster, tiny_model, tmp_path):
   b = node_b(cluster)
   # two configurations, one a node: none is scheduled while a node dies (a task started on the head node right then
@@ -102,7 +116,7 @@ def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resu
   for line in p.stderr:
     lines.append(line)
     if f"(node {b.node_id[:8]})" in line and "running on" in line:
-      time.sleep(1.0)  # its worker has started
+      wait_for_worker(b)  # its worker has started: the node dies mid-run
       cluster.remove_node(b, allow_graceful=False)
       break
   lines += p.stderr.readlines()

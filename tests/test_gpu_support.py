@@ -3,7 +3,6 @@ clear error for a CUDA request on a machine without CUDA."""
 import json
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 import numpy as np
 import pytest
 import defaults
@@ -103,22 +102,30 @@ def test_roofline_fraction():
   assert roofline.fraction(2.47e9, 1 / 607.3, 3000.0) == pytest.approx(0.5, abs=1e-3)
   assert roofline.fraction(np.array([1e9, 2e9]), np.array([1.0, 1.0]), 4.0).tolist() == [0.25, 0.5]
 
-def test_cpu_bandwidth_measurement_is_sane():
+def test_cpu_bandwidth_measurement_is_sane(monkeypatch):
   m = bandwidth.measure_cpu(nbytes=64 << 20, threads=2)
   assert m["bytes_moved"] == 64 << 20 and m["bytes_counted"].startswith("read (")  # decode only reads
   assert len(m["seconds"]) == bandwidth.REPEATS and min(m["seconds"]) > 0
+  monkeypatch.setattr(bandwidth, "measure_cpu", lambda: dict(m))  # the very measurement above, summarized
+  r = bandwidth.measure("cpu")
+  rates = sorted(m["bytes_moved"] / s / 1e9 for s in m["seconds"])
+  assert r["gb_s"] == round((rates[9] + rates[10]) / 2, 1) and (r["gb_s_min"], r["gb_s_max"]) == (round(rates[0], 1), round(rates[-1], 1))
+  assert r["count"] == 20 and r["method"] == "numpy " + np.__version__ + " max over 64 MiB in 2 threads, wall clock"
+  assert 0.05 < r["gb_s"] < 5000  # any memory or cache a 64 MiB read streams from, even on a loaded machine; never a unit slip of 1000
 
 def test_cache_from_an_older_method_is_measured_again(tmp_path, monkeypatch):
   monkeypatch.setattr(bandwidth, "CACHE_DIR", tmp_path)
+  monkeypatch.setenv("INFERBENCH_BANDWIDTH_CPU_MIB", "32")  # the measuring process reads a small buffer, for real
   old = {"gb_s": 10.8, "bytes_counted": "read + written (2 x buffer per copy)", "method": "numpy copyto"}
   bandwidth.cache_path("cpu").write_text(json.dumps(old))
-  monkeypatch.setattr(bandwidth.subprocess, "run", lambda *a, **k: SimpleNamespace(
-    returncode=0, stdout=json.dumps({"gb_s": 15.0, "bytes_counted": bandwidth.COUNTED["cpu"], "method": "numpy max"})))
-  assert bandwidth.host_bandwidth("cpu")["gb_s"] == 15.0
-  assert json.loads(bandwidth.cache_path("cpu").read_text())["gb_s"] == 15.0  # and cached
+  new = bandwidth.host_bandwidth("cpu")
+  assert new["bytes_counted"] == bandwidth.COUNTED["cpu"] and " max over 32 MiB in " in new["method"] and new["count"] == 20
+  assert new["gb_s_min"] <= new["gb_s"] <= new["gb_s_max"] and new["gb_s"] > 0
+  assert json.loads(bandwidth.cache_path("cpu").read_text()) == new  # and cached
+  assert bandwidth.host_bandwidth("cpu") == new  # the current method's cache is used as it is
 
-def test_cuda_request_without_cuda_is_a_clear_error(monkeypatch, capsys, tiny_llama3):
-  monkeypatch.setattr(metadata, "cuda_available", lambda: False)
+def test_cuda_request_without_cuda_is_a_clear_error(capsys, tiny_llama3):
+  if metadata.cuda_available(): pytest.skip("this machine has a CUDA device (nvidia-smi -L lists one): tests/test_gpu_smoke.py runs it")
   assert bench.main("llamacpp", ["--model", str(tiny_llama3), "--device", "cuda"]) == 2
   err = capsys.readouterr().err
   assert "no CUDA device is visible" in err and "--device cpu" in err
@@ -141,9 +148,12 @@ def test_model_stem_keeps_dots_in_names():
   assert prepare.model_stem(Path("Llama-3.2-1B-Instruct-synthetic-seed0.F16.gguf")) == "Llama-3.2-1B-Instruct-synthetic-seed0"
   assert prepare.model_stem(Path("Llama-3.2-1B-Instruct-f16.gguf")) == "Llama-3.2-1B-Instruct-f16"
 
-def test_tinygrad_cuda_environment():
+def test_tinygrad_cuda_environment(monkeypatch):
   from inferbench.core.config import RunConfig
   from inferbench.backends.tinygrad import environment
+  monkeypatch.delenv("JIT", raising=False)
   env = environment(RunConfig(device="cuda", knobs={"beam": 2}))
-  assert env["DEV"] == "CUDA" and env["JITBEAM"] == "2" and env.get("JIT") in ("2", None)
+  assert env["DEV"] == "CUDA" and env["JITBEAM"] == "2" and env["JIT"] == "2"  # no CUDA graphs (the comment there says why)
+  monkeypatch.setenv("JIT", "1")
+  assert "JIT" not in environment(RunConfig(device="cuda"))  # the user's JIT stands
   assert "JITBEAM" not in environment(RunConfig(device="cpu"))

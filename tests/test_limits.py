@@ -1,6 +1,6 @@
 """Memory: sizes, the boundary search, a limit that makes a configuration run out (and the next one still run), and
 find_limits end to end on the tiny model, all on real llama.cpp workers."""
-import csv, subprocess, sys
+import csv, os, shutil, signal, subprocess, sys
 from pathlib import Path
 import pytest
 from inferbench.run import limits, bench, local
@@ -79,9 +79,45 @@ def test_find_limits_brackets_the_boundary_with_real_probes(tiny_model, tmp_path
     assert row["predicted_ctx_held_out"] == ""  # without this batch size's probes one batch size is left: the model declines
   assert (out / "limits.png").stat().st_size > 10_000
 
+ROOT = Path(__file__).resolve().parent.parent
+# a private mount namespace whose /sys/fs/cgroup is a cgroup v2 hierarchy, the memory controller on for its children
+PRIVATE_V2 = "mount -t cgroup2 none /sys/fs/cgroup && echo +memory > /sys/fs/cgroup/cgroup.subtree_control && exec \"$@\""
+
+def cgroup_round_trip():
+  """make_cgroup, a process that touches more than its memory.max (OOM-killed, counted), remove_cgroup."""
+  path = memory.make_cgroup(64 << 20)
+  assert path is not None and path.parent == memory.own_cgroup() and memory.limit_kind() == "cgroup"
+  assert (path / "memory.max").read_text().strip() == str(64 << 20) and memory.cgroup_oom_kills(path) == 0
+  if (path / "memory.swap.max").is_file(): assert (path / "memory.swap.max").read_text().strip() == "0"  # no swap to spill into
+  hog = f"import os; open({str(path / 'cgroup.procs')!r}, 'w').write(str(os.getpid())); b = b'x' * (256 << 20)"  # touched pages
+  assert subprocess.run([sys.executable, "-c", hog]).returncode == -signal.SIGKILL
+  assert memory.cgroup_oom_kills(path) == 1
+  memory.remove_cgroup(path)
+  assert not path.exists()
+  memory.remove_cgroup(path)  # twice: nothing to remove is no error
+
+def private_v2_refusal() -> str | None:
+  """Why this machine gives no private cgroup v2 with the memory controller, or None where it does."""
+  if os.geteuid() != 0 or not shutil.which("unshare"): return "a private cgroup2 mount needs root and unshare(1)"
+  r = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t cgroup2 none /sys/fs/cgroup && cat /sys/fs/cgroup/cgroup.controllers"],
+                     capture_output=True, text=True, timeout=30)
+  if r.returncode: return f"the kernel refused a cgroup2 mount: {r.stderr.strip()}"
+  if "memory" not in r.stdout.split():
+    return (f"the kernel's memory controller is bound to the cgroup v1 hierarchy, so a cgroup2 mount offers only "
+            f"{r.stdout.split() or 'no controllers'}: make_cgroup, cgroup_oom_kills and remove_cgroup cannot run here")
+  return None
+
+@pytest.mark.timeout(300)
+def test_cgroup_v2_limit_made_enforced_counted_and_removed():
+  if memory.limit_kind() == "cgroup": return cgroup_round_trip()  # this process may make child cgroups itself
+  if why := private_v2_refusal(): pytest.skip(why)
+  code = "import sys; sys.path[:0] = ['tests', '.']; import test_limits; test_limits.cgroup_round_trip()"
+  r = subprocess.run(["unshare", "-m", "sh", "-c", PRIVATE_V2, "sh", sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr[-2000:]
+
 def test_the_worker_imports_no_analysis_library():
   """What a worker holds before loading a model counts against --memory-limit: scipy alone maps about 180 MiB of
   address space, which once came in through a display helper."""
   code = "import sys, inferbench.measure.worker; print(sorted(m for m in ('scipy', 'pandas', 'matplotlib', 'pyarrow') if m in sys.modules))"
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
   assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,14 +1,18 @@
 """The core pipeline on real backends and tiny real models: benchmark -> raw logs -> collate -> CSV."""
-import csv, os, shutil, signal, subprocess, sys, threading, time
+import csv, getpass, hashlib, json, os, platform, shutil, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
-from inferbench.core import files, formats
+from inferbench.core import files, formats, registry
 from inferbench.store import collate, rawlog
 from inferbench.models import modelfile, prepare
 from inferbench.run import bench, local
+from inferbench.backends import llamacpp
 from inferbench.core.config import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+# SmolLM2's ids for the default prompt, as its Hugging Face tokenizer gives them (and llama.cpp's BPE must too)
+PROMPT_IDS = [504, 1463, 282, 7867, 314, 253, 1977, 282, 6120, 338, 3485, 288, 536, 540, 351, 1181, 30, 16374, 281, 2232, 1924, 638, 253,
+              1507, 1789, 1743, 6497, 253, 6011, 618, 354, 2988, 28, 1833, 411, 1833, 30]
 FAST = ["--n-tokens", "16", "--runs", "1", "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]
 
 def benchmark(backend: str, out: Path, *args: str) -> int:
@@ -25,10 +29,14 @@ def only_log(out: Path, backend: str) -> rawlog.Log:
   (path,) = out.glob(f"{backend}_*.txt")
   return rawlog.parse(path)
 
-def test_both_backends_get_identical_prompt_ids(both):
+def test_both_backends_get_identical_prompt_ids(both, tiny_model):
+  import gguf
+  from defaults import DEFAULT_PROMPT
   a, b = only_log(both, "llamacpp"), only_log(both, "tinygrad")
-  assert a.header["prompt_token_ids"] == b.header["prompt_token_ids"]
-  assert int(a.header["n_prompt_tokens"]) > 10
+  assert json.loads(a.header["prompt_token_ids"]) == json.loads(b.header["prompt_token_ids"]) == PROMPT_IDS
+  assert a.header["n_prompt_tokens"] == str(len(PROMPT_IDS))
+  vocab = gguf.GGUFReader(tiny_model).get_field("tokenizer.ggml.tokens").contents()  # the ids spell the prompt, byte-level BPE's G for a space
+  assert "".join(vocab[i] for i in PROMPT_IDS).replace("\u0120", " ") == DEFAULT_PROMPT[:len("".join(vocab[i] for i in PROMPT_IDS))]
   assert a.header["model_sha256"] == b.header["model_sha256"]  # the very same GGUF file
 
 def test_greedy_tokens_agree_between_backends(both):
@@ -38,12 +46,19 @@ def test_greedy_tokens_agree_between_backends(both):
   assert len(set(a)) > 4, "degenerate sequence: the agreement would prove little"
   assert a[:16] == b[:16]
 
-def test_log_has_header_steps_and_status(both):
+def test_log_has_header_steps_and_status(both, tiny_model):
+  import datetime, llama_cpp
   log = only_log(both, "llamacpp")
   assert log.ok
-  for key in ("platform", "release", "device", "username", "hostname", "backend_version", "model_file", "model_sha256",
-              "n_params", "model_bytes", "threads", "python", "git_commit", "started_at", "version.llama_cpp_python"):
-    assert log.header.get(key), key
+  h, info = log.header, modelfile.describe(tiny_model)
+  commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+  assert (h["platform"], h["release"], h["python"]) == (platform.platform(), platform.release(), platform.python_version())
+  assert (h["device"], h["username"], h["hostname"]) == ("cpu", getpass.getuser(), socket.gethostname())
+  assert h["backend_version"] == h["version.llama_cpp_python"] == llama_cpp.__version__
+  assert Path(h["model_file"]).resolve() == tiny_model.resolve() and h["model_sha256"] == hashlib.sha256(tiny_model.read_bytes()).hexdigest()
+  assert (h["n_params"], h["model_bytes"]) == (str(info.n_params), str(info.weight_bytes))
+  assert h["threads"] == str(registry.DEFAULT_THREADS) and h["git_commit"] in (commit, commit + "-dirty")
+  assert abs(datetime.datetime.fromisoformat(h["started_at"]) - datetime.datetime.now(datetime.timezone.utc)) < datetime.timedelta(days=1)
   assert [s["phase"] for s in log.steps] == ["prefill"] + ["decode"] * 16
   n_prompt = int(log.header["n_prompt_tokens"])
   assert [s["position"] for s in log.steps] == [0, *range(n_prompt, n_prompt + 16)]  # decode step 1 writes position n_prompt
@@ -186,13 +201,16 @@ def test_quantize_aliases_map_to_gguf_types(embedded_model):
 
 def test_embedded_model_end_to_end(tmp_path):
   """The README's main job in miniature: both backends on the embedded 135M model, a few tokens, then collate."""
+  tok = llamacpp.Tokenizer(prepare.quantized(prepare.source_path("135M"), "int8"))
   for backend in ("llamacpp", "tinygrad"):
     assert bench.main(backend, ["--quantize", "int8", "-o", str(tmp_path), "--n-tokens", "3", "--runs", "1",
                                  "--warmup", "0", "--min-seconds", "0", "--ctx", "128"]) == 0
     path, n, problems = collate.collate(backend, tmp_path)
     rows = list(csv.DictReader(open(path, newline="")))
     assert not problems and n == 4 and rows[0]["size"] == "135M" and rows[0]["quantize"] == "int8"
-    assert rows[0]["model_type"] == "Q8_0" and rows[0]["weights"] == "real" and rows[-1]["generated_text"].strip()
+    assert rows[0]["model_type"] == "Q8_0" and rows[0]["weights"] == "real"
+    ids = [int(r["token_id"]) for r in rows]  # each step's text: the run's tokens so far, detokenized
+    assert [r["generated_text"] for r in rows] == [tok.decode(ids[:i + 1]) for i in range(4)] and rows[-1]["generated_text"].strip()
 
 def test_quantizer_fallbacks_go_into_the_header_not_onto_the_terminal(tmp_path, monkeypatch, tiny_model, capfd):
   """K-quants need rows that are multiples of 256, so every tensor of the tiny model (rows of 64 and 128) falls back.

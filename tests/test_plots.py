@@ -6,6 +6,7 @@ import pytest
 from matplotlib.text import Text
 from benchdata import only, real_csvs, script, server_csv
 from inferbench.report import plots
+from inferbench.core.names import device_words
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -36,7 +37,7 @@ def test_scripts_with_a_backend_missing(real, tmp_path):
   pngs = draw_all(only(real, tmp_path / "data", "llamacpp.csv"), tmp_path / "out")
   assert len(pngs) == 8
   fig = plots.speedup_comparison(plots.read(tmp_path / "data"), baseline="tinygrad")
-  assert "baseline tinygrad has no data" in texts(fig) and "No data: tinygrad (no rows in tinygrad.csv), MLX (no rows in mlx.csv), PyTorch (no rows in torch.csv), MLC-LLM" in texts(fig)
+  assert "baseline tinygrad has no data" in texts(fig) and "No data: tinygrad, MLX, PyTorch, MLC-LLM" in texts(fig)
   r = script("generate_plots.py", "-d", str(tmp_path / "empty"), "-o", str(tmp_path / "x"))
   assert r.returncode == 2 and "run `python benchmark_analysis.py" in r.stderr
 
@@ -46,12 +47,12 @@ def test_every_figure_says_what_it_shows(real, tmp_path):
   for name, figure in plots.FIGURES.items():
     t = texts(figure(res, baseline="tinygrad"))
     assert "decode" in t and "prefill" in t, name
-    assert "tiny-llama (size tiny, synthetic weights" in t, name  # model, size, weights
-    assert f"Hosts and devices: {r0['hostname']}: cpu = {r0['device_name']}" in t, name
-    assert "Runs per configuration: 2–2" in t and "No data: MLX (no rows in mlx.csv), PyTorch (no rows in torch.csv), MLC-LLM" in t, name
+    assert "tiny-llama (tiny, synthetic weights" in t, name  # model, size, weights
+    assert f"on {r0['hostname']}: cpu = {device_words(r0['device_name'])}" in t, name
+    assert "2–2 runs per configuration" in t and "No data: MLX, PyTorch, MLC-LLM" in t, name
     assert "median" in t or "p50" in t, name
   speed = texts(plots.speedup_comparison(res, baseline="tinygrad"))
-  assert "llama.cpp flash_attn=off vs tinygrad beam=0 jit=1" in speed and "No tinygrad run matches: llama.cpp" in speed
+  assert "llama.cpp flash attention off vs tinygrad untuned, JIT" in speed and "No tinygrad run matches: llama.cpp" in speed
   # bars are run medians from summary.csv, the dots each run from runs.csv
   fig = plots.backend_comparison(res)
   heights = sorted(round(p.get_height(), 6) for p in fig.axes[0].patches if p.get_height() > 0)
@@ -100,10 +101,36 @@ def test_device_comparison_groups_each_configuration_across_devices(real, tmp_pa
   s = res.summary[res.summary["phase"] == "decode"]
   assert len(decode.get_xticks()) == len(s[["backend", "quantize"]].drop_duplicates())  # one group per configuration, not per device
   assert all("threads" not in t.get_text() for t in decode.get_xticklabels())
-  assert "cuda threads=16" in texts(fig) and "cpu threads=1" in texts(fig)
+  assert "cuda, 16 threads" in texts(fig) and "cpu, 1 thread" in texts(fig)
   fig.canvas.draw()
   for ax in fig.axes[:2]:
     legend = ax.get_legend().get_window_extent()
     assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches if bar.get_height() > 0)
     ticks = [t.get_window_extent() for t in ax.get_xticklabels()]
     assert not any(a.overlaps(b) for a, b in zip(ticks, ticks[1:]))
+
+def test_settings_are_spelled_in_words():
+  """One naming function: a log's knobs line becomes the words every table, plot and slide shows."""
+  from inferbench.core.names import knob_words
+  from inferbench.analyse.analysis import label
+  import pandas as pd
+  assert knob_words("beam=0 jit=1") == "untuned, JIT" and knob_words("dtype=float32 pipeline=on") == "float32, pipelined"
+  assert knob_words("flash_attn=on") == "flash attention on" and knob_words("flash_attn=0") == "flash attention off"
+  assert knob_words("attn=sdpa dtype=float32 torch_mode=compile") == "SDPA attention, float32, compiled" and knob_words("new_knob=3") == "new knob 3"
+  rows = pd.DataFrame({"backend": ["mlx", "tinygrad"], "knobs": ["dtype=float32 pipeline=on", "beam=0 jit=1"], "threads": ["2", "2"]})
+  assert label(rows).tolist() == ["MLX, float32, pipelined", "tinygrad, untuned, JIT"]
+
+def test_crowded_bars_label_themselves_and_keep_the_legend_short():
+  fig, ax = plots.plt.subplots()
+  plots.bars(ax, [plots.Bar("x", f"setting {i}", "llamacpp" if i < 4 else "tinygrad", 10.0 + i) for i in range(8)], "tok/s")
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == ["llama.cpp", "tinygrad"]
+  assert {f"setting {i}" for i in range(8)} <= {t.get_text() for t in ax.texts}
+  fig, ax = plots.plt.subplots()
+  plots.bars(ax, [plots.Bar("x", f"setting {i}", "llamacpp", 10.0 + i) for i in range(3)], "tok/s")
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == ["setting 0", "setting 1", "setting 2"]  # few: the legend says which
+
+def test_every_figure_is_legible_on_its_own(real, tmp_path):
+  """At 100% on a laptop screen: no text under 8 pt, no legend over 6 entries."""
+  from inferbench.report import story
+  res = analysed(only(real, tmp_path / "data", "llamacpp.csv", "tinygrad.csv"))
+  for name, figure in plots.FIGURES.items(): assert story.legibility(figure(res, baseline="tinygrad"), 8, plots.LEGEND_MAX) == [], name

@@ -17,7 +17,9 @@ RUNS = [dict(quantize=q, model_type=q, model_sha256=f"sha-{q}", bits_per_weight=
              ms=2.0, ttft_ms=5.0, device="cuda", device_name="a gpu", roofline_gb_s=2000.0, peak_device_bytes=float(600 * MiB), predicted_bytes=float(500 * MiB))]
 SWEEP = pd.DataFrame({"size": "135M", "quant": ["F16", "Q8_0", "Q6_K", "Q4_K_M"], "model_sha256": ["sha-F16", "sha-Q8_0", "sha-Q6_K", "sha-Q4_K_M"],
                       "bits_per_weight": [16.0, 8.5, 6.6, 6.2], "file_bytes": [269e6, 143e6, 111e6, 104e6], "perplexity": [10.0, 10.05, 10.2, 10.9],
-                      "kl_mean": [0.0, 0.004, 0.02, 0.08], "top1_agreement": [1.0, 0.98, 0.95, 0.9], "task_accuracy": [0.9, 0.9, 0.87, 0.8]})
+                      "kl_mean": [0.0, 0.004, 0.02, 0.08], "top1_agreement": [1.0, 0.98, 0.95, 0.9], "task_accuracy": [0.9, 0.9, 0.87, 0.8],
+                      "task_diff_vs_f16": [0.0, 0.0, -0.03, -0.1], "task_diff_ci95_low": [0.0, -0.02, -0.06, -0.15],
+                      "task_diff_ci95_high": [0.0, 0.02, 0.0, -0.05], "task_verdict": ["no detectable drop"] * 3 + ["drop"]})
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
@@ -43,7 +45,8 @@ def test_candidates_join_quality_memory_and_predictions(folder):
   (Constraints(max_ppl_increase_pct=3.0), "ppl_increase_pct", lambda v: v <= 3.0),
   (Constraints(min_tok_s=60), "tok_s", lambda v: v >= 60),
   (Constraints(max_ttft_ms=70), "ttft_ms", lambda v: v <= 70),
-  (Constraints(device="cpu"), "device", lambda v: v == "cpu")])
+  (Constraints(device="cpu"), "device", lambda v: v == "cpu"),
+  (Constraints(max_accuracy_drop_pct=5.0), "accuracy_drop_pct_high", lambda v: v <= 5.0)])
 def test_each_constraint_is_obeyed(folder, c, column, ok):
   a = recommend.answer(folder, c)
   assert len(a.table) and a.table[column].map(ok).all() and not a.why
@@ -89,3 +92,8 @@ def test_bad_values_are_one_line(folder, tmp_path, args, says):
   r = subprocess.run([sys.executable, "recommend.py", "-d", str(folder), *args, "-o", str(tmp_path), "--plot", str(tmp_path / "p.png")],
                      cwd=ROOT, capture_output=True, text=True)
   assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+def test_accuracy_drop_limit_reads_the_paired_interval(folder):
+  t = recommend.answer(folder, Constraints(device="cpu", max_accuracy_drop_pct=5.0)).table
+  assert set(t["quantize"]) == {"F16", "Q8_0"}  # Q4_K_M may be 15 points worse; Q6_K is predicted, Q6_K's interval allows 6
+  assert (t["accuracy_drop_pct_high"] <= 5.0).all() and "no detectable drop" in recommend.show(recommend.answer(folder, Constraints(device="cpu")))

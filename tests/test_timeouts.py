@@ -75,7 +75,7 @@ def test_silent_worker_is_stopped_by_the_timeout(tmp_path, tiny_model):
 def job(tmp_path: Path, model: Path, timeout_s: float) -> sweep.Job:
   return sweep.Job(quant="F16", size="tiny", model=str(model), source_type="F16", backends=["llamacpp"], journal=str(tmp_path / "j"),
                    out_dir=str(tmp_path / "out"), seed=1, n_tokens=200, runs=FOREVER, warmup=0, min_seconds=0, threads=1, ctx=256,
-                   prompt="Hello", quality_tokens=128, quality_ctx=64, task_examples=0, task_max_tokens=4, task_threads=1,
+                   prompt="Hello", quality_tokens=128, quality_ctx=64, task_examples=0, task_threads=1,
                    timeout=timeout_s, force=True, run_id="silent")
 
 def test_silent_sweep_child_is_stopped_by_the_timeout(tmp_path, tiny_model):

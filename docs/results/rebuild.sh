@@ -25,7 +25,7 @@ $PY generate_additional_plots.py -d "$ALL" -o $R/plots
 $PY fit_models.py -d "$ALL" --plot $R/plots/model_fit.png
 cp "$ALL/models.json" "$ALL/model_fit.csv" $R/
 cp $R/predict/sweep_cpu/sweep_135M.csv "$ALL/"
-$PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R
+$PY build_presentation.py -d "$ALL" --plots $R/plots --docs "$ALL/docs" -o $R --contact-sheet docs/images/contact/results.png
 # h100-mlx/: MLX beside llama.cpp in one lease (2026-11-23), a set of its own: not pooled with h100/'s earlier leases
 M=$ALL/h100-mlx; mkdir -p "$M"; cp $R/h100-mlx/*_uuid*.txt "$M/"
 for b in llamacpp mlx; do $PY ${b}_collate.py -d "$M"; gzip -n -9 -c "$M/$b.csv" > $R/h100-mlx/$b.csv.gz; done

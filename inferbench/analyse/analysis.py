@@ -380,7 +380,7 @@ def label(df: pd.DataFrame, columns=None) -> pd.Series:
   if not cols: return pd.Series("", index=df.index, dtype=str)
   text = lambda c: pd.Series(varying_knobs(df[c].astype(str).tolist()), index=df.index) if c == "knobs" else df[c].astype(str)
   spelled = [text(c).map(lambda v, f=KEY.get(c, str): f(v) if v not in ("", "nan") else "") for c in cols]
-  return pd.concat(spelled, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
+  return pd.concat(spelled, axis=1).agg(lambda r: ", ".join(x for x in r if x), axis=1)
 
 # ---------------------------------------------------------------- files
 

@@ -38,7 +38,8 @@ def _with_groups(df: pd.DataFrame, axis: str) -> pd.DataFrame:
   varying = [k for k in keys if d[k].nunique() > 1]
   shown = d[varying].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
   if "knobs" in varying: shown["knobs"] = varying_knobs(shown["knobs"].tolist())
-  d["group"] = shown.agg(lambda r: " ".join(v if k == "knobs" else f"{k}={v}" for k, v in zip(varying, r)), axis=1) if varying else "all"
+  spell = lambda k, v: IDENTITY[k](v) if v not in ("", "nan") else ""
+  d["group"] = shown.agg(lambda r: ", ".join(w for k, v in zip(varying, r) if (w := spell(k, v))), axis=1) if varying else "all"
   return d.sort_values(["group", axis]).reset_index(drop=True)
 
 def _prefill(df: pd.DataFrame, d: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

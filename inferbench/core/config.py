@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 from inferbench.core import memory
 from inferbench.core.formats import knobs_text
-from inferbench.core.names import name
+from inferbench.core.names import knob_words, name, threads_words
 
 def _f(role: str, default=None, column: str | None = None, factory=None, unset_none: bool = False):
   md = {"role": role, "column": column, "unset_none": unset_none}
@@ -115,10 +115,10 @@ MEASURED = ("backend_version", "hostname", "device_name", "model_sha256", "model
 IDENTITY: dict[str, Callable[[str], str]] = {
   "backend": name, "backend_version": lambda v: f"v{v}", "mode": str, "hostname": lambda v: f"host {v}",
   "device": str, "device_name": str, "size": str, "weights": lambda v: "synthetic" if v == "synthetic" else "",
-  "model_sha256": lambda v: f"file {v[:8]}", "quantize": str, "model_type": str, "threads": lambda v: f"threads={v}",
-  "ctx": lambda v: f"ctx={v}", "n_prompt_tokens": lambda v: f"prompt={v}", "n_decode_steps": lambda v: f"steps={v}",
-  "temperature": lambda v: f"temp={v}", "batch": lambda v: f"batch={v}", "concurrency": lambda v: f"concurrency={v}",
-  "request_rate": lambda v: f"rate={v}/s", "knobs": str}
+  "model_sha256": lambda v: f"file {v[:8]}", "quantize": str, "model_type": str, "threads": threads_words,
+  "ctx": lambda v: f"context {v}", "n_prompt_tokens": lambda v: f"{v}-token prompt", "n_decode_steps": lambda v: f"{v} steps",
+  "temperature": lambda v: f"temperature {v}", "batch": lambda v: f"batch {v}", "concurrency": lambda v: f"concurrency {v}",
+  "request_rate": lambda v: f"{v} requests/s", "knobs": knob_words}
 
 _chosen = {f.metadata["column"] for f in fields(RunConfig) if f.metadata["role"] == "speed" and f.metadata["column"]}
 assert set(IDENTITY) == _chosen | set(MEASURED), "every speed field's column, and only those and the measured ones, identify a configuration"

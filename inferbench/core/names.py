@@ -14,6 +14,31 @@ def color(backend: str) -> str:
 
 def name(backend: str) -> str: return DISPLAY.get(backend, backend)
 
+# A setting in words, as every table, plot and slide spells it: "flash attention on", "untuned", "pipelined".
+def on_off(v: str) -> str: return {"1": "on", "0": "off", "true": "on", "false": "off"}.get(v.lower(), v)
+KNOB_WORDS = {"flash_attn": lambda v: f"flash attention {on_off(v)}", "beam": lambda v: "untuned" if v == "0" else f"BEAM {v}",
+              "jit": lambda v: {"0": "no JIT", "1": "JIT", "2": "JIT without graphs"}.get(v, f"JIT={v}"),
+              "pipeline": lambda v: "pipelined" if on_off(v) == "on" else "synchronous", "dtype": str,
+              "torch_mode": lambda v: {"compile": "compiled"}.get(v, v), "attn": lambda v: f"{v.upper() if v == 'sdpa' else v} attention",
+              "max_batch": lambda v: f"max batch {v}", "batch_timeout_ms": lambda v: f"batch timeout {float(v):g} ms",
+              "ctx_per_seq": lambda v: f"context {v} per sequence", "max_queue": lambda v: f"queue {v}",
+              "models_served": lambda v: f"{v} model{'s' if v != '1' else ''} served", "threads": lambda v: threads_words(v),
+              "engine_mode": lambda v: f"{v} mode"}
+
+def threads_words(v: str) -> str: return f"{v} thread{'' if v == '1' else 's'}"
+
+def knob_words(text: str) -> str:
+  """A log's knobs line ("beam=0 jit=1") in words ("untuned, JIT"); an unknown knob as "key value"."""
+  def word(item: str) -> str:
+    k, _, v = item.partition("=")
+    return KNOB_WORDS[k](v) if k in KNOB_WORDS else f"{k.replace('_', ' ')} {v}".strip()
+  return ", ".join(word(i) for i in text.split())
+
+def device_words(device_name: str) -> str:
+  """A device's name short enough for a chart: "NVIDIA H100 80GB HBM3" -> "H100 80GB HBM3", "Intel(R) Xeon(R) Processor @ 2.00GHz" -> "Intel Xeon @ 2.00GHz"."""
+  for noise in ("NVIDIA ", "(R)", "(TM)", " Processor", " CPU"): device_name = device_name.replace(noise, "")
+  return " ".join(device_name.split())
+
 NONE = "–"  # a value that was not measured
 
 def known(v) -> bool: return v is not None and v == v

@@ -1,7 +1,8 @@
 """Which backend, quantization and settings to use under a user's limits, from a result folder's own files:
 
   speed    summary.csv's decode rows (median tok/s over runs, its t-interval) and the prefill rows' TTFT
-  quality  the sweep's sweep_*.csv (perplexity, KL and top-1 against the F16 reference, task accuracy), joined by the
+  quality  the sweep's sweep_*.csv (perplexity, KL and top-1 against the F16 reference, task accuracy and its paired
+           difference from F16 with its 95% interval), joined by the
            model file's sha256 (the same file has the same quality on any device), else by size and GGUF type; never
            for synthetic weights, whose quality means nothing
   memory   measured peak where the logs have it (VRAM on a GPU, RSS on a CPU), else the logs' prediction (weights +
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 from inferbench.core import names, cli, memory
 from inferbench.decide import latency_model, work
-from inferbench.core.names import color, name, with_ci
+from inferbench.core.names import color, knob_words, name, with_ci
 from inferbench.analyse.analysis import AnalysisError, read_runs, read_summary
 from inferbench.store.collate import write_csv
 from inferbench.core.files import save_figure
@@ -32,7 +33,8 @@ from inferbench.core.stats import format_table
 
 OBJECTIVES = {"fastest": (["tok_s"], [False]), "smallest": (["memory_bytes", "tok_s"], [True, False]),
               "quality": (["kl_mean", "perplexity", "tok_s"], [True, True, False])}
-QUALITY = ["perplexity", "ppl_increase_pct", "kl_mean", "top1_agreement", "task_accuracy"]
+QUALITY = ["perplexity", "ppl_increase_pct", "kl_mean", "top1_agreement", "task_accuracy", "task_diff_vs_f16", "task_diff_ci95_low",
+           "task_diff_ci95_high", "task_verdict", "accuracy_drop_pct_high"]
 COLUMNS = ["rank", "source", "backend", "device", "device_name", "hostname", "size", "weights", "quantize", "model_type", "bits_per_weight",
            "knobs", "batch", "threads", "tok_s", "tok_s_ci95_low", "tok_s_ci95_high", "ttft_ms", "memory_bytes", "memory_source",
            *QUALITY, "quality_from", "n_runs", "flags", "config", "label", "excluded_by", "constraints"]
@@ -47,6 +49,7 @@ class Constraints:
   device: str | None = None
   size: str | None = None
   objective: str = "fastest"
+  max_accuracy_drop_pct: float | None = None
 
   def tests(self) -> dict[str, tuple[str, object]]:
     """flag -> (column, keep(values) -> bool mask), for the constraints given."""
@@ -55,8 +58,21 @@ class Constraints:
          "--max-ppl-increase": ("ppl_increase_pct", lambda v: v <= self.max_ppl_increase_pct, self.max_ppl_increase_pct),
          "--min-tok-s": ("tok_s", lambda v: v >= self.min_tok_s, self.min_tok_s),
          "--max-ttft-ms": ("ttft_ms", lambda v: v <= self.max_ttft_ms, self.max_ttft_ms),
+         "--max-accuracy-drop": ("accuracy_drop_pct_high", lambda v: v <= self.max_accuracy_drop_pct, self.max_accuracy_drop_pct),
          "--device": ("device", lambda v: v == self.device, self.device), "--size": ("size", lambda v: v == self.size, self.size)}
     return {k: (c, f) for k, (c, f, given) in t.items() if given is not None}
+
+  @classmethod
+  def parse(cls, text: str) -> "Constraints":
+    """The constraints as recommendation.csv spells them ("max_memory_bytes=1073741824 objective=fastest")."""
+    kinds = {f.name: f.type for f in fields(cls)}
+    cast = lambda k, v: v if "str" in kinds[k] else int(v) if "int" in kinds[k] else float(v)
+    return cls(**{k: cast(k, v) for k, _, v in (item.partition("=") for item in text.split()) if k in kinds})
+
+  @property
+  def lines(self) -> dict[str, float]:
+    """The limits a chart draws, by the candidates' column they bound."""
+    return {c: v for c, v in (("memory_bytes", self.max_memory_bytes), ("kl_mean", self.max_kl), ("tok_s", self.min_tok_s)) if v is not None}
 
 @dataclass(frozen=True)
 class Answer:
@@ -67,6 +83,8 @@ class Answer:
 
 # ---------------------------------------------------------------- the candidates
 
+SWEEP_COLUMNS = ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", "perplexity", "kl_mean", "top1_agreement", "task_accuracy"]  # what every sweep CSV has
+
 def quality_table(paths: list[Path]) -> pd.DataFrame:
   """The sweeps' ok quality rows, one per file, with the perplexity increase over that sweep's F16 reference."""
   frames, cols = [], ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", *QUALITY, "quality_from"]
@@ -74,11 +92,15 @@ def quality_table(paths: list[Path]) -> pd.DataFrame:
     try: q = pd.read_csv(path, dtype={"model_sha256": str, "size": str, "quant": str})
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
       raise AnalysisError(f"{path}: unreadable as a sweep CSV ({str(e).splitlines()[0][:120]}): re-run the sweep (llamacpp_sweep.py), or move it away") from None
-    if missing := [c for c in cols[:-1] if c not in q.columns and c != "ppl_increase_pct"]:
+    if missing := [c for c in SWEEP_COLUMNS if c not in q.columns]:
       raise AnalysisError(f"{path}: not a sweep CSV (no column {', '.join(missing)}): pass a sweep_SIZE.csv of llamacpp_sweep.py")
     q = q[q["perplexity"].notna()].drop_duplicates("quant")
     ref = q.loc[q["quant"] == "F16", "perplexity"]
     q["ppl_increase_pct"] = 100 * (q["perplexity"] / ref.iloc[0] - 1) if len(ref) else math.nan
+    for col in ("task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_verdict"):
+      if col not in q: q[col] = math.nan  # a sweep from before the paired difference
+    # the drop from F16 in points that the 95% interval still allows: a limit on it holds with that confidence
+    q["accuracy_drop_pct_high"] = -100 * q["task_diff_ci95_low"].astype(float)
     frames.append(q.assign(quality_from=path.name))
   return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
@@ -186,10 +208,12 @@ def answer(folder: Path, constraints: Constraints = Constraints(), quality_paths
 def show(a: Answer, limit: int = 15) -> str:
   def cells(r) -> dict:
     return {"#": r["rank"], "source": r["source"], "backend": name(r["backend"]), "device": r["device"],
-            "model": f"{r['size']}{' synthetic' if r['weights'] == 'synthetic' else ''}", "quant": r["quantize"], "settings": r["knobs"],
+            "model": f"{r['size']}{' synthetic' if r['weights'] == 'synthetic' else ''}", "quant": r["quantize"], "settings": knob_words(r["knobs"]) if isinstance(r["knobs"], str) else r["knobs"],
             "tok/s [95%]": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "TTFT ms": r["ttft_ms"],
             "memory": "-" if pd.isna(r["memory_bytes"]) else f"{memory.format_size(int(r['memory_bytes']))} ({r['memory_source']})",
-            "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"]}
+            "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"],
+            "tasks vs F16 [95%]": "-" if pd.isna(r["task_diff_vs_f16"]) else
+              f"{with_ci(100 * r['task_diff_vs_f16'], 100 * r['task_diff_ci95_low'], 100 * r['task_diff_ci95_high'])} pt {r['task_verdict']}"}
   rows = [cells(r) for _, r in a.table.head(limit).iterrows()]
   return format_table(rows, list(rows[0])) + (f"\n... {len(a.table) - limit} more in the CSV" if len(a.table) > limit else "") if rows else a.why
 
@@ -206,7 +230,7 @@ def draw(a: Answer, out: Path, title: str) -> Path:
   f = d[d["config"].isin(front)].sort_values("tok_s")
   ax.plot(f["tok_s"], f["kl_mean"], "-", color="tab:red", lw=1, label="Pareto front (speed x KL x memory)")
   for _, r in f.iterrows():
-    ax.annotate(f"{r['quantize']} {r['knobs']}\n{memory.format_size(int(r['memory_bytes']))}", (r["tok_s"], r["kl_mean"]),
+    ax.annotate(f"{r['quantize']} {knob_words(r['knobs']) if isinstance(r['knobs'], str) else ''}\n{memory.format_size(int(r['memory_bytes']))}", (r["tok_s"], r["kl_mean"]),
                 textcoords="offset points", xytext=(6, 4), fontsize=7)
   ax.set_yscale("symlog", linthresh=1e-3)
   ax.set_xlabel("decode tok/s (median over runs; predicted: physical decode model)")
@@ -225,6 +249,8 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--max-ppl-increase", type=cli.number(0), help="perplexity at most this many percent above the F16 reference")
   p.add_argument("--min-tok-s", type=cli.number(0), help="decode tok/s at least this")
   p.add_argument("--max-ttft-ms", type=cli.number(0), help="time to first token at most this")
+  p.add_argument("--max-accuracy-drop", type=cli.number(0), metavar="PCT",
+                 help="task accuracy at most PCT points below F16's, at 95%% (the paired interval's far end, on the same examples)")
   p.add_argument("--device", choices=["cpu", "cuda"], help="only this device")
   p.add_argument("--size", help="only this model size")
   p.add_argument("--objective", choices=list(OBJECTIVES), default="fastest", help="rank by (default: %(default)s)")
@@ -241,7 +267,7 @@ def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
     out = cli.output_dir(args.output_dir or args.dir)
     cli.output_dir(args.plot.parent, "--plot's folder")
     if missing := [q for q in args.quality if not q.is_file()]: raise ValueError(f"--quality {missing[0]}: no such file (a sweep_SIZE.csv of llamacpp_sweep.py)")
-    c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective)
+    c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective, args.max_accuracy_drop)
   except ValueError as e:
     print(f"error: {str(e).replace('memory size', '--max-memory')}", file=sys.stderr)
     return 2, None, ""

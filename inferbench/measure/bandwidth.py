@@ -7,7 +7,8 @@ measured, not taken from a datasheet:
   cuda: torch's device-to-device copy_ of a 2 GiB buffer, each copy timed with CUDA events, counting bytes read
         plus written (2 x the buffer, as STREAM's Copy counts them; HBM has no write-allocate traffic)
         (tinygrad's elementwise copy kernel, timed with a synchronize, where torch is missing)
-  cpu:  numpy's max over a 1 GiB buffer split across all cores' threads, wall clock, counting the bytes read.
+  cpu:  numpy's max over a 1 GiB buffer (INFERBENCH_BANDWIDTH_CPU_MIB: another size, named in the method) split
+        across all cores' threads, wall clock, counting the bytes read.
         Read-only, because that is what decode does: a copy's counted bytes miss the write-allocate reads of the
         destination, and on a 2-core VM llama.cpp streamed weights 35% faster than a copy's counted rate.
 
@@ -30,6 +31,7 @@ CACHE_DIR = Path(os.environ.get("INFERBENCH_CACHE", Path.home() / ".cache" / "in
 WARMUP, REPEATS = 3, 20
 COPY_COUNTED, READ_COUNTED = "read + written (2 x buffer per copy)", "read (1 x buffer per pass)"
 COUNTED = {"cuda": COPY_COUNTED, "cpu": READ_COUNTED}
+CPU_BYTES = int(os.environ.get("INFERBENCH_BANDWIDTH_CPU_MIB", "1024")) << 20  # smaller in tests; the method names the size
 
 def cache_path(device: str, kind: str = "bandwidth") -> Path: return CACHE_DIR / f"{kind}-{socket.gethostname()}-{device}.json"
 
@@ -59,7 +61,7 @@ def measure_cuda(nbytes: int = 2 << 30) -> dict:
   return {"method": f"tinygrad {tinygrad.__version__} elementwise copy of {nbytes >> 20} MiB on {a.device}, synchronize",
           "seconds": secs, "bytes_moved": 2 * nbytes, "bytes_counted": COPY_COUNTED, "device_name": a.device}
 
-def measure_cpu(nbytes: int = 1 << 30, threads: int | None = None) -> dict:
+def measure_cpu(nbytes: int = CPU_BYTES, threads: int | None = None) -> dict:
   import numpy as np
   from concurrent.futures import ThreadPoolExecutor
   threads = threads or registry.DEFAULT_THREADS

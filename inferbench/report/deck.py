@@ -10,14 +10,15 @@ tables, through Typst's own csv()), docs/deck_data.json (sentences made here fro
 optional recommendation.csv, verification.csv, models.json, serving_sets.csv, sweep_*.csv: no statistic is computed here) and the PNGs.
 """
 from __future__ import annotations
-import csv, datetime, json, os, shutil, sys
+import csv, dataclasses, datetime, json, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
 from inferbench.core import cli, registry
-from inferbench.core.names import NONE, ci, fmt, interval, known, name, pct, with_ci
+from inferbench.core.names import NONE, ci, fmt, interval, knob_words, known, name, pct, with_ci
 from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
 from inferbench.core.files import atomic_write, ROOT
+from inferbench.report import story
 from inferbench.report.plots import ADDITIONAL, MAIN, number
 
 PLOTS = (*MAIN, *ADDITIONAL)
@@ -31,7 +32,6 @@ SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "T
            "concurrency_scaling": ("Serving: throughput and goodput against concurrency", "Aggregate tok/s and goodput per server setting; median and 95% CI over rounds."),
            "rate_scaling": ("Serving: latency against request rate", "Poisson arrivals; TTFT and inter-token gap p50 (solid) and p99 (dashed) over requests."),
            "timeout_scaling": ("Serving: the batch timeout", "Aggregate tok/s (95% CI over rounds) and TTFT p50 against the batching server's timeout.")}
-MAIN_SCALING = ("context_scaling", "token_scaling", "batch_scaling")  # the story's scaling slides; the rest go to the appendix
 # optional outputs of later stages, shown where they exist: recommend.py (--verify), fit_models.py
 RECOMMENDATION, VERIFICATION, EXTRA_PLOTS = "recommendation.csv", "verification.csv", ("pareto_front", "model_fit")
 DEFAULT_MAX_KL = 0.05
@@ -61,8 +61,28 @@ def setup(summary: pd.DataFrame) -> dict:
           "runs": sorted({int(v) for v in summary["n_runs"]}),
           "decode_steps_per_run": join({str(v) for v in summary["n_decode_steps"]}),
           "prompt_tokens": join({str(v) for v in summary["n_prompt_tokens"]}), "threads": join({str(v) for v in summary["threads"]}),
-          "git_commits": join({c[:12] for cs in summary["git_commit"] for c in cs.split("; ")}),
           "measured": f"{min(summary['first_started_at'])[:16]} – {max(summary['last_started_at'])[:16]} UTC"}
+
+def hardware(summary: pd.DataFrame) -> list[dict]:
+  """The title slide's machines: each host's CPU and devices, with the ceilings measured on them."""
+  rows = []
+  for (host, cpu, dev, dev_name), g in summary.groupby(["hostname", "cpu_model", "device", "device_name"], sort=True):
+    bw, flops = pd.to_numeric(g["roofline_gb_s"], errors="coerce").median(), pd.to_numeric(g.get("compute_gflop_s"), errors="coerce").median()
+    rows.append({"host": host, "device": dev_name or dev, "cpu": cpu, "threads": ", ".join(sorted({str(t) for t in g["threads"]})),
+                 "bandwidth": f"{fmt(bw)} GB/s" if known(bw) else NONE, "compute": f"{fmt(flops)} GFLOP/s" if known(flops) else NONE})
+  return rows
+
+def provenance(summary: pd.DataFrame) -> dict:
+  """Which commit measured which rows, once: the title slide says whether commits are mixed, the appendix lists them."""
+  per = defaultdict(set)
+  for commits, label in zip(summary["git_commit"], summary["label"]):
+    for c in commits.split("; "): per[c[:12] or "unknown"].add(label or "all")
+  dates = {c: (summary.loc[summary["git_commit"].str.contains(c, regex=False), "first_started_at"].min()[:10],
+               summary.loc[summary["git_commit"].str.contains(c, regex=False), "last_started_at"].max()[:10]) for c in per if c != "unknown"}
+  return {"commits": [{"commit": c, "measured": " – ".join(dict.fromkeys(dates.get(c, ("", "")))), "n_rows": len(ls),
+                       "rows": "; ".join(sorted(ls)[:6]) + (f"; … {len(ls) - 6} more" if len(ls) > 6 else "")}
+                      for c, ls in sorted(per.items(), key=lambda kv: dates.get(kv[0], ("",))[0])],
+          "mixed": len(per) > 1}
 
 def model_name(r: dict) -> str:
   """The registry's name of a size (not the GGUF's general.name, "Smollm2 135M 8k Lc100K Mix1 Ep2"); a local file's own."""
@@ -75,9 +95,9 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   out: dict[str, list[str]] = {}
   r = ratios if len(ratios.columns) else pd.DataFrame(columns=RATIO_COLUMNS)  # no ratios.csv: an older analysis
   def sentence(q) -> str:  # what the two share, then what tells them apart
-    mine, theirs = q["label"].split(), q["baseline_label"].split()
-    common = " ".join(w for w in mine if w in theirs)
-    apart = lambda a, b: " ".join(w for w in a if w not in b) or "–"
+    mine, theirs = q["label"].split(", "), q["baseline_label"].split(", ")
+    common = ", ".join(w for w in mine if w in theirs)
+    apart = lambda a, b: ", ".join(w for w in a if w not in b) or "–"
     return (f"{common} ({q['phase']}): {apart(mine, theirs)} vs {apart(theirs, mine)}: {q['ratio']:.2f}× "
             f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}; {q['n_runs']:.0f} vs {q['baseline_n_runs']:.0f} {samples(q)})")
   serving = set(summary.loc[summary["mode"].isin(("endpoint", "in-process")), "config"])
@@ -116,32 +136,32 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
     out["caveats"].append("synthetic weights (random values, real shapes): their speed is meaningful, their text is not")
   return out
 
-def answer(folder: Path, summary: pd.DataFrame) -> dict:
-  """The deck's answer, from the recommender (recommend.py): its ranked table where the user ran it with their
-  limits (recommendation.csv), else its ranking per device without limits, quality from the folder's sweeps."""
+def recommendation(folder: Path) -> tuple:
+  """The recommender's answer under the limits the user gave it (recommendation.csv records them), else under a
+  limit any deployment would set where quality was measured (KL to F16 <= DEFAULT_MAX_KL): (recommend.Answer, its
+  recommend.Constraints, how it was asked)."""
   from inferbench.decide import recommend
   saved = folder / RECOMMENDATION
-  try:
-    if saved.is_file():
-      table = pd.read_csv(saved, keep_default_na=False, na_values=[""])
-      by = f"recommend.py's ranking under {table['constraints'].iloc[0] if len(table) and 'constraints' in table else 'the limits it was given'}"
-    else:
-      sweeps_ = sorted(folder.glob("sweep_*.csv"))
-      # where quality was measured, a limit any deployment would set (KL to F16 <= 0.05); the user's own: recommend.py
-      kl = DEFAULT_MAX_KL if sweeps_ else None
-      table = pd.concat([recommend.answer(folder, recommend.Constraints(device=d, max_kl=kl), sweeps_).table.head(1) for d in sorted(set(summary["device"]))])
-      by = (f"the recommender's fastest per device with KL to F16 ≤ {kl:g}" if kl else "the recommender's fastest per device, no limits given") + \
-           " (recommend.py --max-memory --max-kl ... gives yours)"
-    check = verified(folder, table["config"].iloc[0]) if len(table) else ""
-  except (AnalysisError, OSError, ValueError, KeyError) as e:
-    return {"by": f"no answer: {e}", "rows": [], "verified": ""}
+  given = pd.read_csv(saved, keep_default_na=False)["constraints"] if saved.is_file() else pd.Series(dtype=str)
+  if len(given):
+    c = recommend.Constraints.parse(given.iloc[0])
+    by = f"recommend.py under {given.iloc[0]}"
+  else:
+    c = recommend.Constraints(max_kl=DEFAULT_MAX_KL if any(folder.glob("sweep_*.csv")) else None)
+    by = ("the recommender's fastest per device" + (f" with KL to F16 ≤ {c.max_kl:g}" if c.max_kl else ", no limits given") +
+          " (recommend.py --max-memory --max-kl ... gives yours)")
+  return recommend.answer(folder, c), c, by
+
+def answer(a, by: str, folder: Path) -> dict:
+  """The appendix's answer table: the recommender's first rows."""
+  table = a.table
   rows = [{"device": r["device_name"] if isinstance(r["device_name"], str) and r["device_name"] else r["device"],
-           "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {r['knobs']}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
+           "pick": f"{name(r['backend'])} · {model_name(r.fillna('').to_dict())} {r['quantize']}" + (f" · {knob_words(r['knobs'])}" if isinstance(r["knobs"], str) and r["knobs"] else ""),
            "tok_s": with_ci(r["tok_s"], r["tok_s_ci95_low"], r["tok_s_ci95_high"]),
            "memory": NONE if pd.isna(r["memory_bytes"]) else f"{r['memory_bytes'] / 2**20:,.0f} MiB ({str(r['memory_source']).split(' (')[0]})",
            "quality": NONE if pd.isna(r["kl_mean"]) else f"KL {fmt(r['kl_mean'])}", "source": r["source"]}
-          for _, r in table.head(4).iterrows()]
-  return {"by": by, "rows": rows, "verified": check}
+          for _, r in table.head(8).iterrows()]
+  return {"by": by if len(table) else f"no answer: {a.why}", "rows": rows, "verified": verified(folder, table["config"].iloc[0]) if len(table) else ""}
 
 def verified(folder: Path, pick: str) -> str:
   """The answer's verdict line: recommend.py --verify's (verification.csv) where it measured this very pick."""
@@ -172,21 +192,26 @@ def predictions(folder: Path) -> dict:
           "predicted": {q: f"{s.get(f'{q}_predicted', 0)} of {s.get('n_configs', 0)}" for q in predict.QUANTITIES},
           "interactive": f"{live['accuracy']:.0%} right" if live.get("accuracy") is not None else live.get("why", NONE),
           "interactive_ms": result.get("interactive_ms"),
-          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": r["knobs"] or "–", "phase": r["phase"], "quantize": r["quantize"],
+          "eta": [{"backend": name(r["backend"]), "device": r["device"], "knobs": knob_words(r["knobs"] or "") or "–", "phase": r["phase"], "quantize": r["quantize"],
                    "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE, "note": short_note(r["note"] or "")}
                   for r in predict.eta_table(result).to_dict("records")]}
-
-def roofline(summary: pd.DataFrame) -> list[dict]:
-  """Per backend and device, the configuration closest to the memory-bandwidth roofline."""
-  dec = summary[(summary["phase"] == "decode") & summary["pct_of_roofline"].notna()]
-  return [{"backend": name(b), "device": d, "best_pct": f"{g['pct_of_roofline'].max():.0f}%",
-           "at": g.sort_values("pct_of_roofline").iloc[-1]["label"], "bandwidth": f"{g['roofline_gb_s'].iloc[0]:,.0f} GB/s"}
-          for (b, d), g in dec.groupby(["backend", "device_name"], sort=True)]
 
 def sweeps(folder: Path) -> list[dict]:
   out = []
   for path in sorted(Path(folder).glob("sweep_*.csv")):
-    with open(path, newline="", encoding="utf-8") as f: out.append({"file": path.name, "rows": list(csv.DictReader(f))})
+    with open(path, newline="", encoding="utf-8") as f: rows = list(csv.DictReader(f))
+    # every row gets the cells (the slide's columns are the first row's keys), and only a sweep with the intervals has them
+    if rows and "task_accuracy_ci95_low" in rows[0]: rows = [{**r, "accuracy_95": "", "vs_F16_95": "", **accuracy_cells(r)} for r in rows]
+    out.append({"file": path.name, "rows": rows})
+  return out
+
+def accuracy_cells(r: dict) -> dict:
+  """The sweep's task accuracy with its Wilson 95% and the paired difference from F16 with its 95% and verdict, as text."""
+  hundred = lambda k: 100 * float(r[k])
+  if not r.get("task_accuracy_ci95_low"): return {}
+  out = {"accuracy_95": with_ci(hundred("task_accuracy"), hundred("task_accuracy_ci95_low"), hundred("task_accuracy_ci95_high")) + " %"}
+  if r.get("task_diff_ci95_low"):
+    out["vs_F16_95"] = f"{with_ci(hundred('task_diff_vs_f16'), hundred('task_diff_ci95_low'), hundred('task_diff_ci95_high'))} pt, {r['task_verdict']}"
   return out
 
 def serving_sets(folder: Path) -> list[dict]:
@@ -194,10 +219,21 @@ def serving_sets(folder: Path) -> list[dict]:
   if not path.is_file(): return []
   with open(path, newline="", encoding="utf-8") as f: return list(csv.DictReader(f))
 
-def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baseline: str) -> dict:
-  return {"setup": setup(summary), "findings": findings(summary, ratios, baseline), "baseline": name(baseline), "sweeps": sweeps(folder),
-          "backends": sorted({name(b) for b in summary["backend"]}), "summary_rows": len(summary), "answer": answer(folder, summary),
-          "roofline": roofline(summary), "serving_sets": serving_sets(folder), "predict": predictions(folder),
+def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baseline: str, images: Path) -> dict:
+  """Everything the deck shows: the story's slides (their charts drawn into images/), what they leave out and why,
+  and the appendix's tables."""
+  from inferbench.decide import predict
+  try: a, constraints, by = recommendation(folder)
+  except (AnalysisError, OSError, ValueError, KeyError) as e: a, constraints, by = None, None, f"no answer: {e}"
+  path = folder / VERIFICATION
+  check = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+  e = story.Evidence(summary, ratios, folder, *((a.candidates, a.front, constraints.lines) if a else ()), verification=check)
+  slides, left_out = story.tell(e, images, predict.load(folder))
+  return {"setup": setup(summary), "hardware": hardware(summary), "provenance": provenance(summary), "findings": findings(summary, ratios, baseline),
+          "baseline": name(baseline), "sweeps": sweeps(folder), "backends": sorted({name(b) for b in summary["backend"]}),
+          "summary_rows": len(summary), "answer": answer(a, by, folder) if a else {"by": by, "rows": [], "verified": ""},
+          "serving_sets": serving_sets(folder), "predict": predictions(folder),
+          "story": [dataclasses.asdict(s) for s in slides], "left_out": left_out,
           "devices": sorted({f"{d}" for d in summary["device_name"] if d}) or sorted(set(summary["device"]))}
 
 def typst_path(path: Path, root: Path) -> str: return "/" + Path(os.path.relpath(path.resolve(), root)).as_posix()
@@ -213,9 +249,12 @@ def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tin
   for n in (*PLOTS, SWEEP_PLOT, *SCALING, *EXTRA_PLOTS):
     if (plots / f"{n}.png").is_file(): shutil.copyfile(plots / f"{n}.png", images / f"{n}.png")
     else: (images / f"{n}.png").unlink(missing_ok=True)  # a stale sweep plot must not appear without its sweep
-  data = deck_data(summary, read_ratios(folder / "ratios.csv"), folder, baseline)
+  data = deck_data(summary, read_ratios(folder / "ratios.csv"), folder, baseline, images)
+  for slide in data["story"]:
+    for problem in slide["problems"]: print(f"warning: {slide['image']}: {problem}", file=sys.stderr)
   data["has_sweep_plot"] = (images / f"{SWEEP_PLOT}.png").is_file()
-  data["scaling"] = [{"file": n, "title": t, "note": note, "main": n in MAIN_SCALING} for n, (t, note) in SCALING.items() if (images / f"{n}.png").is_file()]
+  data["scaling"] = [{"file": n, "title": t, "note": note} for n, (t, note) in SCALING.items() if (images / f"{n}.png").is_file()]
+  data["chart_width_pt"] = story.CHART_IN[0] * 72
   data["images"] = sorted(p.stem for p in images.glob("*.png"))
   atomic_write(docs / "deck_data.json", json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False))
   import typst
@@ -228,28 +267,57 @@ def build(folder: Path, plots: Path, docs: Path, out: Path, baseline: str = "tin
   atomic_write(out, pdf)
   return out
 
-# A slide read at 100% zoom: body text no smaller than this, and no more lines than this on a story slide.
-MIN_FONT_PT, MAX_BODY_LINES = 8.0, 12
+# What a reader at the back of the room needs: story text (the title slide and every slide before the appendix) at
+# least STORY_PT, the small print at the foot of a slide (the bottom SMALL_PRINT_BAND) and the appendix at least
+# MIN_FONT_PT; at most MAX_STORY slides before the appendix, each after the title with a chart shown at least 1:1.
+STORY_PT, MIN_FONT_PT, SMALL_PRINT_BAND, MAX_STORY = 14.0, 8.0, 62.0, 12
 
-def layout_problems(pdf: Path) -> list[str]:
-  """What a reader would trip on, from the PDF's text boxes (poppler's pdftotext -bbox-layout): text outside its
-  page, text smaller than MIN_FONT_PT, a story slide (before the appendix) with more than MAX_BODY_LINES lines of
-  body text. A box's height is its font size; the title (20 pt) and the footer are not body text."""
+def layout_problems(pdf: Path, data: dict | None = None) -> list[str]:
+  """What a reader would trip on, from the PDF's text boxes (poppler's pdftotext -bbox-layout: a word's box height is
+  its font size in DejaVu Sans, the deck's font) and its images (pdfimages -list: a chart drawn at story.DPI shows 1:1 at that many pixels per inch),
+  and from the story's charts as drawn (deck_data.json: a legend too long, a chart text too small)."""
   import subprocess, xml.etree.ElementTree as ET
   xhtml = subprocess.run(["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+  listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+  ppi = defaultdict(list)  # page -> its images' x-ppi
+  for line in listing:
+    cols = line.split()
+    if cols[2] == "image": ppi[int(cols[0])].append(float(cols[12]))
   ns = {"x": "http://www.w3.org/1999/xhtml"}
-  problems, story = [], True
-  for i, page in enumerate(ET.fromstring(xhtml).iterfind(".//x:page", ns), 1):
+  problems, in_story = [], True
+  pages = list(ET.fromstring(xhtml).iterfind(".//x:page", ns))
+  for i, page in enumerate(pages, 1):
     w, h = float(page.get("width")), float(page.get("height"))
     words = [(float(e.get("xMin")), float(e.get("yMin")), float(e.get("xMax")), float(e.get("yMax")), e.text or "") for e in page.iterfind(".//x:word", ns)]
-    if [t for _, y0, _, _, t in words if t and y0 < h - 35] == ["Appendix"]: story = False  # the footer aside
+    if [t for _, y0, _, _, t in words if t and y0 < h - SMALL_PRINT_BAND] == ["Appendix"]:
+      in_story = False
+      if i - 1 > MAX_STORY: problems.append(f"{i - 1} slides before the appendix (at most {MAX_STORY})")
     for x0, y0, x1, y1, t in words:
       if x0 < 0 or y0 < 0 or x1 > w + 0.5 or y1 > h + 0.5: problems.append(f"page {i}: {t!r} runs outside the page")
-      if y1 - y0 < MIN_FONT_PT - 0.01: problems.append(f"page {i}: {t!r} is set in {y1 - y0:.1f} pt, under {MIN_FONT_PT:g} pt")
-    body = {round(float(l.get("yMin"))) for l in page.iterfind(".//x:line", ns)
-            if float(l.get("yMax")) - float(l.get("yMin")) < 16 and float(l.get("yMin")) < h - 35}
-    if story and len(body) > MAX_BODY_LINES: problems.append(f"page {i}: {len(body)} lines of body text on a story slide (at most {MAX_BODY_LINES})")
+      least = STORY_PT if in_story and y0 < h - SMALL_PRINT_BAND else MIN_FONT_PT
+      if (pt := y1 - y0) < least - 0.05: problems.append(f"page {i}: {t!r} is set in {pt:.1f} pt, under {least:g} pt")
+    if in_story and i > 1:
+      if not ppi[i]: problems.append(f"page {i}: a story slide without a chart")
+      elif min(ppi[i]) > story.DPI * 1.02: problems.append(f"page {i}: its chart is shown at {story.DPI / min(ppi[i]):.0%} of its size: its text under {STORY_PT:g} pt")
+  if in_story: problems.append("no appendix: every page is read as a story slide")
+  for slide in (data or {}).get("story", []): problems += [f"{slide['image']}: {p}" for p in slide["problems"]]
   return problems
+
+def contact_sheet(pdf: Path, pages: int, out: Path, columns: int = 3, dpi: int = 50) -> Path:
+  """The first `pages` pages (the title and the story) side by side in one PNG: the deck at a glance."""
+  import io, subprocess, tempfile
+  from PIL import Image
+  with tempfile.TemporaryDirectory() as tmp:
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", "1", "-l", str(pages), str(pdf), f"{tmp}/page"], check=True)
+    shots = [Image.open(p).convert("RGB") for p in sorted(Path(tmp).glob("page-*.png"))]
+  w, h = shots[0].size
+  sheet = Image.new("RGB", (columns * w + (columns + 1) * 8, -(-len(shots) // columns) * (h + 8) + 8), "#888")
+  for i, shot in enumerate(shots): sheet.paste(shot, (8 + (i % columns) * (w + 8), 8 + (i // columns) * (h + 8)))
+  buf = io.BytesIO()
+  sheet.save(buf, format="PNG", optimize=True)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  atomic_write(out, buf.getvalue())
+  return out
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p = cli.Parser(description=doc or __doc__)
@@ -258,6 +326,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   p.add_argument("--docs", type=Path, default=Path("docs"), help="where images/ and deck_data.json go (default: %(default)s)")
   p.add_argument("--baseline", default="tinygrad", help="backend the findings' speedups are relative to (default: %(default)s)")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where presentation.pdf goes (default: here)")
+  p.add_argument("--contact-sheet", type=Path, metavar="PNG", help="also the title and story slides side by side in one PNG")
   args = p.parse_args(argv)
   try: out = build(args.dir, args.plots, args.docs, cli.output_dir(args.output_dir) / "presentation.pdf", args.baseline)
   except AnalysisError as e:
@@ -265,5 +334,8 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     return 2
   if shutil.which("pdftotext"):
     for problem in layout_problems(out): print(f"warning: {out}: {problem}", file=sys.stderr)
+  if args.contact_sheet:
+    story_pages = 1 + len(json.loads((args.docs / "deck_data.json").read_text())["story"])
+    print(contact_sheet(out, story_pages, args.contact_sheet), file=sys.stderr)
   print(out)
   return 0

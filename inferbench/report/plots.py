@@ -16,13 +16,12 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-from inferbench.core import cli
+from inferbench.core import cli, registry
 from inferbench.analyse.analysis import EXPECTED, KEY, PHASES, AnalysisError, label, read_ratios, read_runs, read_summary
 from inferbench.analyse import scaling
-from inferbench.store.collate import csv_path
 from inferbench.core.stats import MIN_RUNS_CI
 from inferbench.core.files import save_figure
-from inferbench.core.names import color, fmt, name, pyplot
+from inferbench.core.names import color, device_words, fmt, knob_words, name, pyplot
 
 plt = pyplot()
 
@@ -31,6 +30,7 @@ ADDITIONAL = ("latency_distribution", "memory_throughput", "param_throughput", "
 MEDIAN_CI = (f"bars: median over runs (a run's tok/s = its tokens / their total time), whiskers: 95% Student t interval "
              f"over runs (none below {MIN_RUNS_CI} runs), dots: each run")
 DPI = 110
+LEGEND_MAX = 6  # legend entries; beyond, a figure labels its bars or lines directly
 CROWDED = 10  # x groups in a panel above which labels wrap and panels stack
 SERIES = ("backend", "backend_version", "mode", "knobs")     # what tells bars apart within a group
 DEVICE = ("hostname", "device", "device_name", "threads")    # threads follow the host: all its cores
@@ -82,28 +82,31 @@ def log_axis(ax, axis: str = "y", span: float = 1.0):
   a.set_minor_formatter(NullFormatter())
 
 def caption(res: Results, rows: pd.DataFrame, statistic: str, extra: list[str] = ()) -> str:
+  """What the figure shows, in a few lines: the statistic and the runs behind it, the models and the devices. Versions,
+  commits and dates are the deck's appendix's, once, not every figure's."""
   types = defaultdict(set)
-  for r in rows.to_dict("records"): types[(r["model_name"], r["size"], r["weights"])].add(r["model_type"] or "file unknown")
-  models = [f"{m or 'unnamed'} (size {s}, {w} weights; {', '.join(sorted(t))})" for (m, s, w), t in sorted(types.items())]
-  places = sorted({f"{r['hostname']}: {r['device']} = {r['device_name']}" for r in rows.to_dict("records")})
+  for r in rows.to_dict("records"):
+    known_name = registry.MODELS[r["size"]].name if r["size"] in registry.MODELS else r["model_name"]  # not the GGUF's "Smollm2 135M 8k Lc100K Mix1 Ep2"
+    types[(known_name, r["size"], r["weights"])].add(r["model_type"] or "file unknown")
+  models = [f"{m or 'unnamed'} ({s}, {w} weights; {', '.join(sorted(t))})" for (m, s, w), t in sorted(types.items())]
+  places = sorted({f"{r['hostname']}: {r['device']} = {device_words(r['device_name'])}" for r in rows.to_dict("records")})
   runs = rows["n_runs"].astype(int).tolist()
-  missing = [f"{name(b)} (no rows in {csv_path(Path(), b).name})" for b in res.missing]
-  lines = [f"Models: {'; '.join(models) or 'none'}", f"Hosts and devices: {'; '.join(places) or 'none'}",
-           f"{statistic}. Runs per configuration: {min(runs)}–{max(runs)}" if runs else statistic,
-           *extra, *([f"No data: {', '.join(missing)}"] if missing else []),
-           f"Data: summary.csv, runs.csv, ratios.csv (from {', '.join(sorted(set('; '.join(rows['source_csv']).split('; ')) - {''})) or 'no CSV'})"]
+  missing = [name(b) for b in res.missing]
+  lines = [f"{statistic}; {min(runs)}–{max(runs)} runs per configuration" if runs else statistic,
+           f"{'; '.join(models) or 'no model'} on {'; '.join(places) or 'no device'}", *extra,
+           *([f"No data: {', '.join(missing)}"] if missing else [])]
   return "\n".join(textwrap.fill(l, 150, subsequent_indent="    ") for l in lines)
 
 def figure(title: str, cap: str, panels: int = 2, height: float = 4.2, stacked: bool = False):
   """Panels side by side (or stacked, full width, for many bars) above a caption sized to its lines."""
   n_lines = cap.count("\n") + 1
   rows = panels if stacked else 1
-  fig = plt.figure(figsize=(15 if stacked else 13, rows * height + 0.17 * n_lines), layout="constrained")
-  gs = fig.add_gridspec(rows + 1, 1 if stacked else panels, height_ratios=[height] * rows + [0.17 * n_lines])
+  fig = plt.figure(figsize=(15 if stacked else 13, rows * height + 0.19 * n_lines), layout="constrained")
+  gs = fig.add_gridspec(rows + 1, 1 if stacked else panels, height_ratios=[height] * rows + [0.19 * n_lines])
   axes = [fig.add_subplot(gs[i, 0] if stacked else gs[0, i]) for i in range(panels)]
   cap_ax = fig.add_subplot(gs[rows, :])
   cap_ax.axis("off")
-  cap_ax.text(0, 1, cap, va="top", ha="left", fontsize=7.5, family="DejaVu Sans", transform=cap_ax.transAxes, color="#333")
+  cap_ax.text(0, 1, cap, va="top", ha="left", fontsize=8.5, family="DejaVu Sans", transform=cap_ax.transAxes, color="#333")
   fig.suptitle(title, fontsize=12, fontweight="bold")
   return fig, axes
 
@@ -146,6 +149,7 @@ def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
   log = bottom > 0 and top / bottom > 30  # tiny and real models differ 100x: linear bars would hide the small ones
   shade = defaultdict(int)
   rng = np.random.default_rng(0)
+  placed = []  # (x position, bar): where each bar went
   for backend, s in series:
     n_mine = sum(b == backend for b, _ in series)
     alpha = 1.0 - 0.6 * shade[backend] / max(n_mine - 1, 1)
@@ -161,12 +165,13 @@ def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
       low = np.maximum(lo[has], value[has] / 1e6 if log else 0)  # drawn as it is: a skewed run set's median may lie outside the t-interval of its mean
       ax.errorbar(pos[has], (low + hi[has]) / 2, yerr=(hi[has] - low) / 2, fmt="none", ecolor="#111", elinewidth=0.9, capsize=3)
     for p, b in zip(pos, mine):
+      placed.append((p, b))
       if b.dots: ax.scatter(p + rng.uniform(-0.25, 0.25, len(b.dots)) * width, b.dots, s=7, color="#111", alpha=0.6, linewidth=0, zorder=3)
       ax.annotate(fmt(b.value), (p, np.nanmax([b.value, b.high, *b.dots])), xytext=(0, 2), textcoords="offset points",
-                  ha="center", va="bottom", fontsize=7, rotation=90 if len(series) * len(xs) > 8 else 0)
+                  ha="center", va="bottom", fontsize=8, rotation=90 if len(series) * len(xs) > 8 else 0)
   dense = len(xs) > CROWDED
-  if len(xs) > 16: ax.set_xticks(range(len(xs)), [x.replace("\n", " ") for x in xs], fontsize=7, rotation=90)  # no room to wrap
-  else: ax.set_xticks(range(len(xs)), [wrap(x, 13) if dense else x for x in xs], fontsize=7 if dense else 8)
+  if len(xs) > 16: ax.set_xticks(range(len(xs)), [x.replace("\n", " ") for x in xs], fontsize=8, rotation=90)  # no room to wrap
+  else: ax.set_xticks(range(len(xs)), [wrap(x, 16) if dense else x for x in xs], fontsize=8 if dense else 9)
   ax.set_xlim(-0.6, len(xs) - 0.4)
   if log:
     log_axis(ax)
@@ -174,10 +179,19 @@ def bars(ax, items: list[Bar], ylabel: str, legend_outside: bool = False):
   else: ax.set_ylim(0, top * 1.15)
   ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
   handles, _ = ax.get_legend_handles_labels()
+  if len(handles) > LEGEND_MAX - 1:  # too many to tell apart by shade: each bar says its series, the legend only the backends
+    for p, b in placed:
+      ax.annotate(b.series, (p, 0.02), xycoords=("data", "axes fraction"), rotation=90, ha="center", va="bottom", fontsize=8, color="#111")
+    handles = [Patch(facecolor=color(b), edgecolor="#222", label=name(b)) for b in dict.fromkeys(b for b, _ in series)][:LEGEND_MAX - 1]
   if any(b.hatched for b in items): handles.append(Patch(facecolor="white", edgecolor="#222", hatch="//", label="synthetic weights"))
-  if legend_outside or len(handles) > 6:  # inside, it would cover bars
-    ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-  else: ax.legend(handles=handles, fontsize=7.5, loc="best", framealpha=0.8)
+  if legend_outside or len(handles) > 2:  # inside, it would cover bars
+    ax.legend(handles=handles, fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+  else: ax.legend(handles=handles, fontsize=8.5, loc="best", framealpha=0.8)
+
+def line(ax, y: float, text: str, c: str, style: str):
+  """A horizontal reference line labelled where it is drawn, not in the legend."""
+  ax.axhline(y, color=c, linestyle=style, linewidth=1.2)
+  ax.annotate(text, (0.995, y), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8.5, color=c)
 
 def run_values(res: Results, config: str, column: str) -> tuple:
   return tuple(res.runs.loc[res.runs["config"] == config, column].dropna())
@@ -223,9 +237,9 @@ def speedup_comparison(res: Results, baseline: str = "tinygrad", **_) -> plt.Fig
     if rows.empty:
       empty(ax, f"no {phase} configuration measured on both {name(baseline)} and another backend")
       continue
-    ax.axhline(1, color="#555", linestyle="--", linewidth=0.8, label=f"{name(baseline)} = 1×")
+    line(ax, 1, f"{name(baseline)} = 1×", "#555", "--")
     xl = labels(rows, X) or [""] * len(rows)
-    items = [Bar(x or "all", f"{name(q['backend'])} {q['knobs']} vs {name(baseline)} {q['baseline_knobs']}".replace("  ", " ").strip(),
+    items = [Bar(x or "all", f"{name(q['backend'])} {knob_words(q['knobs'])} vs {name(baseline)} {knob_words(q['baseline_knobs'])}".replace("  ", " ").strip(),
                  q["backend"], q["ratio"], q["ratio_ci95_low"], q["ratio_ci95_high"], hatched=synthetic(q))
              for x, q in zip(xl, rows.to_dict("records"))]
     bars(ax, items, f"{phase} speedup (×)")
@@ -255,52 +269,64 @@ def summary_stats(res: Results, **_) -> plt.Figure:
       for col, m in (("latency_ms_p50", "D"), ("latency_ms_p90", "^"), ("latency_ms_p99", "x")):
         if r[col] == r[col]: mark(ax, r[col], y, m, c)
     ax.set_yticks(ys, [f"{wrap(n, 48)}\nruns={r['n_runs']:.0f}, cv {r['cv']:.0%}" + (" NOISY" if r["noisy"] else "")
-                       + (" IMPRECISE" if r.get("imprecise") else "") for n, r in zip(names, rows.to_dict("records"))], fontsize=7.5)
+                       + (" IMPRECISE" if r.get("imprecise") else "") for n, r in zip(names, rows.to_dict("records"))], fontsize=8.5)
     for t, r in zip(ax.get_yticklabels(), rows.to_dict("records")): t.set_color("#c00" if r["noisy"] or r.get("imprecise") else "#111")
     shown = [v for v in [*per_token, *rows["latency_ms_p99"], *rows["latency_ms_p50"]] if v == v]
     log_axis(ax, "x", span=max(shown) / min(shown))
     ax.margins(x=0.1, y=0.08)
     ax.legend(handles=[Line2D([], [], marker=m, color="#444", markerfacecolor=f, linestyle=ls, label=l) for m, f, ls, l in
                        (("o", "#444", "-", "1000 / median tok/s, 95% CI"), ("D", "white", "", "p50 of steps"), ("^", "#444", "", "p90"),
-                        ("x", "#444", "", "p99"))], fontsize=7, loc="best", framealpha=0.8)
+                        ("x", "#444", "", "p99"))], fontsize=8.5, loc="best", framealpha=0.8)
     ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
     ax.grid(axis="x", which="both", alpha=0.25)
   return fig
 
 def quantization_impact(res: Results, **_) -> plt.Figure:
+  """One panel per place and model (phases in rows), one line per backend setting: few enough lines to tell apart."""
   s = res.summary
   unknown = sorted({name(b) for b, v in zip(s["backend"], s.apply(bpw, axis=1)) if math.isnan(v)})
-  s = s[~s.apply(bpw, axis=1).isna()]
-  cap = caption(res, s, "Points: median tok/s over runs with the 95% t-interval over runs; x = the GGUF file's bits per weight "
-                "(all tensors); one line per backend setting, model and place" +
-                (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
-  fig, axes = figure("Quantization impact: throughput against bits per weight (tok/s, higher is better)", cap, stacked=crowded(s))
-  line_cols = [k for k in KEY if k not in ("quantize", "model_type", "model_sha256")]
-  for ax, (phase, rows) in zip(axes, by_phase(s).items()):
-    ax.set_title(phase_title(phase))
-    if rows.empty:
-      empty(ax, "no data")
-      continue
-    rows = rows.assign(line=series_labels(rows, line_cols), bpw=rows.apply(bpw, axis=1))
-    lines = rows.groupby("line", sort=True)
-    for line, rs in lines:
-      rs = rs.sort_values("bpw")
-      y = rs["tok_s_median"].to_numpy()
-      lo = np.where(rs["tok_s_ci95_low"].isna(), y, np.maximum(rs["tok_s_ci95_low"], y / 1e6))
-      hi = np.where(rs["tok_s_ci95_high"].isna(), y, rs["tok_s_ci95_high"])
-      synth = synthetic(rs.iloc[0])
-      ax.errorbar(rs["bpw"], y, yerr=[y - lo, hi - y], color=color(rs.iloc[0]["backend"]), marker="o", markersize=4, capsize=3,
-                  label=line, linestyle="--" if synth else "-", linewidth=1.2)
-      for xi, yi, t in zip(rs["bpw"], y, rs["model_type"]):
-        ax.annotate(f"{t}\n{fmt(yi)}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7)
-    log_axis(ax)
-    ax.set_xlabel("bits per weight (GGUF file bytes × 8 / parameters)")
-    ax.set_ylabel(f"{phase} tok/s (log scale)")
-    beside = {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "frameon": False} if lines.ngroups > 6 else {}
-    ax.legend(fontsize=7.5, title="dashed: synthetic weights" if rows["weights"].eq("synthetic").any() else None, title_fontsize=7, **beside)
-    ax.grid(alpha=0.25, which="major")
-    ax.margins(x=0.15)
-    ax.set_ylim(rows["tok_s_median"].min() / 4, rows[["tok_s_median", "tok_s_ci95_high"]].max().max() * 4)
+  s = s[~s.apply(bpw, axis=1).isna()].assign(bpw=lambda d: d.apply(bpw, axis=1))
+  cap = caption(res, s, "Points: median tok/s over runs with the 95% t-interval over runs; x = the GGUF file's bits per weight; one line per "
+                "backend setting" + (f". Not drawn (model file unknown, so no bits per weight): {', '.join(unknown)}" if unknown else ""))
+  places = sorted({(r["device_name"], r["size"], r["weights"]) for r in s.to_dict("records")}) or [("", "", "")]
+  fig = plt.figure(figsize=(max(7, 4.6 * len(places)), 2 * 3.8 + 0.19 * (cap.count("\n") + 1)), layout="constrained")
+  gs = fig.add_gridspec(3, len(places), height_ratios=[3.8, 3.8, 0.19 * (cap.count("\n") + 1)])
+  cap_ax = fig.add_subplot(gs[2, :]); cap_ax.axis("off")
+  cap_ax.text(0, 1, cap, va="top", ha="left", fontsize=8.5, transform=cap_ax.transAxes, color="#333")
+  fig.suptitle("Quantization impact: throughput against bits per weight (tok/s, higher is better)", fontsize=12, fontweight="bold")
+  line_cols = [k for k in KEY if k not in ("quantize", "model_type", "model_sha256", "device", "device_name", "hostname", "size", "weights")]
+  for i, phase in enumerate(PHASES):
+    for j, place in enumerate(places):
+      ax = fig.add_subplot(gs[i, j])
+      rows = s[(s["phase"] == phase) & (s[["device_name", "size", "weights"]].apply(tuple, axis=1) == place)] if len(s) else s
+      ax.set_title(wrap(f"{phase}: {place[1]}{' synthetic' if place[2] == 'synthetic' else ''}, {device_words(place[0])}", 40), fontsize=10)
+      if rows.empty:
+        empty(ax, "no data")
+        continue
+      rows = rows.assign(line=series_labels(rows, line_cols))
+      lines = list(rows.groupby("line", sort=True))
+      for label_, rs in lines:
+        rs = rs.sort_values("bpw")
+        y = rs["tok_s_median"].to_numpy()
+        lo = np.where(rs["tok_s_ci95_low"].isna(), y, np.maximum(rs["tok_s_ci95_low"], y / 1e6))
+        hi = np.where(rs["tok_s_ci95_high"].isna(), y, rs["tok_s_ci95_high"])
+        ax.errorbar(rs["bpw"], y, yerr=[y - lo, hi - y], color=color(rs.iloc[0]["backend"]), marker="o", markersize=4, capsize=3,
+                    label=label_, linestyle="--" if synthetic(rs.iloc[0]) else "-", linewidth=1.2)
+        if len(lines) <= 2:  # more would overlap: the x ticks name the files
+          for xi, yi, t in zip(rs["bpw"], y, rs["model_type"]): ax.annotate(f"{t}\n{fmt(yi)}", (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=8)
+      files = rows.drop_duplicates("model_type").sort_values("bpw")
+      ax.set_xticks(files["bpw"], [f"{t}\n{b:.1f}" for t, b in zip(files["model_type"], files["bpw"])], fontsize=8.5)
+      log_axis(ax)
+      ax.set_xlabel("GGUF file, bits per weight (file bytes × 8 / parameters)", fontsize=9)
+      ax.set_ylabel(f"{phase} tok/s (log scale)", fontsize=9)
+      if len(lines) <= LEGEND_MAX: ax.legend(fontsize=8.5, loc="best", framealpha=0.8)
+      else:  # label each line at its right end
+        for label_, rs in lines:
+          end = rs.sort_values("bpw").iloc[-1]
+          ax.annotate(label_, (end["bpw"], end["tok_s_median"]), xytext=(6, 0), textcoords="offset points", fontsize=8, va="center", color=color(end["backend"]))
+      ax.grid(alpha=0.25, which="major")
+      ax.margins(x=0.25)
+      ax.set_ylim(rows["tok_s_median"].min() / 4, rows[["tok_s_median", "tok_s_ci95_high"]].max().max() * 4)
   return fig
 
 def latency_distribution(res: Results, **_) -> plt.Figure:
@@ -330,7 +356,7 @@ def latency_distribution(res: Results, **_) -> plt.Figure:
         if p == p: mark(ax, p, y, m, c)
       every += [*v, *known]
     ax.set_yticks(ys, [f"{wrap(n, 48)}, runs={r['n_runs']:.0f}, steps={r['n_steps']:.0f}" for n, r in zip(names, rows.to_dict("records"))],
-                  fontsize=7.5)
+                  fontsize=8.5)
     log_axis(ax, "x", span=max(every) / min(every))
     ax.set_xlabel(f"{phase} latency (ms per token, log scale)")
     ax.grid(axis="x", which="both", alpha=0.25)
@@ -338,21 +364,22 @@ def latency_distribution(res: Results, **_) -> plt.Figure:
 
 def memory_throughput(res: Results, **_) -> plt.Figure:
   s = res.summary
-  rooflines = sorted({(f"{r['hostname']} {r['device']}", r["roofline_gb_s"]) for r in s.to_dict("records") if r["roofline_gb_s"] > 0})
+  measured = s[s["roofline_gb_s"] > 0].assign(place=lambda d: d["hostname"] + " " + d["device"]).groupby("place")["roofline_gb_s"]
+  # one line per place: several leases of one kind of machine measured it a few GB/s apart, their range in the label
+  rooflines = [(p, g.median(), f"{g.min():,.1f}" if g.nunique() == 1 else f"{g.min():,.0f}–{g.max():,.0f}") for p, g in measured]
   extra = ["Bytes per step: tinygrad = bytes its kernels access (GlobalCounters.global_mem); others = model geometry, a lower bound "
            "(every weight once + KV cache up to the position)"]
-  extra.append("Roofline: the host's measured memory bandwidth, " + "; ".join(f"{p}: {v:.1f} GB/s" for p, v in rooflines)
+  extra.append("Roofline: the host's measured memory bandwidth, " + "; ".join(f"{p}: {t} GB/s" for p, _, t in rooflines)
                if rooflines else "No measured memory bandwidth in these CSVs (roofline_gb_s): no roofline drawn")
   fig, axes = figure("Memory throughput (GB/s = bytes moved in a run / its time, higher is better)",
                      caption(res, s, "bars: median over runs, dots: each run", extra), stacked=crowded(s))
   for ax, (phase, rows) in zip(axes, by_phase(s).items()):
-    for p, v in rooflines:  # drawn first, so bars() puts them in the legend
-      ax.axhline(v, color="#a00", linestyle=":", linewidth=1.2, label=f"measured bandwidth {p}: {v:.1f} GB/s")
+    for p, v, t in rooflines: line(ax, v, f"measured bandwidth {p}: {t} GB/s", "#a00", ":")
     items = [Bar(b.x, f"{b.series} ({src} bytes)", b.backend, b.value, dots=b.dots, hatched=b.hatched)
              for b, src in zip(rate_bars(res, rows, "mem_gb_s_median", f"{phase}_mem_gb_s", ci=False), rows["memory_bytes_source"])]
     bars(ax, items, f"{phase} memory throughput (GB/s)")
     ax.set_title(phase_title(phase))
-    if rooflines and len(rows): ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v in rooflines)))
+    if rooflines and len(rows): ax.set_ylim(top=max(ax.get_ylim()[1], 1.3 * max(v for _, v, _ in rooflines)))
   return fig
 
 def param_throughput(res: Results, **_) -> plt.Figure:

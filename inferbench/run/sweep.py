@@ -5,7 +5,7 @@ Each quantization runs in its own child process (`python -m inferbench.run.sweep
   quantize  make or reuse the GGUF with llama.cpp's quantizer (prepare.quantized), record bytes and bits per weight
   speed     the regular benchmark, one worker per backend (local.run_limited: raw log in benchmark_output/, collated)
   quality   perplexity, KL and top-1 agreement against the F16 reference, from llama.cpp logits (quality.py)
-  tasks     exact-match tasks asked of a llama.cpp server started for this quantization only (tasks.py)
+  tasks     lm-eval on seeded local tasks, through llama-cpp-python on the GGUF file (harness.py); paired against F16
 A backend's own quantization (MLX's mlx-q4, mlx-q8, mlx-q4-g32; PyTorch's torchao-int8, torchao-int4) is read by that
 backend only: it is timed on that backend only, scored from its logits against its logits of the F16 reference, and
 skips the tasks.
@@ -25,7 +25,7 @@ from inferbench.analyse import analysis
 from inferbench.core import cli, metadata, files, formats, names, registry, proc, stats
 from inferbench.store import collate, resume
 from inferbench.models import modelfile, prepare
-from inferbench.measure import quality, tasks
+from inferbench.measure import harness, quality
 from inferbench.run import bench, local
 from inferbench.core.config import RunConfig
 
@@ -34,18 +34,18 @@ REFERENCE = "F16"
 SPEED_TOKENS = 64      # decode steps per speed run: enough for a stable median, short enough for 8 quantizations
 QUALITY_TOKENS = 512   # text tokens scored for perplexity, KL and agreement
 QUALITY_CTX = 256      # tokens per window (each from an empty cache): 2 windows, 510 predictions
-TASK_EXAMPLES = 10     # per task, 3 tasks
-TASK_MAX_TOKENS = 24   # the longest answer (12 characters copied) fits
+TASK_EXAMPLES = 40     # per task, 4 tasks: 160 paired examples, best-case detectable drop 4.9 points (harness.detectable_drop)
 # The deck (issue 3) reads these names: keep them.
 COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "decode_tok_s_ci95_low",
            "decode_tok_s_ci95_high", "prefill_tok_s", "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement",
-           "task_accuracy", "task_examples",
-           "task_detail", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
+           "task_accuracy", "task_accuracy_ci95_low", "task_accuracy_ci95_high", "task_examples", "task_detail",
+           "task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_diff_p_mcnemar", "task_verdict",
+           "task_detectable_drop", "task_generator", "task_seed", "task_harness", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
            "llama_cpp_python", "tinygrad", "git_commit", "mlx", "torch"]
 SUMMARY = ["quant", "backend", "bits_per_weight", "decode_tok_s", "prefill_tok_s", "perplexity", "kl_mean", "kl_p99",
-           "top1_agreement", "task_accuracy", "status"]
+           "top1_agreement", "task_accuracy", "task_diff_vs_f16", "task_verdict", "status"]
 
 @dataclass(frozen=True)
 class Job:
@@ -68,7 +68,6 @@ class Job:
   quality_tokens: int
   quality_ctx: int
   task_examples: int
-  task_max_tokens: int
   task_threads: int
   timeout: float | None
   force: bool
@@ -84,7 +83,7 @@ def backends_of(job: Job) -> list[str]:
   """The backends that can read this quantization: a backend's own only that backend."""
   return [b for b in job.backends if formats.owner(job.quant) in (None, b)]
 
-def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not formats.owner(job.quant)  # the task server is llama.cpp's
+def has_tasks(job: Job) -> bool: return bool(job.task_examples) and not formats.owner(job.quant)  # the tasks run on llama.cpp
 
 def journal_path(job: Job, phase: str) -> Path: return Path(job.journal) / f"{job.quant}.{phase}.json"
 
@@ -147,10 +146,29 @@ def run_job(job: Job):
   phase(job, "quality", settings, measure_quality)
 
   if has_tasks(job):
-    settings = {"model_sha256": info.sha256, "seed": job.seed, "examples": job.task_examples, "max_tokens": job.task_max_tokens,
-                "version": _version("llama_cpp_python")}
-    log = Path(job.journal) / f"{job.quant}.server.log"
-    phase(job, "tasks", settings, lambda: asdict(tasks.run(path, log, job.task_examples, job.task_max_tokens, job.seed, job.task_threads)))
+    phase(job, "tasks", task_settings(job, info.sha256),
+          lambda: asdict(harness.evaluate(path, harness.make_tasks(task_dir(job), job.seed, job.task_examples), job.task_threads, job.seed)))
+
+def task_dir(job: Job) -> Path: return Path(job.journal) / "tasks"
+def task_settings(job: Job, sha: str | None) -> dict:
+  return {"model_sha256": sha, "seed": job.seed, "examples": job.task_examples, "generator": harness.GENERATOR,
+          "version": f"lm-eval {_version('lm_eval')} llama-cpp-python {_version('llama_cpp_python')}"}
+
+def task_columns(job: Job, tsk: dict) -> dict:
+  """Accuracy with its interval, and the paired difference from F16's journal of the same tasks (any sweep's: F16 need
+  not be in this one), with its interval and verdict."""
+  if tsk.get("status") != "ok": return {}
+  ref = load_journal(Path(job.journal) / f"{REFERENCE}.tasks.json") or {}
+  same = ref.get("status") == "ok" and {k: v for k, v in ref["settings"].items() if k != "model_sha256"} == \
+         {k: v for k, v in tsk["settings"].items() if k != "model_sha256"}
+  d = harness.paired(ref["correct"], tsk["correct"], job.seed) if same else None
+  q = d.discordant / tsk["n_examples"] if d and d.discordant else None
+  return {"task_accuracy": tsk["accuracy"], "task_accuracy_ci95_low": tsk["ci95_low"], "task_accuracy_ci95_high": tsk["ci95_high"],
+          "task_examples": tsk["n_examples"], "task_detail": " ".join(f"{k} {v}" for k, v in tsk["per_task"].items()),
+          **({"task_diff_vs_f16": d.diff, "task_diff_ci95_low": d.ci95_low, "task_diff_ci95_high": d.ci95_high,
+              "task_diff_p_mcnemar": d.p_mcnemar, "task_verdict": d.verdict} if d else {"task_verdict": f"no {REFERENCE} result on these tasks"}),
+          "task_detectable_drop": harness.detectable_drop(tsk["n_examples"], q), "task_generator": tsk["settings"]["generator"],
+          "task_seed": tsk["settings"]["seed"], "task_harness": tsk["settings"]["version"]}
 
 def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   """The regular benchmark path: a worker writes a raw log, collate updates the backend's CSV, and the analysis's run-level
@@ -210,8 +228,7 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
       "quality_scored": qual.get("n_scored"), "quality_text": qual.get("text"), "quality_text_sha256": qs.get("text_sha256"),
       "quality_reference": Path(qual["reference"]).name if qual.get("reference") else None,
       "quality_measured_with": f"{names.name(qs.get('engine', 'llamacpp'))} {qs['version']} logits" if qs.get("version") else None,
-      "task_accuracy": tsk.get("accuracy"), "task_examples": tsk.get("n_examples"),
-      "task_detail": " ".join(f"{k} {v}" for k, v in tsk.get("per_task", {}).items()) or None,
+      **task_columns(job, tsk),
       "status": "failed: " + "; ".join(failed) if failed else "ok", "threads": job.threads,
       "source_type": q.get("source_type"), "model_sha256": q.get("model_sha256"), "speed_log": sp.get("log"), **md})
   return out
@@ -236,10 +253,9 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
   p.add_argument("--ctx", type=int, default=registry.DEFAULT_CTX, help="speed runs' context length: at least the prompt + --n-tokens")
   p.add_argument("--quality-tokens", type=cli.whole(2), default=QUALITY_TOKENS, help="text tokens scored against the F16 reference")
   p.add_argument("--quality-ctx", type=cli.whole(2), default=QUALITY_CTX, help="tokens per quality window (divides --quality-tokens)")
-  p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help="examples per task (reverse, add, copy); 0 skips the tasks")
-  p.add_argument("--task-max-tokens", type=cli.whole(1), default=TASK_MAX_TOKENS, help="reply length cap")
-  # the server's own threads spin-wait; on a shared CPU two of them can be 20x slower than one, and accuracy needs no speed
-  p.add_argument("--task-threads", type=cli.whole(1), default=1, help="CPU threads of the task server")
+  p.add_argument("--task-examples", type=cli.whole(0), default=TASK_EXAMPLES, help=f"examples per task ({', '.join(harness.TASKS)}); 0 skips the tasks")
+  # llama.cpp's threads spin-wait; on a shared CPU two of them can be 20x slower than one, and accuracy needs no speed
+  p.add_argument("--task-threads", type=cli.whole(1), default=1, help="CPU threads of the task evaluation")
   p.add_argument("--timeout", type=cli.number(0, inclusive=False), help="seconds before one quantization's child is stopped and recorded as failed")
   p.add_argument("-o", "--output-dir", type=Path, default=Path("benchmark_output"))
   p.add_argument("--plot", type=Path, default=Path("plots/quantization_pareto.png"))
@@ -280,7 +296,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     job = Job(quant=quant, size=size, model=args.model, source_type=source_type, backends=args.backend, journal=str(out / f"sweep_{size}"), out_dir=str(out),
               seed=args.seed, n_tokens=args.n_tokens, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
               threads=args.threads, ctx=args.ctx, prompt=args.prompt, quality_tokens=args.quality_tokens, quality_ctx=args.quality_ctx,
-              task_examples=args.task_examples, task_max_tokens=args.task_max_tokens, task_threads=args.task_threads,
+              task_examples=args.task_examples, task_threads=args.task_threads,
               timeout=args.timeout, force=args.force, run_id=run_id)
     print(f"[{i}/{len(quants)}] {quant}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ import pandas as pd
 from inferbench.analyse import analysis
 from inferbench.core import cli, proc
 from inferbench.core.config import RunConfig
-from inferbench.core.names import fmt, name, with_ci
+from inferbench.core.names import fmt, knob_words, name, with_ci
 from inferbench.core.stats import bootstrap_ratio, format_table
 from inferbench.decide import recommend
 from inferbench.run.local import log_name, run_limited, summarize
@@ -41,7 +41,7 @@ class Entry:
   cfg: RunConfig  # what runs, one measured run per round
 
 def label(r: pd.Series) -> str:
-  return f"{name(r['backend'])} {r['size']} {r['quantize']}" + (f" {r['knobs']}" if pd.notna(r["knobs"]) and r["knobs"] else "") + f" ({r['device']})"
+  return f"{name(r['backend'])} {r['size']} {r['quantize']}" + (f", {knob_words(r['knobs'])}" if pd.notna(r["knobs"]) and r["knobs"] else "") + f" ({r['device']})"
 
 def alternatives(table: pd.DataFrame, against: str) -> pd.DataFrame:
   """The best-ranked row of each other backend, or of each other quantization of the pick's backend and device."""
