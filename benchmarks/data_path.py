@@ -2,8 +2,13 @@
 """Times the data path on a million step rows: raw logs -> collate -> CSV -> analysis (runs.csv, summary.csv,
 ratios.csv). Writes a seeded synthetic folder of logs as the worker writes them (100 logs x 10 runs x
 1,000 decode steps by default, synthetic-weights style with empty text, plus a few logs with real-style cumulative
-text) into a temporary folder, then runs each stage in a child process and prints its wall time, rows/s and peak
-memory (the child's max RSS, from wait4).
+text) into a temporary folder, then runs each stage in a child process and prints its wall time, rows/s, CPU
+seconds and peak memory (the child's max RSS, from wait4): the median of --repeats runs of each (the machine may be
+shared: the CPU seconds vary less than the wall time). The collate stages:
+  first         no CSV yet (CSV and index removed before each repeat)
+  unchanged     the CSV and its index there, no log changed
+  one new log   one more log of 10 x 1,001 rows since the last collate (removed again before each repeat)
+  no index      the CSV there but not its index (a CSV of an earlier version, or copied without it)
 
   python benchmarks/data_path.py                  # the issue's 1M rows
   python benchmarks/data_path.py --logs 10        # a quick look
@@ -47,22 +52,25 @@ def header(i: int, n_runs: int, n_steps: int, text: bool) -> dict:
 def write_logs(folder: Path, n_logs: int, n_runs: int, n_steps: int, n_text: int, seed: int = 0) -> int:
   """The synthetic folder; the last n_text logs carry cumulative text, as a real model's logs do. Returns the step rows."""
   rng = random.Random(seed)
-  for i in range(n_logs):
-    text = i >= n_logs - n_text
-    w = LogWriter(folder / f"{BACKEND}_vm_1B-synthetic_Q4-K-M_seed{i}_uuid{i:08x}.txt")
-    w.header(header(i, n_runs, n_steps, text))
-    for r in range(n_runs):
-      out = ""
-      for s in range(n_steps + 1):
-        total = rng.uniform(250, 300) if s == 0 else rng.uniform(25, 35)
-        if text: out += (" " if s else "") + rng.choice(WORDS) + ("\n" if rng.random() < 0.05 else "")
-        w.step(run=r, phase="decode" if s else "prefill", step=s, position=36 + s if s else 0, n_tokens=1 if s else 37,
-               token_id=rng.randrange(49152), enqueue_latency_ms=round(total - rng.uniform(0.1, 0.3), 4), total_latency_ms=round(total, 4),
-               bytes_read=None, min_bytes_read=807694336 + 1536 * s, text=out if text else "")
-      w.run(run=r, internal_prefill_ms=round(rng.uniform(250, 300), 3), internal_decode_ms=round(n_steps * 30.0, 3),
-            internal_prefill_tokens=37, internal_decode_steps=n_steps)
-    w.close()
+  for i in range(n_logs): write_one(folder / f"{BACKEND}_vm_1B-synthetic_Q4-K-M_seed{i}_uuid{i:08x}.txt", i, n_runs, n_steps, i >= n_logs - n_text, rng)
   return n_logs * n_runs * (n_steps + 1)
+
+def write_one(path: Path, i: int, n_runs: int, n_steps: int, text: bool = False, rng: random.Random | None = None):
+  """One log as the worker writes it: n_runs runs of a prefill and n_steps decode steps."""
+  rng = rng or random.Random(i)
+  w = LogWriter(path)
+  w.header(header(i, n_runs, n_steps, text))
+  for r in range(n_runs):
+    out = ""
+    for s in range(n_steps + 1):
+      total = rng.uniform(250, 300) if s == 0 else rng.uniform(25, 35)
+      if text: out += (" " if s else "") + rng.choice(WORDS) + ("\n" if rng.random() < 0.05 else "")
+      w.step(run=r, phase="decode" if s else "prefill", step=s, position=36 + s if s else 0, n_tokens=1 if s else 37,
+             token_id=rng.randrange(49152), enqueue_latency_ms=round(total - rng.uniform(0.1, 0.3), 4), total_latency_ms=round(total, 4),
+             bytes_read=None, min_bytes_read=807694336 + 1536 * s, text=out if text else "")
+    w.run(run=r, internal_prefill_ms=round(rng.uniform(250, 300), 3), internal_decode_ms=round(n_steps * 30.0, 3),
+          internal_prefill_tokens=37, internal_decode_steps=n_steps)
+  w.close()
 
 def child(code: str) -> tuple[dict, int]:
   """Runs code in a fresh interpreter; returns what it prints (JSON) and its peak RSS in bytes."""
@@ -93,14 +101,24 @@ runs, summary, ratios = analysis.analyse(data)
 analysis.write(Path({str(folder)!r}), runs, summary, ratios)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": len(data.steps)}}))""")
 
+def median_of(repeats: int, run, before=lambda: None) -> tuple[dict, int]:
+  """The run (a (figures, peak RSS) pair) whose wall time is the median of `repeats`, each after `before`."""
+  done = []
+  for _ in range(repeats):
+    before()
+    done.append(run())
+  return sorted(done, key=lambda r: r[0]["seconds"])[len(done) // 2]
+
 def main(argv: list[str] | None = None) -> int:
   p = cli.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--logs", type=int, default=100)
   p.add_argument("--runs", type=int, default=10)
   p.add_argument("--steps", type=int, default=1000, help="decode steps per run (each run also has its prefill step)")
   p.add_argument("--text-logs", type=int, default=2, help="logs with real-style cumulative text")
+  p.add_argument("--repeats", type=int, default=3, help="runs of each stage; the median is printed")
   p.add_argument("--keep", type=Path, help="write the folder here (and keep it) instead of a temporary one")
   args = p.parse_args(argv)
+  from inferbench.store.collate import csv_path, index_path
   with tempfile.TemporaryDirectory(prefix="inferbench-data-path-") as tmp:
     folder = args.keep or Path(tmp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,12 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(f.stat().st_size for f in folder.glob("*.txt"))
     print(f"{args.logs} logs x {args.runs} runs x {args.steps + 1} steps = {n:,} step rows, {size / 1e6:,.0f} MB of logs "
           f"({args.text_logs} with text), written in {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.1f}")
-    stages = [("collate (no CSV yet)", time_collate(folder)), ("collate again (CSV there)", time_collate(folder)),
-              ("analysis", time_analysis(folder))]
-    print(f"{'stage':<28}{'seconds':>9}{'rows/s':>13}{'CPU s':>8}{'peak RSS MB':>13}{'CSV MB':>9}")
-    for name, r in stages:
-      (fig, rss) = r
+    target = csv_path(folder, BACKEND)
+    extra = folder / f"{BACKEND}_vm_extra_uuid{args.logs:08x}.txt"
+    def fresh(): target.unlink(missing_ok=True); index_path(target).unlink(missing_ok=True)
+    def no_extra():  # the folder as the last collate left it, but for the new log
+      if extra.exists(): extra.unlink(); time_collate(folder)
+    def new_log(): no_extra(); write_one(extra, args.logs, args.runs, args.steps)
+    stages = [("collate: first", median_of(args.repeats, lambda: time_collate(folder), fresh)),
+              ("collate: unchanged", median_of(args.repeats, lambda: time_collate(folder))),
+              ("collate: one new log", median_of(args.repeats, lambda: time_collate(folder), new_log)),
+              ("collate: no index", median_of(args.repeats, lambda: time_collate(folder), lambda: index_path(target).unlink(missing_ok=True))),
+              ("analysis", median_of(args.repeats, lambda: time_analysis(folder)))]
+    print(f"{'stage (median of ' + str(args.repeats) + ')':<28}{'seconds':>9}{'rows/s':>13}{'CPU s':>8}{'peak RSS MB':>13}{'CSV MB':>9}")
+    for name, (fig, rss) in stages:
       print(f"{name:<28}{fig['seconds']:>9.2f}{fig['rows'] / fig['seconds']:>13,.0f}{fig['cpu_seconds']:>8.2f}{rss / 1e6:>13,.0f}{fig.get('csv_bytes', 0) / 1e6:>9,.0f}")
+    print(f"load average after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
   return 0
 
 if __name__ == "__main__": sys.exit(main())

@@ -1,6 +1,6 @@
 """Small real benchmark CSVs for the analysis, plot and deck tests: llama.cpp (two quantizations) and tinygrad on the
 tiny synthetic model, through the real benchmark and collate scripts. Made once per test session, on first use."""
-import csv, shutil, subprocess, sys
+import contextlib, csv, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,3 +85,52 @@ def small_sweep(model: Path, out: Path, quantize: list[str], backends: list[str]
            "--quality-tokens", "64", "--quality-ctx", "32", "--threads", "1"]
   assert sweep.main(["--model", str(model), "--quantize", *quantize, "--backend", *backends, "-o", str(out), "--plot", str(out / "p.png"), *small]) == 0
   return {(r["quant"], r["backend"]): r for r in csv.DictReader(open(out / f"sweep_{model.stem}.csv", newline=""))}
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+@contextlib.contextmanager
+def llama_server(model: Path, key: str | None = None):
+  """llama-cpp-python's OpenAI-compatible server on model, 127.0.0.1 only: its /v1 URL, the server stopped after."""
+  port, auth = free_port(), {"Authorization": f"Bearer {key}"} if key else {}
+  cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+         "--n_threads", "1", "--n_ctx", "512", *(["--api_key", key] if key else []), "--interrupt_requests", "false"]
+  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.monotonic() + 60
+    while True:
+      try:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers=auth), timeout=2)
+        break
+      except OSError:
+        if proc.poll() is not None or time.monotonic() > deadline: raise RuntimeError("llama-cpp-python's server did not start")
+        time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}/v1"
+  finally:
+    proc.terminate()
+    try: proc.wait(10)
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+def mixed_folder(base: Path, tiny_model: Path) -> Path:
+  """The README's workflow in one folder: real_csvs' llama.cpp benchmark, a quantization sweep (sweep_135M.csv and its
+  speed logs) and an endpoint benchmark of llama-cpp-python's server (llamacpp_server.csv), each collated, then the
+  analysis. The sweep is labelled 135M, the endpoint's default --size, so the served model's rows meet the sweep's
+  quality: a served model names no file (no model bytes, no type). Made once per session."""
+  out = base / "mixed"
+  if (out / "summary.csv").is_file(): return out
+  tmp = base / "mixed.partial"
+  shutil.rmtree(tmp, ignore_errors=True)
+  only(real_csvs(base, tiny_model), tmp, "llamacpp.csv")
+  r = script("llamacpp_sweep.py", "--model", str(tiny_model), "--size", "135M", "--quantize", "F16", "Q8_0", "-o", str(tmp), "--plot", str(tmp / "p.png"),
+             "--task-examples", "0", "--runs", "2", "--warmup", "0", "--min-seconds", "0", "--n-tokens", "4", "--quality-tokens", "64",
+             "--quality-ctx", "32", "--threads", "1")
+  assert r.returncode == 0, r.stderr[-2000:]
+  with llama_server(tiny_model) as url:
+    r = script("mlc_benchmark.py", "--endpoint", url, "--server-name", "llamacpp_server", "--n-tokens", "4", "--concurrency", "1", "--requests", "3", "-o", str(tmp))
+  assert r.returncode == 0, r.stderr[-2000:]
+  for s in ("llamacpp_collate.py", "mlc_collate.py", "benchmark_analysis.py"):
+    assert (r := script(s, "-d", str(tmp))).returncode == 0, r.stderr[-2000:]
+  tmp.rename(out)
+  return out

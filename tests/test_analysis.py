@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 from benchdata import real_csvs, script
+from inferbench.core.config import RunConfig
+from inferbench.run import local
+from inferbench.serving import client
+from inferbench.store import collate
+from inferbench.store.rawlog import LogError, LogWriter, parse
 from inferbench.analyse import analysis
 from inferbench.core import stats
-from inferbench.store.collate import COLUMNS
+from inferbench.store.collate import COLUMNS, declared
 
 BASE = {"status": "ok", "backend": "llamacpp", "device": "cpu", "hostname": "h1", "size": "tiny", "quantize": "default",
         "seed": "42", "uuid": "u1", "log_file": "llamacpp_u1.txt", "weights": "real", "model_type": "F16", "bits_per_weight": "16.0",
@@ -143,7 +148,7 @@ def test_script_writes_three_files_and_skips_foreign_csvs(tmp_path):
 @pytest.mark.parametrize("damage, expect", [
   (lambda p: p.write_text("step,foo\n1,2\n"), "not a collated benchmark CSV (no column backend"),
   (lambda p: p.write_text(p.read_text().replace(",100,", ",ten,", 1)), "invalid value 'ten'"),
-  (lambda p: p.write_text(p.read_text().replace(",100,", ",inf,", 1)), "a step needs finite non-negative numbers"),
+  (lambda p: p.write_text(p.read_text().replace(",100,", ",inf,", 1)), "row 1 (llamacpp_u1.txt, run 0, step 0): total_latency_ms is inf, not finite"),
   (lambda p: p.write_text(p.read_text() + "1,2,3\n"), "Expected"),
   (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "unreadable as CSV"),
 ])
@@ -176,3 +181,60 @@ def test_real_csvs_both_backends(tmp_path_factory, tiny_model):
   ratio = dec.groupby("backend")["harness_internal_ratio"]
   assert len(ratio.get_group("llamacpp")) == 2 and all(0.99 <= v < math.inf for v in ratio.get_group("llamacpp"))
   assert ratio.get_group("tinygrad").isna().all()
+
+# ---- one rule for a valid value: the raw log's declaration (rawlog.STEP, RUN, HEADER), in the parser and here
+
+def served(path: Path, chunks: list[list[float]]) -> Path:
+  """A serving log as the load client writes it, a request per list of chunk arrival times: a time given twice is
+  a chunk that carried two tokens, so the gap between them is exactly 0."""
+  w = LogWriter(path)
+  w.header({"backend": "llamacpp_server", "uuid": "s1", "mode": "endpoint", "size": "tiny", "concurrency": 1, "requests": len(chunks),
+            "n_prompt_tokens": 5, "n_decode_steps": 3, "started_at": "2026-01-01T00:00:00+00:00"})
+  cfg = RunConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=1, requests=len(chunks),
+                  warmup=0, n_tokens=3, temperature=0.0)
+  for run, times in enumerate(chunks):
+    client.write(w, client.Result(run, 0.1 * run, 0.01, times, ["a"] * len(times), times[-1] + 0.001, {"completion_tokens": len(times), "prompt_tokens": 5},
+                                  "length"), n_prompt=5, ref_tokens=None, cfg=cfg)
+  w.close()
+  return path
+
+def test_a_zero_gap_between_two_tokens_of_one_chunk_is_data(tmp_path, capsys):
+  # a request with one zero gap, another, and one whose whole decode came in its first chunk (decode took no time)
+  log = served(tmp_path / "llamacpp_server_s1.txt", [[0.02, 0.03, 0.03, 0.05], [0.02, 0.04, 0.04, 0.07], [0.02, 0.02, 0.02, 0.02]])
+  assert parse(log).ok and min(s["total_latency_ms"] for s in parse(log).steps) == 0  # the parser accepts it
+  local.summarize([{"label": "served", "log": log, "status": "ok"}])  # the benchmark command's table, no traceback
+  out = capsys.readouterr()
+  assert "decode" in out.out and "prefill" in out.out and "warning" not in out.err
+  collate.collate("llamacpp_server", tmp_path)
+  runs, summary, _ = analysis.analyse(analysis.load(tmp_path))
+  dec, pre = (summary[summary["phase"] == p].iloc[0] for p in ("decode", "prefill"))
+  assert pre["n_runs"] == 3 and dec["n_runs"] == 2  # no time, no rate: that request's decode is left out of the rates, not infinite
+  assert dec["tok_s_median"] == pytest.approx(np.median([3e3 / 30, 3e3 / 50])) and np.isfinite(runs["decode_tok_s"].dropna()).all()
+  assert dec["latency_ms_p50"] == 0  # the zeros are among the step gaps: 0 0 0 0 0 10 20 20 30
+
+@pytest.mark.parametrize("column", ["total_latency_ms", "n_step_tokens", "threads", "peak_rss_bytes", "e2e_latency_ms"])
+def test_the_least_declared_value_is_accepted_and_below_it_refused(tmp_path, column):
+  lo = declared(column).lo
+  rows = [*one_run(0, 100, [10, 20]), *one_run(1, 100, [10, 20])]
+  rows[1][column] = str(lo)
+  write(tmp_path / "llamacpp.csv", rows)
+  assert analysis.analyse(analysis.load(tmp_path))[1]["n_runs"].min() == 2
+  rows[1][column] = str(lo - 0.5)
+  write(tmp_path / "llamacpp.csv", rows)
+  with pytest.raises(analysis.AnalysisError) as e: analysis.load(tmp_path)
+  assert str(e.value) == (f"{tmp_path / 'llamacpp.csv'}: row 2 (llamacpp_u1.txt, run 0, step 1): {column} is {lo - 0.5:g}, below its least value {lo:g}, "
+                          f"which no valid log holds: re-collate it with `python llamacpp_collate.py -d {tmp_path}`")
+
+def test_the_parser_draws_the_same_line(tmp_path):
+  from test_rawlog import mutate, write_log
+  zero = mutate(write_log(tmp_path / "llamacpp_u1.txt"), '"enqueue_latency_ms": 0.5, "total_latency_ms": 3.0', '"enqueue_latency_ms": 0.0, "total_latency_ms": 0.0')
+  assert collate.collate("llamacpp", tmp_path)[2] == []
+  assert analysis.analyse(analysis.load(tmp_path))[1]["latency_ms_p50"].notna().all()  # what it accepts, the analysis reads
+  mutate(zero, '"total_latency_ms": 0.0', '"total_latency_ms": -0.5')
+  with pytest.raises(LogError, match="step: total_latency_ms is below 0"): parse(zero)
+
+def test_a_serving_csv_is_recollated_by_the_serving_collate(tmp_path):
+  collate.collate("llamacpp_server", served(tmp_path / "llamacpp_server_s1.txt", [[0.02, 0.03], [0.02, 0.04]]).parent)
+  with open(path := tmp_path / "llamacpp_server.csv", newline="") as f: rows = list(csv.DictReader(f))
+  write(path, [{**rows[0], "total_latency_ms": "-1"}, *rows[1:]])
+  with pytest.raises(analysis.AnalysisError, match=f"re-collate it with `python mlc_collate.py -d {tmp_path}`"): analysis.load(tmp_path)

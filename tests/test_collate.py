@@ -142,3 +142,50 @@ def test_failed_log_without_steps_gets_one_row(tmp_path):
   (row,) = read(path)
   assert not problems and n == 1 and row["status"] == "failed: out of memory" and row["step"] == "" and row["uuid"] == "u1"
   assert collate.rows(parse(tmp_path / "llamacpp_a.txt"))[0]["status"] == "failed: out of memory"
+
+# ---- the index beside the CSV (.llamacpp.csv.index): unchanged logs are not read again, and the bytes are the same
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+  """The logs collate parses, by name."""
+  seen = []
+  def spy(path):
+    seen.append(Path(path).name)
+    return parse(path)
+  monkeypatch.setattr(collate, "parse", spy)
+  return seen
+
+def test_an_unchanged_log_is_not_read_again(tmp_path, reads):
+  paths = logs(tmp_path)
+  path, n, _ = collate.collate("llamacpp", tmp_path)
+  first, inode = path.read_bytes(), path.stat().st_ino
+  reads.clear()
+  assert collate.collate("llamacpp", tmp_path)[1] == n == 24 and reads == []  # nothing changed: nothing read, nothing written
+  assert path.stat().st_ino == inode and path.read_bytes() == first
+  write_log(tmp_path / "llamacpp_3.txt", header={"uuid": "u3", "started_at": "2026-11-22T18:01:30+00:00"})  # sorts between u1 and u2
+  mutate(paths[0], "started_at: 2026-11-22T18:00:00", "started_at: 2026-11-22T18:09:00")  # now the last to start
+  _, n, _ = collate.collate("llamacpp", tmp_path)
+  assert n == 32 and sorted(reads) == ["llamacpp_0.txt", "llamacpp_3.txt"]
+  assert [r["uuid"] for r in read(path)][::8] == ["u1", "u3", "u2", "u0"]
+
+def test_the_index_changes_nothing_but_the_time(tmp_path):
+  """The same history of logs added, changed, damaged and removed, collated with the index and without it (deleted
+  before each collate): the same CSV, byte for byte, every time."""
+  rng = random.Random(3)
+  a, b = tmp_path / "a", tmp_path / "b"
+  for step in range(30):
+    op, i, runs = rng.choice(["add", "add", "change", "remove", "bad", "damage index", "touch csv"]), rng.randrange(6), rng.randrange(1, 3)
+    for folder in (a, b):
+      folder.mkdir(exist_ok=True)
+      log = folder / f"llamacpp_{i}.txt"
+      if op == "add" and not log.exists():
+        write_log(log, runs=runs, header={"uuid": f"u{i}", "started_at": f"2026-11-22T18:0{i}:00+00:00"})
+      elif op == "change" and log.exists(): mutate(log, "size: tiny", f"size: tiny{step}")
+      elif op == "remove": log.unlink(missing_ok=True)
+      elif op == "bad" and log.exists(): mutate(log, "status: ok", "status: ok\nstep {}")
+      elif op == "damage index" and collate.index_path(folder / "llamacpp.csv").exists(): collate.index_path(folder / "llamacpp.csv").write_text("{")
+      elif op == "touch csv" and (folder / "llamacpp.csv").exists(): os.utime(folder / "llamacpp.csv")
+    collate.index_path(b / "llamacpp.csv").unlink(missing_ok=True)
+    ra, rb = collate.collate("llamacpp", a), collate.collate("llamacpp", b)
+    assert ra[1] == rb[1] and [str(p) for p in ra[2]] == [str(p).replace(str(b), str(a)) for p in rb[2]], (step, op)
+    assert (a / "llamacpp.csv").read_bytes() == (b / "llamacpp.csv").read_bytes(), (step, op)

@@ -1,6 +1,8 @@
 """Endpoint mode against a real OpenAI-compatible server (llama-cpp-python's, on the tiny model) and against a
 small misbehaving one; every request bounded in count and time, every server stopped."""
-import contextlib, csv, json, socket, subprocess, sys, threading, time, urllib.request
+import contextlib, csv, json, socket, threading, time
+import benchdata
+from benchdata import free_port
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import pytest
@@ -12,31 +14,9 @@ from inferbench.store.rawlog import parse
 KEY = "sk-inferbench-test-7f3a9c"  # must never reach a log, a CSV or a message
 N_TOKENS, TIMEOUTS = 8, ["--stall-timeout", "2", "--request-timeout", "20"]
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
 @pytest.fixture(scope="module")
 def llama_server(tiny_model):
-  port = free_port()
-  cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
-         "--n_threads", "1", "--n_ctx", "512", "--api_key", KEY, "--interrupt_requests", "false"]
-  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  try:
-    deadline = time.monotonic() + 60
-    while True:
-      try:
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {KEY}"}), timeout=2)
-        break
-      except OSError:
-        if proc.poll() is not None or time.monotonic() > deadline: pytest.fail("llama-cpp-python's server did not start")
-        time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}/v1"
-  finally:
-    proc.terminate()
-    try: proc.wait(10)
-    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+  with benchdata.llama_server(tiny_model, KEY) as url: yield url
 
 def benchmark(out: Path, *args, key: str | None = KEY) -> int:
   env = {"INFERBENCH_TEST_KEY": key} if key else {}

@@ -147,6 +147,25 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
   assert out.stderr.startswith(message) and out.stderr.count("\n") == 1
   assert not list(tmp_path.iterdir())
 
+def bad_model(tmp_path: Path, tiny_model: Path, kind: str) -> tuple[Path, str]:
+  """A --model that is not a model file, and what the error must say about it."""
+  path, data = tmp_path / "m" / "bad.gguf", tiny_model.read_bytes()
+  path.parent.mkdir()
+  if kind == "folder": path.mkdir(); (path / "inside.gguf").write_bytes(data[:4]); return path, "is a folder (it holds inside.gguf)"
+  if kind == "fifo": os.mkfifo(path); return path, "is not a regular file"
+  if kind == "dangling": path.symlink_to(tmp_path / "gone.gguf"); return path, "is a dangling symlink"
+  path.write_bytes({"text": b"not a gguf at all\n", "cut header": data[:100_000], "cut tensors": data[:len(data) * 9 // 10]}[kind])
+  return path, {"text": "invalid magic characters", "cut header": "failed to read", "cut tensors": "not within the file bounds"}[kind]
+
+@pytest.mark.parametrize("command", ["llamacpp_benchmark.py", "tinygrad_benchmark.py"])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "dangling", "text", "cut header", "cut tensors"])
+def test_a_model_that_is_not_a_model_file_is_one_line(tmp_path, tiny_model, command, kind):
+  """The project's line and nothing before it: llama.cpp's own error lines go into that line, not to stderr."""
+  path, says = bad_model(tmp_path, tiny_model, kind)
+  out = subprocess.run([sys.executable, command, "--model", str(path), *FAST, "-o", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and out.stderr.startswith("error: ") and says in out.stderr, out.stderr
+  assert str(path) in out.stderr and not (tmp_path / "out").exists()
+
 def test_corrupt_model_file_gives_a_clear_error(tmp_path):
   bad = tmp_path / "corrupt.gguf"
   bad.write_bytes(b"GGUF" + os.urandom(64))

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.csv as pcsv
 from inferbench import backends
-from inferbench.core import cli, roofline, stats
+from inferbench.core import cli, files, roofline, stats
 from inferbench.analyse import scaling
 from inferbench.core.formats import knob, varying_knobs
-from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, write_csv
+from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, declared, write_csv
 from inferbench.core.config import IDENTITY
 from inferbench.core.names import interval, name
 
@@ -67,7 +67,12 @@ class Data:
 
 def backend_of(path: Path) -> str: return {v: k for k, v in CSV_NAMES.items()}.get(path.name, path.stem)
 def recollate(path: Path) -> str:
-  return "re-run that configuration" if path.suffix == ".txt" else f"re-collate it with `python {backend_of(path)}_collate.py -d {path.parent}`"
+  script = f"{b}_collate.py" if (b := backend_of(path)) in backends.STEP else "mlc_collate.py"  # every server's CSV: collate serving
+  return "re-run that configuration" if path.suffix == ".txt" else f"re-collate it with `python {script} -d {path.parent}`"
+def _row(df: pd.DataFrame, i: int) -> str:
+  """Where row i (0-based) of a collated CSV came from: its place among the rows (a row can span lines) and its log."""
+  at = "".join(f", {k} {v:g}" for k in ("run", "step") if isinstance(v := df[k].iloc[i], float) and v == v)
+  return f"row {i + 1} ({df['log_file'].iloc[i] or 'no log_file'}{at})"
 
 def is_benchmark_csv(path: Path) -> bool:
   """A backend's CSV by name, or any CSV with the seed's columns first (another server's)."""
@@ -94,8 +99,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
   """The status-ok prefill and decode steps of a collated CSV's rows (or of collate's rows of fresh logs), with every
-  column the analysis reads. Raises AnalysisError naming the file and row for anything that is not a finite, positive
-  measurement."""
+  column the analysis reads. Raises AnalysisError naming the file, row, log, run and step for a value the raw log's
+  parser would not accept (a latency of 0 is one it accepts: two tokens of one streamed chunk)."""
   for c in TEXT:
     if c not in df.columns: df[c] = ""
   for c in NUMBERS:
@@ -103,19 +108,19 @@ def typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     elif not pd.api.types.is_numeric_dtype(df[c]):  # collate's rows of fresh logs: numbers, None and ""
       raw = df[c]
       df[c] = pd.to_numeric(raw.replace("", None), errors="coerce")
-      if (bad := raw.notna() & (raw != "") & df[c].isna()).any():
-        raise AnalysisError(f"{path}:{bad.idxmax() + 2}: {c} is {raw[bad.idxmax()]!r}, not a number: {recollate(path)}")
+      if (bad := (raw.notna() & (raw != "") & df[c].isna()).to_numpy()).any():
+        raise AnalysisError(f"{path}: row {np.argmax(bad) + 1}: {c} is {raw.iloc[np.argmax(bad)]!r}, not a number: {recollate(path)}")
   if (bad := (df["status"] == "") | (df["uuid"] == "")).to_numpy().any():  # every collated row has both: a short row is damage
-    raise AnalysisError(f"{path}:{np.argmax(bad.to_numpy()) + 2}: an incomplete row (no status or uuid): the file is damaged; {recollate(path)}")
+    raise AnalysisError(f"{path}: row {np.argmax(bad.to_numpy()) + 1}: an incomplete row (no status or uuid): the file is damaged; {recollate(path)}")
   ok = ((df["status"] == "ok") & df["phase"].isin(PHASES)).to_numpy()
-  for c in NUMBERS:  # no non-finite or negative number goes any further
-    x = df[c].to_numpy()
-    bad = ok & (np.isinf(x) | (x < 0))
-    if c in ("total_latency_ms", "n_step_tokens", "run", "step"): bad |= ok & (np.isnan(x) | ((x <= 0) if c in ("total_latency_ms", "n_step_tokens") else False))
+  for c in NUMBERS:  # the raw log's rule for the field a column carries (collate.declared), so what parses analyses; derived: >= 0
+    x, f = df[c].to_numpy(), declared(c)
+    lo = -np.inf if f and f.lo is None else f.lo if f else 0
+    bad = ok & (np.isinf(x) | (x < lo) | (np.isnan(x) & bool(f and not f.null)))
     if bad.any():
       i = int(np.argmax(bad))
-      raise AnalysisError(f"{path}:{i + 2}: {c} is {x[i]!r}, a step needs finite non-negative numbers and a positive latency and token count: "
-                          f"re-run that configuration ({df['log_file'].iloc[i]}) or {recollate(path)}")
+      why = "not finite" if np.isinf(x[i]) else "missing" if np.isnan(x[i]) else f"below its least value {lo:g}"
+      raise AnalysisError(f"{path}: {_row(df, i)}: {c} is {x[i]:g}, {why}, which no valid log holds: {recollate(path)}")
   df = df[ok]
   df.insert(0, "source_csv", path.name)
   return df
@@ -218,15 +223,16 @@ def run_table(data: Data) -> pd.DataFrame:
   out.insert(3, "run", per["run"].astype(int))
   for p in PHASES:
     ms = per[f"{p}_ms"]
-    out[f"{p}_tok_s"] = 1e3 * per[f"{p}_tokens"] / ms
+    timed = ms.where(ms > 0)  # a phase that took no measurable time (a stream's tokens all in one chunk) has no rate
+    out[f"{p}_tok_s"] = 1e3 * per[f"{p}_tokens"] / timed
     out[f"{p}_steps"] = per[f"{p}_n"]
     out[f"{p}_ms"] = ms
-    out[f"{p}_mem_gb_s"] = per[f"{p}_bytes"] / ms / 1e6
-    out[f"{p}_param_gb_s"] = model_bytes * per[f"{p}_n"] / ms / 1e6
+    out[f"{p}_mem_gb_s"] = per[f"{p}_bytes"] / timed / 1e6
+    out[f"{p}_param_gb_s"] = model_bytes * per[f"{p}_n"] / timed / 1e6
   out["decode_tok_s_per_seq"] = out["decode_tok_s"] / batch
   out["ttft_ms"] = per["prefill_ms"]
   out["decode_ms_median"] = per["decode_ms_median"]
-  out["pct_of_roofline"] = 100 * roofline.fraction(per["decode_min_bytes"], per["decode_ms"] / 1e3, logs["roofline_gb_s"])
+  out["pct_of_roofline"] = 100 * roofline.fraction(per["decode_min_bytes"], per["decode_ms"].where(per["decode_ms"] > 0) / 1e3, logs["roofline_gb_s"])
   out["internal_decode_ms"] = per["internal_run_decode_ms"]
   for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"): out[c] = per[c]
   for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
@@ -419,8 +425,10 @@ def analyse_folder(folder: Path, out_dir: Path | None = None) -> tuple[Data, pd.
   data = load(folder)
   if data.steps.empty: raise AnalysisError(f"no status-ok benchmark rows in {folder}/*.csv: run a benchmark and its collate script first")
   runs, summary, ratio = analyse(data)
-  out = write(out_dir or folder, runs, summary, ratio)
-  return data, runs, summary, out, scaling.write_tables(summary, out.parent)
+  with files.together():  # a full disk leaves every earlier output as it was, none half-updated
+    out = write(out_dir or folder, runs, summary, ratio)
+    tables = scaling.write_tables(summary, out.parent)
+  return data, runs, summary, out, tables
 
 TABLE = [("label", "configuration"), ("phase", "phase"), ("n_runs", "runs"), ("tok_s_median", "tok/s (median of runs)"),
          ("ci", "95% CI (t, runs)"), ("cv", "cv"), ("latency_ms_p50", "ms/tok p50"), ("latency_ms_p99", "p99"),
@@ -443,6 +451,10 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except OSError as e:
+    if not e.filename: raise
+    print(f"error: {files.cannot_write(e)}", file=sys.stderr)
+    return 1
   print(table(summary))
   for s in data.skipped: print(f"skipped {s}", file=sys.stderr)
   if data.missing: print(f"no data for: {', '.join(map(name, data.missing))}", file=sys.stderr)

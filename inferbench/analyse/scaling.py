@@ -18,7 +18,7 @@ import pandas as pd
 from inferbench.core.config import IDENTITY
 from inferbench.core.files import save_figure
 from inferbench.core.formats import knob, varying_knobs
-from inferbench.core import names
+from inferbench.core import files, names
 
 KEYS = list(IDENTITY)  # what keys a configuration (core/config.py)
 MiB = 2**20
@@ -241,7 +241,7 @@ def write_tables(summary: pd.DataFrame, table_dir: Path) -> list[Path]:
   out = []
   for name, (make, _) in TABLES.items():
     path = table_dir / f"{name}.csv"
-    if (t := make(summary)) is None: path.unlink(missing_ok=True); continue
+    if (t := make(summary)) is None: files.discard(path); continue
     write_csv(path, list(t.columns), t)
     out.append(path)
   return out

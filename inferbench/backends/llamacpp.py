@@ -31,7 +31,8 @@ UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the comp
              # micro-batch would grow with ctx x ctx attention scores
 MAX_BATCH = 256  # LLAMA_MAX_SEQ: the most sequence ids one llama.cpp context holds
 KV_PAD = 256     # llama.cpp rounds each sequence's KV cache up to a multiple of this many cells (ctx 272 holds 512)
-LOG: deque[str] = deque(maxlen=200)  # llama.cpp's recent log lines: why an allocation failed
+LOG: deque[tuple[bool, str]] = deque(maxlen=200)  # llama.cpp's recent log lines, each with whether it is an error: why a load or allocation failed
+REPORTING = [0]  # blocks running whose failure message carries llama.cpp's errors (log_errors): those are not echoed meanwhile
 BUFFERS: list[str] = []              # its buffer-size lines since the last clear (a model's load logs hundreds of lines)
 BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([0-9.]+) MiB")
 CAPTURES: list[list[str]] = []       # the lists captured_log() is filling
@@ -47,17 +48,17 @@ def captured_log() -> Iterator[list[str]]:
 @functools.cache
 def llama_lib():
   """llama-cpp-python's C API, initialized once. llama.cpp's log is kept in LOG (it reports its buffer sizes there);
-  only its errors reach stderr."""
+  only its errors reach stderr, and only outside a block whose own error message carries them (reported())."""
   import llama_cpp
-  shown = [False]  # whether the last line went to stderr: a continuation line follows it there
+  error = [False]  # whether the last line was an error: a continuation line belongs to it
   @llama_cpp.llama_log_callback
   def tap(level: int, text: bytes, _):
     line = text.decode("utf-8", errors="replace")
-    LOG.append(line)
+    error[0] = level == 4 or (level == 5 and error[0])  # ggml_log_level: 4 ERROR, 5 CONT(inues the last line)
+    LOG.append((error[0], line))
     for c in CAPTURES: c.append(line)
     if "buffer size" in line: BUFFERS.append(line)
-    shown[0] = level == 4 or (level == 5 and shown[0])  # ggml_log_level: 4 ERROR, 5 CONT(inues the last line)
-    if shown[0]: sys.stderr.write(line)
+    if error[0] and not REPORTING[0]: sys.stderr.write(line)
   # ggml aborts the process on a failed assertion (e.g. a buffer it could not allocate); its abort callback runs
   # first, so the harness can say why before the process ends
   @ctypes.CFUNCTYPE(None, ctypes.c_char_p)
@@ -128,7 +129,15 @@ def prepare(): c_helpers()  # before a memory limit holds: the compiler is harne
 
 def log_errors() -> str:
   """llama.cpp's recent error lines, for an exception's message (an out-of-memory failure is only said there)."""
-  return " ".join(l.strip() for l in LOG if re.search(r"fail|error|insufficient|out of memory|bad_alloc", l, re.I))[-300:]
+  return " ".join(l.strip() for error, l in LOG if error or re.search(r"fail|error|insufficient|out of memory|bad_alloc", l, re.I))[-300:]
+
+@contextmanager
+def reported() -> Iterator[None]:
+  """A block whose failure raises with log_errors() in its message: llama.cpp's error lines are not echoed
+  meanwhile, so a bad file is one line (the project's), not llama.cpp's three before it."""
+  REPORTING[0] += 1
+  try: yield
+  finally: REPORTING[0] -= 1
 
 def environment(cfg) -> dict[str, str]:
   # a native crash (e.g. std::bad_alloc under a memory limit) otherwise attaches gdb to print a backtrace: seconds of
@@ -139,9 +148,11 @@ def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False):
   lib = llama_lib()
   params = lib.llama_model_default_params()
   params.n_gpu_layers, params.vocab_only = n_gpu_layers, vocab_only
-  model = lib.llama_model_load_from_file(str(path).encode(), params)
-  if not model: raise ValueError(f"llama.cpp could not load {path} ({log_errors() or 'no reason logged'}): is it a complete GGUF "
-                                 "of an architecture llama.cpp knows, and is there memory for it?")
+  LOG.clear()  # the reason below is this load's
+  with reported(): model = lib.llama_model_load_from_file(str(path).encode(), params)
+  cause = next((l.strip() for error, l in LOG if error), "") or log_errors() or "no reason logged"  # the first error: the rest follow from it
+  if not model: raise ValueError(f"llama.cpp could not load {path} ({cause}): is it a complete GGUF of an architecture llama.cpp knows, "
+                                 "and is there memory for it?")
   return model
 
 class Tokenizer:
@@ -209,7 +220,7 @@ class LlamaCppEngine:
       for c in self.chains: lib.llama_sampler_chain_add(c, lib.llama_sampler_init_greedy())
       self.seq_samplers = (lib.llama_sampler_seq_config * cfg.batch)(*(lib.llama_sampler_seq_config(s, ctypes.cast(c, ctypes.c_void_p)) for s, c in enumerate(self.chains)))
       params.samplers, params.n_samplers = ctypes.cast(self.seq_samplers, ctypes.POINTER(lib.llama_sampler_seq_config)), cfg.batch
-    self.ctx = lib.llama_init_from_model(self.model, params)
+    with reported(): self.ctx = lib.llama_init_from_model(self.model, params)
     if not self.ctx:
       raise RuntimeError(f"llama.cpp could not create a context of {cfg.batch} x {cfg.ctx} tokens ({log_errors() or 'no reason logged'}): lower --ctx or --batch")
     if self.c and not self.c.inferbench_attach_threadpool(self.ctx, cfg.threads): raise RuntimeError(f"ggml could not make a threadpool of {cfg.threads} threads: lower --threads")

@@ -1,26 +1,73 @@
 """Where files live and how they are written: atomically, so that a reader sees the old content or the new, never half."""
 from __future__ import annotations
-import hashlib, os, tempfile
+import errno, hashlib, os, tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: its models/ cache, presentation.typ, the default folders
 CACHE = Path(os.environ.get("INFERBENCH_MODELS", ROOT / "models"))
 
+FULL = "no space left on the disk"  # what every full-disk message says: a run of many configurations stops at it
+
+def full(e: BaseException) -> bool:
+  """Whether e is a write that found the disk (or the user's quota) full."""
+  return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+def named(e: OSError, path: Path) -> OSError:
+  """e, saying which file it was writing (a failed write to an open file names none)."""
+  return OSError(e.errno, e.strerror, str(path)) if e.errno and not e.filename else e
+
+def cannot_write(e: OSError, path: Path | None = None) -> str:
+  """One line on a failed write: on a full disk, which one, how much is left there, and the way out."""
+  path = Path(path or e.filename or "?")
+  if not full(e): return f"cannot write {path}: {e.strerror or e}"
+  from inferbench.core.memory import format_size
+  mount = Path(os.path.abspath(path))
+  while not os.path.ismount(mount): mount = mount.parent
+  st = os.statvfs(mount)
+  return f"{path}: {FULL} at {mount} ({format_size(st.f_bavail * st.f_frsize)} free of {format_size(st.f_blocks * st.f_frsize)}): free some space there, then run it again"
+
+_TOGETHER: ContextVar[list | None] = ContextVar("together", default=None)  # the files written inside together(), not yet in place
+
+@contextmanager
+def together() -> Iterator[None]:
+  """The files atomic_file writes in this block take their places when it ends: all of them, or (it raised) none."""
+  pending: list[tuple[str | None, Path]] = []  # (the written temporary file, or None: a file to remove; its path)
+  token = _TOGETHER.set(pending)
+  try: yield
+  except BaseException:
+    for tmp, _ in pending:
+      if tmp: Path(tmp).unlink(missing_ok=True)
+    raise
+  finally: _TOGETHER.reset(token)
+  for tmp, path in pending:
+    if tmp: os.replace(tmp, path)
+    else: path.unlink(missing_ok=True)
+
+def discard(path: Path):
+  """Removes path: now, or inside together() with the block's files."""
+  if (pending := _TOGETHER.get()) is not None: pending.append((None, Path(path)))
+  else: Path(path).unlink(missing_ok=True)
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
-  """A file to write in pieces, in place of path when the block ends: readers see the old content or the new, never half."""
+  """A file to write in pieces, in place of path when the block ends: readers see the old content or the new, never half.
+  A write that fails (a full disk) leaves the old file as it was and no temporary file, and names path."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  except OSError as e: raise (named(OSError(e.errno, e.strerror), path) if full(e) else e) from None
   try:
     with os.fdopen(fd, "wb") as f:
       yield f
       f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
+    if (pending := _TOGETHER.get()) is not None: pending.append((tmp, path))
+    else: os.replace(tmp, path)
+  except BaseException as e:
     Path(tmp).unlink(missing_ok=True)
+    if full(e): raise named(e, path) from None
     raise
 
 def atomic_write(path: Path, data: str | bytes):

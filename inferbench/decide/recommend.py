@@ -83,11 +83,17 @@ class Answer:
 
 # ---------------------------------------------------------------- the candidates
 
+SWEEP_COLUMNS = ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", "perplexity", "kl_mean", "top1_agreement", "task_accuracy"]  # what every sweep CSV has
+
 def quality_table(paths: list[Path]) -> pd.DataFrame:
   """The sweeps' ok quality rows, one per file, with the perplexity increase over that sweep's F16 reference."""
-  frames = []
+  frames, cols = [], ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", *QUALITY, "quality_from"]
   for path in paths:
-    q = pd.read_csv(path, dtype={"model_sha256": str, "size": str, "quant": str})
+    try: q = pd.read_csv(path, dtype={"model_sha256": str, "size": str, "quant": str})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
+      raise AnalysisError(f"{path}: unreadable as a sweep CSV ({str(e).splitlines()[0][:120]}): re-run the sweep (llamacpp_sweep.py), or move it away") from None
+    if missing := [c for c in SWEEP_COLUMNS if c not in q.columns]:
+      raise AnalysisError(f"{path}: not a sweep CSV (no column {', '.join(missing)}): pass a sweep_SIZE.csv of llamacpp_sweep.py")
     q = q[q["perplexity"].notna()].drop_duplicates("quant")
     ref = q.loc[q["quant"] == "F16", "perplexity"]
     q["ppl_increase_pct"] = 100 * (q["perplexity"] / ref.iloc[0] - 1) if len(ref) else math.nan
@@ -96,7 +102,6 @@ def quality_table(paths: list[Path]) -> pd.DataFrame:
     # the drop from F16 in points that the 95% interval still allows: a limit on it holds with that confidence
     q["accuracy_drop_pct_high"] = -100 * q["task_diff_ci95_low"].astype(float)
     frames.append(q.assign(quality_from=path.name))
-  cols = ["model_sha256", "size", "quant", "bits_per_weight", "file_bytes", *QUALITY, "quality_from"]
   return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 def join_quality(c: pd.DataFrame, q: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +139,9 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
     runs = work.features(read_runs(folder / "runs.csv"))
     fits = latency_model.fit(runs[runs["decode_tok_s_per_seq"].notna()], "decode")
   rows = []
-  for (*_, size), d in measured[measured["weights"] != "synthetic"].groupby([*work.GROUP, "size"], sort=True):
+  # only rows that name their model file's bytes: the prediction swaps that file for the sweep's (a server does not say which it serves)
+  known = measured[(measured["weights"] != "synthetic") & work.number(measured["model_bytes"]).notna()]
+  for (*_, size), d in known.groupby([*work.GROUP, "size"], sort=True):
     ran = set(d["model_type"]) | set(d["quantize"])
     ref = d.sort_values("n_runs").iloc[-1]
     for _, q in quality[(quality["size"] == size) & ~quality["quant"].isin(ran)].iterrows():
@@ -261,10 +268,10 @@ def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
     cli.output_dir(args.plot.parent, "--plot's folder")
     if missing := [q for q in args.quality if not q.is_file()]: raise ValueError(f"--quality {missing[0]}: no such file (a sweep_SIZE.csv of llamacpp_sweep.py)")
     c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective, args.max_accuracy_drop)
-    a = answer(args.dir, c, args.quality)
   except ValueError as e:
     print(f"error: {str(e).replace('memory size', '--max-memory')}", file=sys.stderr)
     return 2, None, ""
+  try: a = answer(args.dir, c, args.quality)  # bad data is an AnalysisError; anything else is a bug and shows as one
   except AnalysisError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2, None, ""

@@ -12,7 +12,7 @@ import gc, json, os, signal, sys, time, traceback
 from pathlib import Path
 from typing import Callable
 from inferbench import backends
-from inferbench.core import memory, metadata, formats, proc
+from inferbench.core import files, memory, metadata, formats, proc
 from inferbench.models import modelfile, prepare
 from inferbench.measure import bandwidth
 from inferbench.core.formats import knobs_text
@@ -137,6 +137,9 @@ def main(argv: list[str]) -> int:
     with proc.stop_on(PARENT_DIED): run(cfg, log)
   except BaseException as e:  # noqa: BLE001 - any failure is recorded in the log, then reported by exit code
     memory.release_reserve()  # so that even out of memory the status can be written
+    if files.full(e):  # no room for the status either: one line, which the runner puts in it or says instead
+      print(files.cannot_write(e, log_path), file=sys.stderr)
+      return 1
     reason = (f"{e}: the runner that started this worker ended" if isinstance(e, proc.Stopped) else
               f"{type(e).__name__}: {e}").replace("\n", " ")
     log.close(end_status(cfg, reason, e))

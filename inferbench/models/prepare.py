@@ -23,7 +23,7 @@ def source_path(size: str | None, model: str | None = None, weights: str = "real
     return synthetic_path(size)
   if model:
     path = Path(model).expanduser()
-    if not path.is_file(): raise ModelError(f"model file {path} does not exist: pass the path of a local .gguf file")
+    if not path.is_file(): raise ModelError(f"model file {path} {not_a_file(path)}: pass the path of a local .gguf file")
     return path
   src = check_size(size)
   if src.embedded and (spec := importlib.util.find_spec(src.embedded)) and spec.submodule_search_locations:
@@ -31,6 +31,14 @@ def source_path(size: str | None, model: str | None = None, weights: str = "real
     for folder in spec.submodule_search_locations:
       if found := sorted(Path(folder).glob("*.gguf")): return found[0]
   return hub_download(src.repo, src.filename)
+
+def not_a_file(path: Path) -> str:
+  """What a path that is not a regular file is instead, said so that the way out is plain."""
+  if path.is_dir():
+    inside = sorted(p.name for p in path.glob("*.gguf"))
+    return "is a folder" + (f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else "")
+  if os.path.lexists(path) and not path.exists(): return "is a dangling symlink"
+  return "is not a regular file" if path.exists() else "does not exist"
 
 def synthetic_path(size: str, seed: int = registry.SYNTHETIC_SEED) -> Path:
   """An F16 GGUF with the exact tensor shapes of the model `size` names and random weights, written once and cached.

@@ -50,13 +50,22 @@ def end_log(cfg: RunConfig, path: Path, status: str) -> str:
       if not torn and (b"\n" in complete or not start) and (last := complete.rpartition(b"\n")[2]).startswith(b"status: "):
         return last.removeprefix(b"status: ").decode("utf-8", errors="replace")
       size = f.truncate(size - len(torn))  # a line cut short by the kill is an unfinished record, never a valid one
-    if size:
-      append_status(path, status)
+    try:
+      if size:
+        append_status(path, status)
+        return status
+    except OSError as e:
+      if not files.full(e): raise
+      path.unlink()  # no room for its status (the disk is full): a log without one would read as cut short
       return status
     path.unlink()  # not even the first line was written
-  w = LogWriter(path)
-  w.header({"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "seed": cfg.seed, "uuid": cfg.uuid})
-  w.close(status)
+  try:
+    w = LogWriter(path)
+    w.header({"backend": cfg.backend, "size": cfg.size, "quantize": cfg.quantize, "seed": cfg.seed, "uuid": cfg.uuid})
+    w.close(status)
+  except OSError as e:
+    if not files.full(e): raise
+    path.unlink(missing_ok=True)
   return status
 
 STATUS_TAIL_BYTES = 1 << 16  # holds the last line of any log: its status, or a torn step
@@ -73,19 +82,26 @@ def run_all(configs: list, output_dir: Path, run: Callable[[Any, Path], str]) ->
     status = run(cfg, path)
     print(f"[{i}/{len(configs)}] {cfg.label}: {status} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     done.append({"label": cfg.label, "log": path, "status": status})
+    if files.FULL in status and i < len(configs):  # the next configurations would find the disk full too
+      print(f"stopped: the disk is full; {len(configs) - i} configuration(s) not run", file=sys.stderr)
+      break
   summarize(done)
   return done
 
 def summarize(done: list[dict], by_host: bool = False):
   """The summary table of what ran (analysis.py's statistics, the same as summary.csv's), one per host if asked,
   then a line per configuration that did not end ok."""
-  data = analysis.from_logs([d["log"] for d in done if d["log"]])
-  if len(data.steps):
-    summary = analysis.analyse(data)[1]
+  try:
+    data = analysis.from_logs([d["log"] for d in done if d["log"]])
+    summary = analysis.analyse(data)[1] if len(data.steps) else None
+  except analysis.AnalysisError as e:  # the logs are written whatever the summary finds: the command keeps its exit code
+    print(f"warning: no summary table: {e}", file=sys.stderr)
+    summary = None
+  if summary is not None:
     for host, rows in summary.groupby("hostname", sort=True) if by_host else [(None, summary)]:
       print(*[f"host {host}"] if by_host else [], analysis.table(rows), sep="\n")
   for d in done:
-    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']}" + (f" ({d['log']})" if d["log"] else ""))
+    if d["status"] != "ok": print(f"FAILED {d['label']}: {d['status']}" + (f" ({d['log']})" if d["log"] and Path(d["log"]).exists() else ""))
 def run_limited(cfg: RunConfig, path: Path, timeout: float | None) -> str:
   """run_one under the configuration's memory limit: in a fresh cgroup v2 where this machine allows one (the
   worker joins it), else the worker sets RLIMIT_AS itself. Most out-of-memory ends the worker writes itself; two reach

@@ -14,7 +14,7 @@ a rerun skips a phase whose journal is ok with the same settings, unless --force
 journals after every quantization and replaced atomically, so a killed sweep leaves the previous CSV whole.
 """
 from __future__ import annotations
-import argparse, hashlib, json, signal, subprocess, sys, time, uuid
+import argparse, errno, hashlib, json, signal, subprocess, sys, time, uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -105,6 +105,7 @@ def phase(job: Job, name: str, settings: dict, fn) -> dict:
   t0 = time.perf_counter()
   try: result = {**fn(), "status": "ok"}
   except Exception as e:  # noqa: BLE001 - a failed phase is recorded and the others still run
+    if files.full(e): raise  # not the phase's failure: nothing more can be written, so the sweep stops
     result = {"status": f"failed: {type(e).__name__}: {e}".replace("\n", " ")}
   result.update(settings=settings, seconds=round(time.perf_counter() - t0, 3), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
   save_journal(job, name, result)
@@ -175,6 +176,7 @@ def speed(cfg: RunConfig, out_dir: Path, timeout: float | None) -> dict:
   out_dir.mkdir(parents=True, exist_ok=True)
   log = out_dir / local.log_name(cfg)
   status = local.run_limited(cfg, log, timeout)
+  if files.FULL in status: raise OSError(errno.ENOSPC, status.removeprefix("failed: "), str(log))
   collate.collate(cfg.backend, out_dir)
   if status != "ok": raise RuntimeError(f"{status} (log: {log})")
   s = analysis.analyse(analysis.from_logs([log]))[1].set_index("phase")
@@ -303,8 +305,15 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     except (KeyboardInterrupt, proc.Stopped) as e:
       print(f"[{i}/{len(quants)}] {quant}: stopped: {proc.interrupted(e)}", file=sys.stderr)
       return proc.exit_code(e)
+    if files.FULL in crash:  # the journals written so far stand, the CSV stays as it was: a rerun goes on from them
+      print(f"error: {crash.split(': ', 1)[1]}", file=sys.stderr)
+      return 1
     done += rows(job, crash, md)
-    write_csv(target, done)
+    try: write_csv(target, done)
+    except OSError as e:
+      if not files.full(e): raise
+      print(f"error: {files.cannot_write(e)}", file=sys.stderr)
+      return 1
     print(f"[{i}/{len(quants)}] {quant}: {done[-1]['status']} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
   print(stats.format_table(done, SUMMARY))
   print(f"{target}: {len(done)} rows")
@@ -319,7 +328,8 @@ def _child_main(argv: list[str]) -> int:
   try:
     with proc.stop_on(signal.SIGTERM): run_job(job)
   except Exception as e:  # noqa: BLE001 - the parent records it in the row
-    say(job.quant, f"FAILED: {type(e).__name__}: {e}".replace("\n", " "))
+    if files.full(e): print(files.cannot_write(e), file=sys.stderr)  # the line the parent stops with
+    else: say(job.quant, f"FAILED: {type(e).__name__}: {e}".replace("\n", " "))
     return 1
   except (KeyboardInterrupt, proc.Stopped) as e:
     say(job.quant, f"stopped: {proc.interrupted(e)}")

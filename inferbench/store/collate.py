@@ -10,18 +10,19 @@ Derived columns are computed on whole columns (pyarrow, numpy) and the CSV is wr
 million step rows collate in seconds within a bounded memory.
 """
 from __future__ import annotations
-import csv, io, json, os, sys
+import csv, errno, functools, hashlib, io, json, os, sys, time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
 from inferbench.core import cli
-from inferbench.core.files import atomic_file
-from inferbench.store.rawlog import Log, LogError, parse
+from inferbench.core.files import atomic_file, atomic_write, cannot_write
+from inferbench.store.rawlog import HEADER, RUN, STEP, Field, Log, LogError, parse
 
 # The seed project's schema, unchanged and first; extra columns follow.
 SEED_COLUMNS = ["step", "enqueue_latency_ms", "total_latency_ms", "tokens_per_sec", "memory_throughput_gb_s",
@@ -64,10 +65,21 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
                "recompiles": "recompiles"}
+# per step: CSV column <- step field, as the log has it
+STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
+                "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",
+                "bytes_read": "bytes_read", "min_bytes_read": "min_bytes_read"}
 SETTING_CHARS = 64  # the longest header value the settings column carries
 KEY_COLUMNS = ("uuid", "log_file", "started_at", "run", "step", "status")  # an earlier CSV without these is not this one's
 
 def csv_path(out_dir: Path, backend: str) -> Path: return Path(out_dir) / CSV_NAMES.get(backend, f"{backend}.csv")
+
+def declared(column: str) -> Field | None:
+  """The raw log's declaration of the field a CSV column carries (None: a column collate derives): what the parser
+  accepts is what a reader of the CSV accepts."""
+  if column in STEP_COLUMNS: return STEP[STEP_COLUMNS[column]]
+  if column in RUN_COLUMNS: return RUN[RUN_COLUMNS[column]]
+  return HEADER.get(column) if column in HEADER_COLUMNS else None
 
 Frame = dict  # column -> a pyarrow array (one value per step row) or one Python value for the whole log
 
@@ -98,12 +110,9 @@ def frame(log: Log) -> Frame:
   nbytes = np.where(np.isnan(bytes_read), min_bytes, bytes_read)
   model_bytes = float(h.get("model_bytes") or 0)
   arr = lambda x: pa.array(x, mask=np.isnan(x))  # NaN -> null
-  f.update({"step": t.column("step"), "enqueue_latency_ms": t.column("enqueue_latency_ms"), "total_latency_ms": t.column("total_latency_ms"),
-            "tokens_per_sec": arr(tps), "memory_throughput_gb_s": arr(np.where(nbytes > 0, nbytes, np.nan) / seconds / 1e9),
+  f.update({c: t.column(k) for c, k in STEP_COLUMNS.items()})
+  f.update({"tokens_per_sec": arr(tps), "memory_throughput_gb_s": arr(np.where(nbytes > 0, nbytes, np.nan) / seconds / 1e9),
             "param_throughput_gb_s": arr(model_bytes / seconds / 1e9) if model_bytes else None,
-            "generated_text": t.column("text"), "phase": t.column("phase"), "run": t.column("run"), "position": t.column("position"),
-            "n_step_tokens": t.column("n_tokens"), "token_id": t.column("token_id"), "bytes_read": t.column("bytes_read"),
-            "min_bytes_read": t.column("min_bytes_read"),
             "memory_bytes_source": pc.if_else(t.column("bytes_read").is_null(), "model geometry", "backend counter")
                                    if 0 < t.column("bytes_read").null_count < len(t) else "model geometry" if t.column("bytes_read").null_count else "backend counter"})
   if log.runs:  # each run line's values on its steps' rows
@@ -228,6 +237,55 @@ def _kept_groups(kept: pa.Table) -> list[tuple[tuple, pa.Table]]:
   bounds = np.r_[np.flatnonzero(new), kept.num_rows]
   return [(tuple(kept[k][int(a)].as_py() for k in GROUP), kept.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:])]
 
+# ---- the index beside the CSV: where each log's rows sit in it, so that an unchanged log is not read again
+
+@dataclass(frozen=True)
+class Held:
+  """A log's rows in the CSV, by the index: bytes [at, at + size) of it, copied as they are."""
+  key: tuple[str, str, str]  # GROUP: started_at, uuid, log_file
+  rows: int
+  at: int
+  size: int
+  log: tuple | None          # the log file's _stat when collated; None: rows kept from a log that is gone
+
+def index_path(target: Path) -> Path: return target.with_name(f".{target.name}.index")
+
+@functools.cache
+def _code() -> str:
+  """What a log's rows in the CSV depend on besides the log: this module, the parser, and the libraries that render numbers."""
+  from inferbench.store import rawlog
+  return hashlib.sha256(Path(__file__).read_bytes() + Path(rawlog.__file__).read_bytes() + f"{pa.__version__} {np.__version__}".encode()).hexdigest()[:16]
+
+def _stat(st: os.stat_result) -> tuple: return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+def _index(target: Path) -> tuple[list[Held], int] | None:
+  """The groups of the index written with target, and the index's own time, where it still describes target: written
+  by this code, the CSV unchanged since (size, modification time, inode), and that time older than the index's, so
+  that a change within the same clock tick cannot pass for none (git's "racily clean" files)."""
+  try:
+    at, st = os.stat(index_path(target)).st_mtime_ns, os.stat(target)
+    idx = json.loads(index_path(target).read_bytes())
+    if idx["code"] != _code() or tuple(idx["csv"]) != _stat(st) or st.st_mtime_ns >= at: return None
+    return [Held(tuple(k), r, a, n, tuple(l) if l else None) for k, r, a, n, l in idx["groups"]], at
+  except (OSError, ValueError, KeyError, TypeError): return None
+
+def _write_index(target: Path, groups: list[Held]):
+  path, st = index_path(target), os.stat(target)
+  atomic_write(path, json.dumps({"code": _code(), "csv": _stat(st), "groups": [[g.key, g.rows, g.at, g.size, g.log] for g in groups]}))
+  while os.stat(path).st_mtime_ns <= st.st_mtime_ns: time.sleep(1e-3); os.utime(path)  # a clock tick after the CSV's: a later change shows
+
+def _copy(src: BinaryIO, dst: BinaryIO, at: int, size: int):
+  """size bytes of src from offset at onto the end of dst, in the kernel where it can."""
+  dst.flush()
+  while size:
+    try: n = os.copy_file_range(src.fileno(), dst.fileno(), size, at)
+    except OSError as e:
+      if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP): raise
+      n = dst.write(os.pread(src.fileno(), min(size, 1 << 24), at))
+      dst.flush()
+    if not n: raise OSError(errno.EIO, f"{src.name} is shorter than its index says")
+    at, size = at + n, size - n
+
 # ---- collate
 
 WORKERS = min(4, os.cpu_count() or 1)  # pyarrow lets go of the GIL while it parses and renders
@@ -236,37 +294,78 @@ def _parse(path: Path) -> Log | LogError:
   try: return parse(path)
   except LogError as e: return e
 
+def _key(g: Log | Held) -> tuple[str, str, str]: return g.key if isinstance(g, Held) else (g.header.get("started_at", ""), g.header["uuid"], g.path.name)
+
 def collate(backend: str, out_dir: Path = Path("benchmark_output")) -> tuple[Path, int, list[LogError]]:
-  """Collates every {backend}_*.txt log in out_dir. Returns the CSV path, its row count and the files not collated."""
+  """Collates every {backend}_*.txt log in out_dir. Returns the CSV path, its row count and the files not collated.
+  A log the CSV's index shows unchanged since it was collated (size, modification time, inode) is not read: its rows
+  are copied from the CSV as they are; when no log changed, the CSV is left as it is."""
   out_dir, problems, logs = Path(out_dir), [], []
   target = csv_path(out_dir, backend)
-  with ThreadPoolExecutor(WORKERS) as pool:
-    for log in pool.map(_parse, sorted(out_dir.glob(f"{backend}_*.txt"))):
-      if isinstance(log, LogError): problems.append(log)
-      elif log.header["backend"] == backend: logs.append(log)
-      elif not log.path.name.startswith(f"{log.header['backend']}_"):  # else: another backend whose name starts with this one's
-        problems.append(LogError(log.path, log.header_lines["backend"], f"a log of backend {log.header['backend']!r}, not {backend!r}"))
-    earlier, why = _earlier(target, GROUP)
+  indexed, since = _index(target) or ([], 0)
+  by_name = {g.key[2]: g for g in indexed if g.log}
+  stats, paths = {}, []  # a log's stat before it is read: a change while it is read shows next time
+  for path in sorted(out_dir.glob(f"{backend}_*.txt")):
+    try: st = stats[path.name] = _stat(os.stat(path))
+    except OSError: st = None
+    if (g := by_name.get(path.name)) and g.log == st and st[1] < since: logs.append(g)
+    else: paths.append(path)
+  held: dict[str, set[str]] = {}  # uuid -> the log files its rows in the CSV came from
+  if indexed:
+    for g in indexed: held.setdefault(g.key[1], set()).add(g.key[2])
+  else:
+    earlier, why = _earlier(target, GROUP)  # before the logs are parsed: its memory is then theirs
     if why:
       print(f"warning: {target} cannot be read back ({why}): rebuilt from the logs; the damaged file is kept as "
             f"{target.name}.damaged, with any rows of logs that are gone", file=sys.stderr)
       os.replace(target, target.with_name(target.name + ".damaged"))
+    pairs = earlier.group_by(["uuid", "log_file"]).aggregate([]) if earlier is not None else pa.table({"uuid": [], "log_file": []})  # a log's, once
+    for u, name in zip(*(pairs.column(k).to_pylist() for k in ("uuid", "log_file"))): held.setdefault(u, set()).add(name)
+    del earlier, pairs
+  with ThreadPoolExecutor(WORKERS) as pool:
+    for log in pool.map(_parse, paths):
+      if isinstance(log, LogError): problems.append(log)
+      elif log.header["backend"] == backend: logs.append(log)
+      elif not log.path.name.startswith(f"{log.header['backend']}_"):  # else: another backend whose name starts with this one's
+        problems.append(LogError(log.path, log.header_lines["backend"], f"a log of backend {log.header['backend']!r}, not {backend!r}"))
     # one log per uuid: the one the CSV already holds, else the first to start; any other is a conflict
-    held: dict[str, set[str]] = {}  # uuid -> the log files its rows came from
-    for u, name in zip(*(earlier.column(k).to_pylist() for k in ("uuid", "log_file"))) if earlier is not None else (): held.setdefault(u, set()).add(name)
-    winners: dict[str, Log] = {}
-    for log in sorted(logs, key=lambda l: (l.path.name not in held.get(l.header["uuid"], ()), l.header.get("started_at", ""), l.path.name)):
-      u, name = log.header["uuid"], log.path.name
+    winners: dict[str, Log | Held] = {}
+    for log in sorted(logs, key=lambda l: (_key(l)[2] not in held.get(_key(l)[1], ()), _key(l)[0], _key(l)[2])):
+      _, u, name = _key(log)
       if u not in winners and name in held.get(u, {name}): winners[u] = log
-      else: problems.append(LogError(log.path, log.header_lines["uuid"], f"uuid {u} is also "
-                                     f"{winners[u].path.name if u in winners else ', '.join(sorted(held[u])) + ' (in the CSV)'}'s: "
+      else: problems.append(LogError(out_dir / name, 0 if isinstance(log, Held) else log.header_lines["uuid"], f"uuid {u} is also "
+                                     f"{_key(winners[u])[2] if u in winners else ', '.join(sorted(held[u])) + ' (in the CSV)'}'s: "
                                      "not collated; remove or rename one of them"))
     # rows of the logs, and the kept rows of gone logs, in (started_at, uuid, log_file) order; a log's by (run, step)
-    groups = [((l.header.get("started_at", ""), u, l.path.name), l) for u, l in winners.items()]
-    if set(held) - set(winners) and (kept := _earlier(target, drop=set(winners))[0]) is not None: groups += _kept_groups(kept)
+    groups = [(_key(l), l) for l in winners.values()]
+    if indexed: groups += [(g.key, g) for g in indexed if g.key[1] not in winners]
+    elif set(held) - set(winners) and (kept := _earlier(target, drop=set(winners))[0]) is not None: groups += _kept_groups(kept)
     groups.sort(key=lambda g: g[0])
-    write_csv(target, COLUMNS, (frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names} for _, g in groups), pool)
-  return target, sum(g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1) for _, g in groups), problems
+    rows = sum(g.rows if isinstance(g, Held) else g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1) for _, g in groups)
+    if indexed and [g for _, g in groups] == indexed: return target, rows, problems  # what the CSV holds already, byte for byte
+    _write_index(target, _write_groups(target, groups, pool, stats))
+  return target, rows, problems
+
+class _Range(tuple): """(at, size): bytes of the earlier CSV to copy."""
+
+def _write_groups(target: Path, groups: list[tuple[tuple, Log | Held | pa.Table]], pool: ThreadPoolExecutor, stats: dict) -> list[Held]:
+  """The CSV of these groups, in their order, replacing target atomically: a log's rows rendered, held rows copied from
+  the CSV there. Returns where each group's rows now sit."""
+  def pieces(g) -> Iterator:
+    if isinstance(g, Held): yield _Range((g.at, g.size))
+    else: yield from _chunks(frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names}, COLUMNS)
+  sizes = [0] * len(groups)
+  head = (",".join(map(_quote, COLUMNS)) + "\n").encode()
+  with (open(target, "rb") if any(isinstance(g, Held) for _, g in groups) else nullcontext()) as src, atomic_file(target) as out:
+    out.write(head)
+    work = ((i, p) for i, (_, g) in enumerate(groups) for p in pieces(g))
+    for i, p in _in_order(pool, lambda ip: (ip[0], ip[1] if isinstance(ip[1], _Range) else _render(ip[1])), work, ahead=2 * WORKERS):
+      if isinstance(p, _Range): _copy(src, out, *p)
+      else: out.write(p)
+      sizes[i] += p[1] if isinstance(p, _Range) else len(p)
+  at = np.cumsum([len(head), *sizes]).tolist()
+  return [Held(k, g.rows if isinstance(g, Held) else g.num_rows if isinstance(g, pa.Table) else max(g.table.num_rows, 1), at[i], sizes[i],
+               g.log if isinstance(g, Held) else stats.get(k[2]) if isinstance(g, Log) else None) for i, (k, g) in enumerate(groups)]
 
 def main(backend: str, argv: list[str] | None = None) -> int:
   p = cli.Parser(description=f"Collate benchmark_output/{backend}_*.txt raw logs into {csv_path(Path('benchmark_output'), backend)}.")
@@ -277,7 +376,7 @@ def main(backend: str, argv: list[str] | None = None) -> int:
     return 2
   try: target, n, problems = collate(backend, args.dir)
   except OSError as e:
-    print(f"error: cannot write {csv_path(args.dir, backend)}: {e.strerror}", file=sys.stderr)
+    print(f"error: {cannot_write(e, e.filename or csv_path(args.dir, backend))}", file=sys.stderr)
     return 1
   for e in problems: print(f"skipped {e}", file=sys.stderr)
   print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 import numpy as np
+from inferbench.core.files import named
 
 MAGIC = "# inferbench raw log"
 SCHEMA = 2
@@ -184,30 +185,31 @@ def dump_json(obj) -> str: return _BREAKS.sub(_escape, json.dumps(obj, ensure_as
 def dump_value(v) -> str: return dump_json(str(v))[1:-1]  # a JSON string's contents: one line, read back exactly
 
 class LogWriter:
-  """Appends to a new log, flushing every line so a crash loses at most the line being written."""
+  """Appends to a new log, flushing every line so a crash loses at most the line being written. A write that fails
+  (a full disk) raises an OSError that names the log."""
   def __init__(self, path: Path):
     self.path = Path(path)
     self.f = open(self.path, "x", encoding="utf-8", newline="\n")  # "x": never overwrite an existing log
-    self.f.write(f"{MAGIC}\nschema: {SCHEMA}\n")
-    self.f.flush()
+    self._put(f"{MAGIC}\nschema: {SCHEMA}\n")
 
   def header(self, md: dict):
-    for k, v in md.items():
-      assert _KEY.match(k), f"bad header key {k!r}"
-      self.f.write(f"{k}: {dump_value(v)}\n")
-    self.f.flush()
+    for k in md: assert _KEY.match(k), f"bad header key {k!r}"
+    self._put("".join(f"{k}: {dump_value(v)}\n" for k, v in md.items()))
 
-  def step(self, **step): self._record("step", step)
-  def run(self, **totals): self._record("run", totals)
-  def _record(self, kind: str, obj: dict):
-    self.f.write(f"{kind} {dump_json(obj)}\n")
-    self.f.flush()
+  def step(self, **step): self._put(f"step {dump_json(step)}\n")
+  def run(self, **totals): self._put(f"run {dump_json(totals)}\n")
+  def _put(self, text: str, sync: bool = False):
+    try:
+      self.f.write(text)
+      self.f.flush()
+      if sync: os.fsync(self.f.fileno())
+    except OSError as e: raise named(e, self.path) from None
 
   def close(self, status: str = "ok"):
-    self.f.write(f"status: {dump_value(status)}\n")
-    self.f.flush()
-    os.fsync(self.f.fileno())
-    self.f.close()
+    try: self._put(f"status: {dump_value(status)}\n", sync=True)
+    finally:
+      try: self.f.close()
+      except OSError: pass  # what it could not write, the _put above said
 
 def append_status(path: Path, status: str):
   """Ends a log whose writer died (the parent process records why its child failed). A log that already ends
@@ -277,7 +279,9 @@ def parse(path: Path) -> Log:
   last = data.rfind(b"\n", 0, len(data) - 1) + 1  # the status: the last line, after the records
   if not (last >= pos and data.startswith(b"status: ", last)):
     return _by_line(path, data, pos, n, header, lines, schema)  # it names what is wrong there
-  try: status = _header_value(_text(path, data.count(b"\n"), data[last + len(b"status: "):-1]), schema) or "failed: empty status"
+  raw = data[last + len(b"status: "):-1]  # its line number is counted only for a message
+  try: status = _header_value(raw.decode(), schema) or "failed: empty status"
+  except UnicodeDecodeError: _text(path, data.count(b"\n"), raw)
   except _Bad as e: raise LogError(path, data.count(b"\n"), f"status: {e}") from None
   return _in_bulk(path, data, pos, last, n, header, lines, status) or _by_line(path, data, pos, n, header, lines, schema)
 
@@ -293,45 +297,45 @@ def _typed_header(header: dict[str, str]):
       else: _check(k, v, f)
     except _Bad as e: raise _Bad(f"header: {e}", k) from None
 
+STEP_, RUN_ = (np.frombuffer(t, np.uint8) for t in (b"step ", b"run "))
+
 def _in_bulk(path, data: bytes, start: int, end: int, first: int, header, lines, status) -> Log | None:
   """The records between byte start and the status line at end, step lines decoded by pyarrow in one go.
   None where the bytes are not plainly step and run lines: the line-by-line reader then names the bad one."""
-  runs, run_at, pieces, at, n_lines = [], [], [], start - 1, 0  # at: the "\n" before the next line
-  while True:
-    p = data.find(b"\nrun ", at, end - 1)
-    n_lines += data.count(b"\n", at, p if p >= 0 else end - 1)
-    if p < 0: break
-    e = data.find(b"\n", p + 1)
-    try: runs.append(_object(data[p + len(b"\nrun "):e].decode(), RUN, extra=True))
+  n = end - start  # "\n" + the record lines, copied once into a buffer made JSON lines in place: "step " and run lines become blanks
+  region = bytearray(n + 8)  # 8 bytes to spare: every line's first 5 bytes can be looked at
+  region[:n] = memoryview(data)[start - 1:end - 1]
+  b = np.frombuffer(region, np.uint8)
+  starts = np.flatnonzero(b[:n] == ord("\n")) + 1  # line i is b[starts[i]:ends[i]]
+  ends = np.r_[starts[1:] - 1, n]
+  prefix = b[starts[:, None] + np.arange(5)]
+  is_step, is_run = (prefix == STEP_).all(1), (prefix[:, :4] == RUN_).all(1)
+  if not (is_step | is_run).all(): return None  # a line that is neither step nor run
+  runs = []
+  for i in np.flatnonzero(is_run):
+    try: runs.append(_object(bytes(region[starts[i] + 4:ends[i]]).decode(), RUN, extra=True))
     except (_Bad, UnicodeDecodeError): return None
-    pieces.append(data[at:p])
-    run_at.append(n_lines)
-    at, n_lines = e, n_lines + 1
-  pieces.append(data[at:end - 1])
-  body = b"".join(pieces)  # "\nstep {...}\nstep {...}": the step lines, each after its line break
-  n_steps = n_lines - len(runs)
-  steps = body.replace(b"\nstep ", b"\n")
-  if len(body) - len(steps) != len(b"step ") * n_steps: return None  # a line that is neither step nor run
-  del body
-  is_run = np.zeros(n_lines, bool)
-  is_run[run_at] = True
-  step_line = np.flatnonzero(~is_run) + first
+    b[starts[i]:ends[i]] = ord(" ")  # pyarrow skips a blank line
+  step_at = np.flatnonzero(is_step)
+  b[(starts[step_at, None] + np.arange(5)).ravel()] = ord(" ")  # JSON may start after blanks
+  step_line, n_steps = step_at + first, len(step_at)
+  import pyarrow as pa
+  steps = pa.py_buffer(region)[:n]
   table = _steps(steps) if n_steps else step_schema().empty_table()
   if table is None and n_steps < BISECT_LINES: return None
   if table is None:  # the first line pyarrow rejects, found by bisection, is named by the line reader's checks
-    ends = np.flatnonzero(np.frombuffer(steps, np.uint8) == ord("\n"))  # steps is "\n{...}\n{...}": line i follows ends[i]
     lo, hi = 0, n_steps - 1
     while lo < hi:
       mid = (lo + hi) // 2
-      if _steps(steps[:ends[mid + 1]]) is None: hi = mid
+      if _steps(steps[:ends[step_at[mid]]]) is None: hi = mid
       else: lo = mid + 1
-    try: _object(_text(path, int(step_line[lo]), steps[ends[lo] + 1:ends[lo + 1] if lo + 1 < n_steps else len(steps)]), STEP, extra=False)
+    try: _object(_text(path, int(step_line[lo]), bytes(region[starts[step_at[lo]] + 5:ends[step_at[lo]]])), STEP, extra=False)
     except _Bad as e: raise LogError(path, int(step_line[lo]), f"step: {e}") from None
     return None  # pyarrow and the line reader disagree on that line: read them all one by one
   if table.num_rows != n_steps: return None  # two objects on one line
-  return _validate(path, header, lines, table, step_line, runs, np.array(run_at, np.int64) + first, status)
+  return _validate(path, header, lines, table, step_line, runs, np.flatnonzero(is_run) + first, status)
 
-def _steps(buf: bytes) -> pa.Table | None:
+def _steps(buf) -> pa.Table | None:
   """Step lines' JSON ("\n{...}" each), decoded against step_schema(); None where pyarrow rejects them."""
   import pyarrow as pa, pyarrow.json as pj
   try:
