@@ -12,9 +12,10 @@
 #     tinygrad          DEV=CUDA checked with one small kernel (it compiles with the driver's nvrtc)
 #     torch             the machine's own where it has CUDA (deps/setup.sh then makes .venv see it), else checked
 #
-# Nothing here runs on a machine without an NVIDIA GPU. INFERBENCH_CUDA=0 keeps the CPU builds; CUDA_ARCH overrides
+# Nothing here runs on a machine without an NVIDIA GPU. INFERBENCH_CUDA=0 keeps the CPU builds (INFERBENCH_MLX=0: MLX's); CUDA_ARCH overrides
 # the architecture (CMAKE_CUDA_ARCHITECTURES, e.g. "80;90"); TARBALL: a llama-cpp-python source tarball already at
-# hand (a machine without PyPI: deps/build_llamacpp_cuda.sh trim), else pip downloads the pinned sdist.
+# hand (a machine without PyPI: deps/build_llamacpp_cuda.sh trim; with BUILD_ISOLATION=0 the build uses PY's own
+# scikit-build-core, cmake and ninja), else pip downloads the pinned sdist. PIP_TARGET: install llama-cpp-python there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pin() { sed -n "s/^$1==//p" deps/requirements.txt; }
@@ -28,7 +29,7 @@ detect() {
   arch=${CUDA_ARCH:-$(cut -d, -f2 <<<"$q" | tr -d ' .' | sort -u | paste -sd';')}
   driver=$(head -1 <<<"$q" | cut -d, -f3 | xargs)
   dcuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)
-  for c in "$(command -v nvcc || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"; do [ -n "$c" ] && [ -x "$c" ] && { nvcc=$c; break; }; done
+  for c in "$(command -v nvcc || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda-*/bin/nvcc; do [ -n "$c" ] && [ -x "$c" ] && { nvcc=$c; break; }; done
   [ -n "$nvcc" ] && tk=$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p' | head -1)
   glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
   if [ -z "$nvcc" ]; then
@@ -81,7 +82,8 @@ install() {
   fi
   # MLX's CUDA build in place of its CPU build, where a wheel fits this Python
   local mver; mver=$(pin mlx)
-  if [ -z "$cuda_mlx" ]; then say "MLX: no CUDA wheel fits (driver CUDA $cuda_driver_cuda, glibc $(getconf GNU_LIBC_VERSION 2>/dev/null)): MLX stays on CPU"
+  if [ "${INFERBENCH_MLX:-1}" = 0 ]; then say "MLX: skipped (INFERBENCH_MLX=0)"
+  elif [ -z "$cuda_mlx" ]; then say "MLX: no CUDA wheel fits (driver CUDA $cuda_driver_cuda, glibc $(getconf GNU_LIBC_VERSION 2>/dev/null)): MLX stays on CPU"
   elif "$PY" -c "import importlib.metadata as m; m.version('$cuda_mlx')" 2>/dev/null; then say "MLX: $cuda_mlx installed already"
   elif [ -n "$mver" ]; then
     say "MLX: $cuda_mlx==$mver in place of mlx-cpu"
