@@ -29,7 +29,10 @@ detect() {
   arch=${CUDA_ARCH:-$(cut -d, -f2 <<<"$q" | tr -d ' .' | sort -u | paste -sd';')}
   driver=$(head -1 <<<"$q" | cut -d, -f3 | xargs)
   dcuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -1)
-  for c in "$(command -v nvcc || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda-*/bin/nvcc; do [ -n "$c" ] && [ -x "$c" ] && { nvcc=$c; break; }; done
+  # CUDA_HOME names the toolkit; without it, the usual places
+  local places=("$(command -v nvcc || true)")
+  if [ -n "${CUDA_HOME:-}" ]; then places+=("$CUDA_HOME/bin/nvcc"); else places+=(/usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc); fi
+  for c in "${places[@]}"; do [ -n "$c" ] && [ -f "$c" ] && [ -x "$c" ] && { nvcc=$c; break; }; done
   [ -n "$nvcc" ] && tk=$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p' | head -1)
   glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
   if [ -z "$nvcc" ]; then
