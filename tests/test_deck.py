@@ -49,13 +49,13 @@ def test_deck_from_both_backends(real, tmp_path):
   assert deck.layout_problems(pdf) == []
 
 def test_published_results_deck_reads_well(tmp_path):
-  """docs/results (CPU and H100 sets): the story's slides hold their text, at a readable size, inside the page."""
+  """docs/results (CPU and H200 sets): the story's slides hold their text, at a readable size, inside the page."""
   r = script("build_presentation.py", "-d", str(ROOT / "docs/results"), "--plots", str(ROOT / "docs/results/plots"), "--docs", str(tmp_path / "docs"),
              "-o", str(tmp_path))
   assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
   assert deck.layout_problems(tmp_path / "presentation.pdf") == []
   text = flat(pdf_text(tmp_path / "presentation.pdf"))
-  assert "How close to the roofline" in text and "NVIDIA H100" in text
+  assert "How close to the roofline" in text and "NVIDIA H200" in text and "Energy per token" in text
   assert "SmolLM2-135M-Instruct" in text and "Llama-3.2-1B-Instruct" in text and "Smollm2 135M" not in text  # registry names, not general.name
 
 def test_layout_check_finds_a_crowded_slide(tmp_path):
