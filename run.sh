@@ -9,7 +9,11 @@
 # MLX runs int8, float16 and its own 4-bit (mlx-q4) instead of nf4: it has no Q4_K kernels and would only run nf4
 # dequantized to F16, the float16 row again. PyTorch, likewise, dequantizes every GGUF type to float: it runs float16
 # and torchao's own int8, each eager and compiled (--torch-mode: the mode is its biggest knob).
-# Extra arguments go to every benchmark script, e.g. ./run.sh --n-tokens 32 --runs 2
+# On a machine with an NVIDIA GPU (nvidia-smi lists one), deps/setup.sh builds llama-cpp-python with CUDA first
+# (deps/cuda.sh), the loop below is the CPU beside it, and the GPU set follows: the synthetic Llama-3.2-1B shape and
+# the 135M, F16 and Q4_K_M, on llama.cpp, PyTorch and tinygrad (docs/results/run_h200.sh's steps), each run's energy
+# read from NVML.
+# Extra arguments go to every CPU benchmark script, e.g. ./run.sh --n-tokens 32 --runs 2
 set -euo pipefail
 cd "$(dirname "$0")"
 bash deps/setup.sh
@@ -19,10 +23,14 @@ for backend in llamacpp tinygrad mlx torch; do
   quants="nf4 int8 float16"; extra=()
   [ $backend = mlx ] && quants="int8 float16 mlx-q4"
   [ $backend = torch ] && quants="float16 torchao-int8" && extra=(--torch-mode eager compile)
-  $py ${backend}_benchmark.py --size 135M --quantize $quants "${extra[@]}" --seed 42 --n-tokens 32 --runs 3 \
+  $py ${backend}_benchmark.py --device cpu --size 135M --quantize $quants "${extra[@]}" --seed 42 --n-tokens 32 --runs 3 \
     --target-ci 5 --max-runs 20 --max-seconds 10 "$@" || echo "(some $backend configurations failed: see their logs)"
   $py ${backend}_collate.py
 done
+if $py -c "import sys; from inferbench.core import metadata; sys.exit(not metadata.cuda_available())"; then
+  echo "== the GPU set on $(nvidia-smi -L | head -1)"
+  PYTHON=$py SIZES=1B STEPS="models llamacpp torch tinygrad" bash docs/results/run_h200.sh benchmark_output || echo "(some GPU configurations failed: see their logs)"
+fi
 echo "== statistics, plots and the deck"
 $py benchmark_analysis.py
 $py generate_plots.py

@@ -9,12 +9,14 @@
 #   deps/build_llamacpp_cuda.sh trim  [OUT.tar.gz]           on a connected machine: pip download + trim
 #                                  (SDIST=llama_cpp_python-0.3.36.tar.gz uses an sdist already downloaded)
 #   deps/build_llamacpp_cuda.sh build TRIMMED.tar.gz [ARCH]  on the GPU machine: build a wheel and pip install it
+#                                  (the whole sdist works too: deps/cuda.sh builds that, BUILD_ISOLATION=1 where PyPI answers)
 #
 # build needs nvcc, cmake, ninja, and scikit-build-core in the Python that runs it (pip install scikit-build-core);
 # ARCH is CMAKE_CUDA_ARCHITECTURES (default 90, the H100/H200). About 6 minutes on 16 cores for one architecture.
 set -euo pipefail
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 PY=${PYTHON:-python3}
+[[ $PY == */* ]] && PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")  # build cds away; a venv's link must stay a link
 
 trim() {
   local out=${1:-llama_cpp_python-$VERSION-cuda-trimmed.tar.gz} work
@@ -39,19 +41,21 @@ trim() {
 }
 
 build() {
-  local tarball=$(realpath "$1") arch=${2:-90} work=${BUILD_DIR:-$(mktemp -d)}
-  tar xzf "$tarball" -C "$work"
+  local tarball=$(realpath "$1") arch=${2:-90} work=$(realpath -m "${BUILD_DIR:-$(mktemp -d)}")
+  mkdir -p "$work"; tar xzf "$tarball" -C "$work"
   cd "$work/llama_cpp_python-$VERSION"
   # LLAMA_BUILD_TOOLS: also llama-bench, left in the kept build folder ($work/build/bin), linked to its libllama
   export CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$arch -DLLAVA_BUILD=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TOOLS=ON ${CMAKE_ARGS:-}"
   export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} SKBUILD_BUILD_DIR=$work/build
-  "$PY" -m pip wheel --no-deps --no-build-isolation -w "$work/wheel" . >&2
-  "$PY" -m pip install --no-deps --no-index ${PIP_TARGET:+--target "$PIP_TARGET"} "$work"/wheel/llama_cpp_python-*.whl >&2
+  # BUILD_ISOLATION=1: pip fetches scikit-build-core and cmake itself (a connected machine, deps/cuda.sh)
+  "$PY" -m pip wheel --no-deps $([ "${BUILD_ISOLATION:-0}" = 1 ] || echo --no-build-isolation) -w "$work/wheel" . >&2
+  # --force-reinstall: the CPU build of the same version may be installed already
+  "$PY" -m pip install --no-deps --no-index --force-reinstall ${PIP_TARGET:+--target "$PIP_TARGET"} "$work"/wheel/llama_cpp_python-*.whl >&2
   ls "$work"/wheel/*.whl; ls "$work"/build/bin/llama-bench 2>/dev/null || true
 }
 
 case "${1:-}" in
   trim) shift; trim "$@" ;;
   build) shift; build "$@" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -10,23 +10,42 @@ if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# An NVIDIA GPU (nvidia-smi lists one): deps/cuda.sh chooses the CUDA builds. A system torch that sees the GPU is the
+# machine's own CUDA build: .venv then sees the system's packages and keeps that torch instead of the pin.
+gpu=$(bash deps/cuda.sh detect | sed -n 's/^cuda_gpu=//p')
+own=""  # pins the machine's own packages stand in for
+if [ -n "$gpu" ] && python3 -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then own=torch; fi
 if [ ! -x .venv/bin/python ]; then
-  echo "== creating .venv"
-  python3 -m venv .venv
+  if [ -n "$own" ]; then
+    echo "== creating .venv, seeing the system's packages: its torch $(python3 -c "import torch; print(torch.__version__)") has CUDA"
+    python3 -m venv --system-site-packages .venv
+  else echo "== creating .venv"; python3 -m venv .venv; fi
 fi
+grep -q "include-system-site-packages = true" .venv/pyvenv.cfg 2>/dev/null || own=""
+export INFERBENCH_OWN="$own"
 if ! .venv/bin/python - <<'PY' 2>/dev/null
-import importlib.metadata as md, pathlib, sys
+import importlib.metadata as md, os, pathlib, sys
+own = set(os.environ["INFERBENCH_OWN"].split())
+try: md.version("mlx-cuda-13"); own.add("mlx-cpu")  # deps/cuda.sh put MLX's CUDA build in its place
+except md.PackageNotFoundError:
+  try: md.version("mlx-cuda-12"); own.add("mlx-cpu")
+  except md.PackageNotFoundError: pass
 pins = [l.split("==") for f in ("deps/requirements.txt", "deps/requirements-nodeps.txt")
         for l in pathlib.Path(f).read_text().splitlines() if "==" in l and not l.startswith("#")]
 norm = lambda s: s.lower().replace("_", "-").split("+")[0]  # torch 2.13.0+cpu is the pin 2.13.0
-sys.exit(any(norm(md.version(n)) != norm(v) for n, v in pins))
+sys.exit(any(norm(md.version(n)) != norm(v) for n, v in pins if norm(n) not in own))
 PY
 then
   echo "== installing pinned Python packages (llama-cpp-python compiles from source the first time: ~11 min on 2 cores)"
   export CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)"
-  .venv/bin/pip install -q --disable-pip-version-check -r deps/requirements.txt
+  req=deps/requirements.txt
+  if [ -n "$own" ]; then req=$(mktemp); grep -v "^torch==" deps/requirements.txt > "$req"; fi
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -r deps/requirements-nodeps.txt
 fi
+# the CUDA builds (llama-cpp-python with GGML_CUDA, MLX's CUDA build, tinygrad and torch checked), each step skipped
+# where it is done already; a missing toolkit is one line saying what to install
+if [ -n "$gpu" ]; then bash deps/cuda.sh install .venv/bin/python; fi
 # the package itself, editable: the `inferbench` command, and the flat scripts import it from this checkout
 if [ ! -x .venv/bin/inferbench ] || ! .venv/bin/python -I -c "import inferbench, sys; sys.exit(inferbench.__path__[0] != '$PWD/inferbench')" 2>/dev/null; then
   echo "== installing inferbench (editable) into .venv"

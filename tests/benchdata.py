@@ -63,6 +63,11 @@ def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: f
                    "prefill_param_gb_s": np.nan, "decode_tok_s_per_seq": 1e3 / ms, "decode_ms_median": ms, "pct_of_roofline": np.nan,
                    "internal_decode_ms": np.nan, "aggregate_tok_s": np.nan})
   runs = pd.DataFrame(rows)
+  if "watts" in runs:  # a config's decode power, as a GPU's energy counter would have read it (blank: none read)
+    joules = runs.pop("watts") * runs["decode_ms"] / 1e3
+    runs = runs.assign(decode_energy_j=joules, decode_energy_s=runs["decode_ms"] / 1e3, gpu_decode_energy_j=joules, cpu_decode_energy_j=np.nan,
+                       j_per_token=joules / (runs["decode_steps"] * runs["batch"].astype(float)), energy_measured=np.where(joules.notna(), "gpu", ""))
+    runs["watts"] = runs["decode_energy_j"] / runs["decode_energy_s"]
   runs["config"] = analysis.config_ids(runs)
   runs["label"] = analysis.label(runs)
   steps = pd.DataFrame({"config": pd.Series(dtype=str), "phase": pd.Series(dtype=str), "lat_ms": pd.Series(dtype=float)})

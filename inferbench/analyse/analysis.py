@@ -25,9 +25,9 @@ from inferbench import backends
 from inferbench.core import cli, files, roofline, stats
 from inferbench.analyse import scaling
 from inferbench.core.formats import knob, varying_knobs
-from inferbench.store.collate import CSV_NAMES, SEED_COLUMNS, declared, write_csv
+from inferbench.store.collate import CSV_NAMES, ENERGY_RUN, SEED_COLUMNS, declared, write_csv
 from inferbench.core.config import IDENTITY
-from inferbench.core.names import interval, name
+from inferbench.core.names import fmt, interval, name
 
 PHASES = ("decode", "prefill")
 EXPECTED = tuple(b for b in backends.BACKENDS if b != "endpoint")  # one without data is stated, not an error
@@ -44,11 +44,11 @@ LEGACY_KNOBS = {"llamacpp.flash_attn": ("flash_attn", {"0": "off", "1": "on"}), 
 TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "knobs", "settings", "versions", "git_commit", "started_at", "log_file", "uuid", "phase", "status", "seed",
         "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes",
-        "stopped_by"]
+        "stopped_by", "energy_gpu", "energy_cpu", "tree_sha256"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct"]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -137,7 +137,8 @@ def config_ids(logs: pd.DataFrame) -> pd.Series:
   """A short, stable id of each log's configuration (all of KEY)."""
   return logs[list(KEY)].astype(str).agg("\x1f".join, axis=1).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
 
-RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"]  # a run's line
+RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles",
+               *ENERGY_RUN]  # a run's line
 STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
 # a serving log's figures: one value per log (a round of a load level), so a round is their sample
 LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps"}
@@ -218,7 +219,7 @@ def run_table(data: Data) -> pd.DataFrame:
   per = per.join(s.groupby(["log", "run"], sort=False)[RUN_NUMBERS].first()).reset_index()
   logs = data.logs.iloc[per["log"].to_numpy()].reset_index(drop=True)
   batch, model_bytes = logs["batch"].astype(float), pd.to_numeric(logs["model_bytes"].str.split(";").str[0], errors="coerce")
-  out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "versions", "started_at", *DESCRIBE,
+  out = logs[["source_csv", "log_file", "uuid", *KEY, "config", "seed", "git_commit", "tree_sha256", "versions", "started_at", *DESCRIBE,
               "target_ci_pct", "stopped_by"]].copy()
   out.insert(3, "run", per["run"].astype(int))
   for p in PHASES:
@@ -235,9 +236,38 @@ def run_table(data: Data) -> pd.DataFrame:
   out["pct_of_roofline"] = 100 * roofline.fraction(per["decode_min_bytes"], per["decode_ms"].where(per["decode_ms"] > 0) / 1e3, logs["roofline_gb_s"])
   out["internal_decode_ms"] = per["internal_run_decode_ms"]
   for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"): out[c] = per[c]
+  out = out.join(energy_columns(per))
   for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
   out["label"] = label(out)
   return out.sort_values(["config", "started_at", "uuid", "run"], kind="stable").reset_index(drop=True)
+
+def energy_columns(per: pd.DataFrame) -> pd.DataFrame:
+  """A run's decode energy: the joules of every counter it read (GPU and CPU package, measure/energy.py) summed, per
+  decode token and as mean watts over the decode window; NaN where no counter was read (never 0). `energy_measured`
+  says which counters the sum holds."""
+  gpu, cpu = per["gpu_decode_energy_j"], per["cpu_decode_energy_j"]
+  joules = gpu.fillna(0) + cpu.fillna(0)
+  joules = joules.where(gpu.notna() | cpu.notna())
+  measured = np.where(gpu.notna() & cpu.notna(), "gpu+cpu", np.where(gpu.notna(), "gpu", np.where(cpu.notna(), "cpu", "")))
+  return pd.DataFrame({"decode_energy_j": joules, "decode_energy_s": per["decode_energy_s"], "gpu_decode_energy_j": gpu,
+                       "cpu_decode_energy_j": cpu, "j_per_token": joules / per["decode_tokens"],
+                       "watts": joules / per["decode_energy_s"], "energy_measured": measured}, index=per.index)
+
+ENERGY_SUMMARY = ("j_per_token", "j_per_token_ci95_low", "j_per_token_ci95_high", "watts_mean", "gpu_j_per_token", "cpu_j_per_token")
+
+def _energy_row(runs: pd.DataFrame) -> dict:
+  """A configuration's decode energy over its runs that read a counter: joules per token pooled (all their joules over
+  all their tokens: a counter's coarse steps average out), a t-interval over the runs' own J/token, mean watts pooled
+  likewise, the GPU's and CPU's shares; `not measured` where no run read one."""
+  e = runs[runs["j_per_token"].notna()] if "j_per_token" in runs else runs.iloc[:0]
+  if e.empty: return {"energy_measured": "not measured", "energy_runs": 0, **dict.fromkeys(ENERGY_SUMMARY, np.nan)}
+  tokens = e["decode_energy_j"] / e["j_per_token"]
+  lo, hi = stats.t_interval(e["j_per_token"].to_numpy())
+  share = lambda c: e[c].sum() / tokens.sum() if e[c].notna().all() else np.nan
+  return {"energy_measured": _join(e["energy_measured"]), "energy_runs": len(e), "j_per_token": e["decode_energy_j"].sum() / tokens.sum(),
+          "j_per_token_ci95_low": max(lo, 0.0) if lo == lo else lo, "j_per_token_ci95_high": hi,
+          "watts_mean": e["decode_energy_j"].sum() / e["decode_energy_s"].sum(),
+          "gpu_j_per_token": share("gpu_decode_energy_j"), "cpu_j_per_token": share("cpu_decode_energy_j")}
 
 # ---------------------------------------------------------------- summary
 
@@ -256,7 +286,7 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
          "param_gb_s_median": runs[f"{phase}_param_gb_s"].median(), "outliers": stats.mad_outliers(tok), "drift": stats.drift(tok),
          "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum()) if "recompiles" in runs else 0}
   if phase == "decode":
-    row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median()}
+    row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median(), **_energy_row(runs)}
     ratio, rlo, rhi = stats.bootstrap_ratio(runs["decode_ms"], runs["internal_decode_ms"], paired=True)
     row |= {"harness_internal_ratio": ratio, "harness_internal_ci95_low": rlo, "harness_internal_ci95_high": rhi}
     rounds = runs.drop_duplicates("uuid")  # serving: each load figure once per log, a round
@@ -302,7 +332,7 @@ def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:
               **{k: _join(g[k]) for k in DESCRIBE_TEXT},
               "roofline_gb_s": g["roofline_gb_s"].median(), "compute_gflop_s": g["compute_gflop_s"].median(), "predicted_bytes": g["predicted_bytes"].max(),
               "peak_rss_bytes": g["peak_rss_bytes"].max(), "peak_device_bytes": g["peak_device_bytes"].max(),
-              "git_commit": _join(g["git_commit"]), "versions": _join(g["versions"]), "source_csv": _join(g["source_csv"]),
+              "git_commit": _join(g["git_commit"]), "tree_sha256": _join(g.get("tree_sha256", [])), "versions": _join(g["versions"]), "source_csv": _join(g["source_csv"]),
               "first_started_at": g["started_at"].min(), "last_started_at": g["started_at"].max()}
     for phase in PHASES:
       ok = g[g[f"{phase}_tok_s"].notna()]
@@ -388,11 +418,11 @@ def _read(path: Path) -> pd.DataFrame:
   if not Path(path).is_file(): raise AnalysisError(f"no {path}: run `python benchmark_analysis.py -d {Path(path).parent}` first")
   try: df = pd.read_csv(path, dtype={c: str for c in [*KEY, *DESCRIBE_TEXT, "config", "label", "seed", "seeds", "flags", "mixed", "git_commit",
                                                      "versions", "knobs", "baseline_knobs", "source_csv", "baseline_label", "baseline_config",
-                                                     "baseline_backend", "baseline_quantize", "baseline_model_type", "kind", "stopped_by"]},
+                                                     "baseline_backend", "baseline_quantize", "baseline_model_type", "kind", "stopped_by", "tree_sha256", "energy_measured"]},
                         keep_default_na=False, na_values=[""])
   except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
     raise AnalysisError(f"{path}: unreadable ({e}): re-run `python benchmark_analysis.py -d {Path(path).parent}`")
-  for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "versions", "first_started_at", "last_started_at", "source_csv", "stopped_by"]:
+  for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "tree_sha256", "energy_measured", "versions", "first_started_at", "last_started_at", "source_csv", "stopped_by"]:
     if c in df.columns: df[c] = df[c].fillna("")
   for c in ("noisy", "drift", "first_run_slow", "imprecise"):
     if c in df.columns: df[c] = df[c].astype(str).str.lower() == "true"
@@ -432,14 +462,24 @@ def analyse_folder(folder: Path, out_dir: Path | None = None) -> tuple[Data, pd.
 
 TABLE = [("label", "configuration"), ("phase", "phase"), ("n_runs", "runs"), ("tok_s_median", "tok/s (median of runs)"),
          ("ci", "95% CI (t, runs)"), ("cv", "cv"), ("latency_ms_p50", "ms/tok p50"), ("latency_ms_p99", "p99"),
-         ("pct_of_roofline", "% roofline"), ("harness_internal_ratio", "harness/int"), ("flags", "flags")]
+         ("pct_of_roofline", "% roofline"), ("harness_internal_ratio", "harness/int"), ("energy", "J/token"), ("watts", "W"), ("flags", "flags")]
+
+def energy_text(r: dict) -> tuple[str, str]:
+  """A summary row's decode J/token and mean watts as a table shows them: `not measured` where no counter was read."""
+  m = r.get("energy_measured")
+  if r.get("phase") != "decode" or not isinstance(m, str) or not m: return "", ""
+  if m == "not measured": return m, ""
+  return f"{fmt(r['j_per_token'])} ({r['energy_measured']})", fmt(r["watts_mean"])
 
 def table(summary: pd.DataFrame) -> str:
   """The terminal view every command prints: the columns that have values, one row per configuration and phase."""
   rows = []
   for r in summary.to_dict("records"):
-    rows.append({**r, "ci": interval(r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "label": r["label"] or name(r["backend"]), "cv": f"{r['cv']:.1%}" if r["cv"] == r["cv"] else ""})
-  cols = [(k, h) for k, h in TABLE if any(str(r.get(k, "")) not in ("", "nan") for r in rows)]
+    rows.append({**r, "ci": interval(r["tok_s_ci95_low"], r["tok_s_ci95_high"]), "label": r["label"] or name(r["backend"]), "cv": f"{r['cv']:.1%}" if r["cv"] == r["cv"] else "",
+                 **dict(zip(("energy", "watts"), energy_text(r)))})
+  # J/token only where some row measured it: a machine without counters keeps the table it had
+  measured = any(isinstance(m := r.get("energy_measured"), str) and m not in ("", "not measured") for r in rows)
+  cols = [(k, h) for k, h in TABLE if any(str(r.get(k, "")) not in ("", "nan") for r in rows) and (measured or k not in ("energy", "watts"))]
   return stats.format_table([{h: r.get(k) for k, h in cols} for r in rows], [h for _, h in cols])
 
 def main(argv: list[str] | None = None, doc: str | None = None) -> int:

@@ -209,6 +209,8 @@ class LlamaCppEngine:
     params.n_threads = params.n_threads_batch = cfg.threads
     params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if knobs.flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.no_perf = False
+    # --device cpu on a CUDA build: its defaults would still put the KV cache and large matmuls (op offload) on the GPU
+    if cfg.device != "cuda": params.offload_kqv = params.op_offload = False
     # greedy: llama.cpp's backend sampler picks the token inside its graph, where the logits are, and only the token
     # comes back: no copy of the vocabulary's logits to Python and no argmax there
     self.backend_sampled = cfg.temperature <= 0

@@ -1,6 +1,6 @@
 """What a run was measured on: small collect_* functions, each filling one flat dict (after pyperf)."""
 from __future__ import annotations
-import datetime, getpass, importlib.metadata, os, platform, shutil, socket, subprocess, sys
+import datetime, functools, getpass, hashlib, importlib.metadata, os, platform, socket, subprocess, sys
 from pathlib import Path
 
 from inferbench.core.files import ROOT
@@ -24,11 +24,28 @@ def collect_python(md: dict):
     try: md[f"version.{name}"] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError: pass
 
+def git(*args) -> str:
+  try: return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.TimeoutExpired): return ""
+
 def collect_git(md: dict):
-  def git(*args) -> str:
-    try: return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired): return ""
   md["git_commit"] = (git("rev-parse", "HEAD") or "unknown") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+  md["tree_sha256"], md["tree_files"] = tree_hash()
+
+# the code that makes a number, by a fixed rule: the same on a copy without git (a GPU machine gets the files, not
+# always the repository) as in the checkout it came from
+TREE = ("inferbench/**/*.py", "*.py", "*.sh", "pyproject.toml", "presentation.typ", "deps/*.sh", "deps/*.txt", "benchmarks/*.py",
+        "benchmarks/*.sh", "benchmarks/*.c", "experiments/**/*.yaml")
+
+@functools.cache
+def tree_hash(root: Path = ROOT) -> tuple[str, int]:
+  """sha256 over the code's files (TREE), each path with its content, and how many: names exactly the code that made a
+  result where git_commit cannot (a copied tree's git HEAD may be older than its files, or absent)."""
+  h, paths = hashlib.sha256(), sorted({p for g in TREE for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
+  for p in paths:
+    data = p.read_bytes()
+    h.update(f"{p.relative_to(root).as_posix()}\0{len(data)}\0".encode()); h.update(data)
+  return h.hexdigest(), len(paths)
 
 def collect_time(md: dict):
   md["started_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -62,5 +79,11 @@ def cpu_model() -> str:
       if line.startswith("model name"): return line.split(":", 1)[1].strip()
   except OSError: pass
   return platform.processor() or platform.machine()
-def cuda_available() -> bool:
-  return shutil.which("nvidia-smi") is not None and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+
+def gpu_line() -> str:
+  """nvidia-smi -L's first line (GPU 0: NVIDIA H200 (UUID: ...)), or empty where it lists none."""
+  try: out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+  except (OSError, subprocess.TimeoutExpired): return ""
+  return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+
+def cuda_available() -> bool: return bool(gpu_line())

@@ -32,11 +32,13 @@ from inferbench.core.files import save_figure
 from inferbench.core.stats import format_table
 
 OBJECTIVES = {"fastest": (["tok_s"], [False]), "smallest": (["memory_bytes", "tok_s"], [True, False]),
-              "quality": (["kl_mean", "perplexity", "tok_s"], [True, True, False])}
+              "quality": (["kl_mean", "perplexity", "tok_s"], [True, True, False]),
+              "energy": (["j_per_token", "tok_s"], [True, False])}  # decode joules per token (GPU + CPU counters read), then speed
 QUALITY = ["perplexity", "ppl_increase_pct", "kl_mean", "top1_agreement", "task_accuracy", "task_diff_vs_f16", "task_diff_ci95_low",
            "task_diff_ci95_high", "task_verdict", "accuracy_drop_pct_high"]
 COLUMNS = ["rank", "source", "backend", "device", "device_name", "hostname", "size", "weights", "quantize", "model_type", "bits_per_weight",
            "knobs", "batch", "threads", "tok_s", "tok_s_ci95_low", "tok_s_ci95_high", "ttft_ms", "memory_bytes", "memory_source",
+           "j_per_token", "j_per_token_ci95_low", "j_per_token_ci95_high", "watts_mean", "energy_measured",
            *QUALITY, "quality_from", "n_runs", "flags", "config", "label", "excluded_by", "constraints"]
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Constraints:
   size: str | None = None
   objective: str = "fastest"
   max_accuracy_drop_pct: float | None = None
+  max_watts: float | None = None
 
   def tests(self) -> dict[str, tuple[str, object]]:
     """flag -> (column, keep(values) -> bool mask), for the constraints given."""
@@ -59,7 +62,8 @@ class Constraints:
          "--min-tok-s": ("tok_s", lambda v: v >= self.min_tok_s, self.min_tok_s),
          "--max-ttft-ms": ("ttft_ms", lambda v: v <= self.max_ttft_ms, self.max_ttft_ms),
          "--max-accuracy-drop": ("accuracy_drop_pct_high", lambda v: v <= self.max_accuracy_drop_pct, self.max_accuracy_drop_pct),
-         "--device": ("device", lambda v: v == self.device, self.device), "--size": ("size", lambda v: v == self.size, self.size)}
+         "--device": ("device", lambda v: v == self.device, self.device), "--size": ("size", lambda v: v == self.size, self.size),
+         "--max-watts": ("watts_mean", lambda v: v <= self.max_watts, self.max_watts)}
     return {k: (c, f) for k, (c, f, given) in t.items() if given is not None}
 
   @classmethod
@@ -149,6 +153,8 @@ def predicted_candidates(folder: Path, measured: pd.DataFrame, quality: pd.DataF
       rows.append({**ref.to_dict(), "quantize": q["quant"], "model_type": q["quant"], "model_sha256": q["model_sha256"],
                    "bits_per_weight": q["bits_per_weight"], "model_bytes": q["file_bytes"], "config": predicted_config(ref["config"], q["quant"]),
                    "memory_bytes": mem, "memory_source": "predicted", "source": "predicted", "n_runs": 0, "ttft_ms": math.nan,
+                   **dict.fromkeys(("j_per_token", "j_per_token_ci95_low", "j_per_token_ci95_high", "watts_mean"), math.nan),
+                   "energy_measured": "not measured",  # no energy model: a predicted row's energy is unknown
                    "flags": f"speed predicted by the physical decode model of {name(ref['backend'])} {ref['device']} {ref['knobs']}"})
   if not rows: return pd.DataFrame()
   p = pd.DataFrame(rows)
@@ -213,7 +219,10 @@ def show(a: Answer, limit: int = 15) -> str:
             "memory": "-" if pd.isna(r["memory_bytes"]) else f"{memory.format_size(int(r['memory_bytes']))} ({r['memory_source']})",
             "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"],
             "tasks vs F16 [95%]": "-" if pd.isna(r["task_diff_vs_f16"]) else
-              f"{with_ci(100 * r['task_diff_vs_f16'], 100 * r['task_diff_ci95_low'], 100 * r['task_diff_ci95_high'])} pt {r['task_verdict']}"}
+              f"{with_ci(100 * r['task_diff_vs_f16'], 100 * r['task_diff_ci95_low'], 100 * r['task_diff_ci95_high'])} pt {r['task_verdict']}",
+            **({"J/token": "not measured" if pd.isna(r["j_per_token"]) else f"{names.fmt(r['j_per_token'])} ({r['energy_measured']})",
+                "W": r["watts_mean"]} if energy else {})}
+  energy = a.table["j_per_token"].notna().any()  # the energy columns only where some candidate has them
   rows = [cells(r) for _, r in a.table.head(limit).iterrows()]
   return format_table(rows, list(rows[0])) + (f"\n... {len(a.table) - limit} more in the CSV" if len(a.table) > limit else "") if rows else a.why
 
@@ -253,7 +262,10 @@ def parser(doc: str | None = None) -> argparse.ArgumentParser:
                  help="task accuracy at most PCT points below F16's, at 95%% (the paired interval's far end, on the same examples)")
   p.add_argument("--device", choices=["cpu", "cuda"], help="only this device")
   p.add_argument("--size", help="only this model size")
-  p.add_argument("--objective", choices=list(OBJECTIVES), default="fastest", help="rank by (default: %(default)s)")
+  p.add_argument("--max-watts", type=cli.number(0, inclusive=False),
+                 help="mean power over the decode steps at most this (GPU + CPU package counters, where the logs read them)")
+  p.add_argument("--objective", choices=list(OBJECTIVES), default="fastest",
+                 help="rank by (default: %(default)s); energy: decode joules per token, lowest first (rows without energy last)")
   p.add_argument("-o", "--output-dir", type=Path, help="recommendation.csv and pareto.csv go here (default: DIR)")
   p.add_argument("--plot", type=Path, default=Path("plots/pareto_front.png"), help="(default: %(default)s)")
   return p
@@ -267,7 +279,8 @@ def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
     out = cli.output_dir(args.output_dir or args.dir)
     cli.output_dir(args.plot.parent, "--plot's folder")
     if missing := [q for q in args.quality if not q.is_file()]: raise ValueError(f"--quality {missing[0]}: no such file (a sweep_SIZE.csv of llamacpp_sweep.py)")
-    c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective, args.max_accuracy_drop)
+    c = Constraints(limit, args.max_kl, args.max_ppl_increase, args.min_tok_s, args.max_ttft_ms, args.device, args.size, args.objective,
+                    max_accuracy_drop_pct=args.max_accuracy_drop, max_watts=getattr(args, "max_watts", None))
   except ValueError as e:
     print(f"error: {str(e).replace('memory size', '--max-memory')}", file=sys.stderr)
     return 2, None, ""
@@ -278,6 +291,9 @@ def respond(args: argparse.Namespace) -> tuple[int, Answer | None, str]:
   given = " ".join(f"{f.name}={getattr(c, f.name)}" for f in fields(c) if getattr(c, f.name) is not None)
   print(f"{args.dir}: {len(a.candidates)} candidates ({(a.candidates['source'] == 'predicted').sum()} predicted); {given}")
   print(show(a))
+  if "energy" in (c.objective, "watts" if c.max_watts else "") and not a.candidates["j_per_token"].notna().any():
+    print("note: no candidate has its energy measured (NVML on a GPU, RAPL's energy_uj on a CPU): "
+          + ("ranked by speed" if c.objective == "energy" else "--max-watts excludes them all"), file=sys.stderr)
   write_csv(out / "recommendation.csv", COLUMNS, a.table.assign(constraints=given))  # the limits it answers, for the deck
   write_csv(out / "pareto.csv", COLUMNS, a.front)
   plot = draw(a, args.plot, f"{args.dir}: speed x quality x memory, {len(a.front)} on the Pareto front")

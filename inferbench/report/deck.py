@@ -33,7 +33,7 @@ SCALING = {"context_scaling": ("Scaling: decode speed against context depth", "T
            "rate_scaling": ("Serving: latency against request rate", "Poisson arrivals; TTFT and inter-token gap p50 (solid) and p99 (dashed) over requests."),
            "timeout_scaling": ("Serving: the batch timeout", "Aggregate tok/s (95% CI over rounds) and TTFT p50 against the batching server's timeout.")}
 # optional outputs of later stages, shown where they exist: recommend.py (--verify), fit_models.py
-RECOMMENDATION, VERIFICATION, EXTRA_PLOTS = "recommendation.csv", "verification.csv", ("pareto_front", "model_fit")
+RECOMMENDATION, VERIFICATION, EXTRA_PLOTS = "recommendation.csv", "verification.csv", ("pareto_front", "model_fit", "energy_per_token")
 DEFAULT_MAX_KL = 0.05
 
 def setup(summary: pd.DataFrame) -> dict:
@@ -196,6 +196,18 @@ def predictions(folder: Path) -> dict:
                    "eta": fmt(r["eta"]), "eta_ci95": interval(*r["eta_ci95"] or (None, None)) or NONE, "note": short_note(r["note"] or "")}
                   for r in predict.eta_table(result).to_dict("records")]}
 
+def energy(summary: pd.DataFrame) -> dict:
+  """Decode J/token and mean watts per configuration that read an energy counter (measure/energy.py), lowest first,
+  and the configurations without: the energy slide's rows and its note."""
+  d = summary[summary["phase"] == "decode"]
+  has = d[d["j_per_token"].notna()].sort_values("j_per_token") if "j_per_token" in d else d.iloc[:0]
+  rows = [{"backend": name(r["backend"]), "device": r["device_name"] or r["device"], "label": r["label"], "counters": r["energy_measured"],
+           "j_per_token": fmt(r["j_per_token"]), "j_per_token_ci95": interval(r["j_per_token_ci95_low"], r["j_per_token_ci95_high"]) or NONE,
+           "watts": fmt(r["watts_mean"]), "tok_s": fmt(r["tok_s_median"])} for r in has.to_dict("records")]
+  note = (f"Decode joules per token, pooled over runs, by {', '.join(sorted({r['counters'] for r in rows}))} counters "
+          f"(gpu: NVML total energy; cpu: RAPL package); {len(d) - len(has)} configuration(s) not measured." if rows else "Energy not measured.")
+  return {"rows": rows, "note": note, "not_measured": len(d) - len(has)}
+
 def sweeps(folder: Path) -> list[dict]:
   out = []
   for path in sorted(Path(folder).glob("sweep_*.csv")):
@@ -234,6 +246,7 @@ def deck_data(summary: pd.DataFrame, ratios: pd.DataFrame, folder: Path, baselin
           "summary_rows": len(summary), "answer": answer(a, by, folder) if a else {"by": by, "rows": [], "verified": ""},
           "serving_sets": serving_sets(folder), "predict": predictions(folder),
           "story": [dataclasses.asdict(s) for s in slides], "left_out": left_out,
+          "energy": energy(summary),
           "devices": sorted({f"{d}" for d in summary["device_name"] if d}) or sorted(set(summary["device"]))}
 
 def typst_path(path: Path, root: Path) -> str: return "/" + Path(os.path.relpath(path.resolve(), root)).as_posix()

@@ -413,9 +413,10 @@ FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summa
 
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
   """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
+  from inferbench.report import energy_plot  # it draws with this module's helpers
   res = read(folder)
   return [save_figure(FIGURES[n](res, baseline=baseline), out / f"{n}.png", DPI) for n in names] + \
-         (scaling.draw_plots(res.summary, Path(folder), out) if "device_comparison" in names else [])
+         (scaling.draw_plots(res.summary, Path(folder), out) + energy_plot.draw(res, out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
   p = cli.Parser(description=doc)

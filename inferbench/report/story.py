@@ -393,6 +393,31 @@ def roofline(e: Evidence, out: Path) -> Slide | str:
           "best configuration. Above 100% would mean the bytes model is wrong there, so it is shown as not fitting.")
   return Slide("roofline", title, note, *save(fig, out, "story_roofline"))
 
+# ---------------------------------------------------------------- energy
+
+def energy(e: Evidence, out: Path) -> Slide | str:
+  d = e.decode[e.decode["j_per_token"].notna()] if "j_per_token" in e.decode else e.decode.iloc[:0]
+  if d.empty: return "no run read an energy counter (NVML on a GPU, RAPL on a CPU): energy was not measured"
+  d = d.sort_values("j_per_token").head(8).iloc[::-1]  # the most frugal first, at the top
+  fig, (ax,) = chart(1)
+  y = np.arange(len(d))
+  v, lo, hi = d["j_per_token"].to_numpy(), d["j_per_token_ci95_low"].to_numpy(), d["j_per_token_ci95_high"].to_numpy()
+  ax.barh(y, v, color=[color(b) for b in d["backend"]], height=0.6)
+  ok = ~np.isnan(lo)
+  ax.errorbar(v[ok], y[ok], xerr=[v[ok] - np.minimum(lo[ok], v[ok]), np.maximum(hi[ok], v[ok]) - v[ok]], fmt="none", ecolor="#111", capsize=4)
+  for yi, (_, r) in zip(y, d.iterrows()):
+    ax.annotate(f"{fmt(r['j_per_token'])} J/token at {fmt(r['watts_mean'])} W", (np.nanmax([r["j_per_token"], r["j_per_token_ci95_high"]]), yi),
+                xytext=(6, 0), textcoords="offset points", va="center")
+  ax.set_yticks(y, [textwrap.shorten(l, 50, placeholder=" …") for l in d["label"]])
+  ax.set_xlim(right=ax.get_xlim()[1] * 1.6)
+  ax.set_xlabel("decode joules per token"); ax.grid(alpha=0.3, axis="x")
+  top = d.iloc[-1]
+  title = (f"{name(top['backend'])} {model_of(top)} {quant_of(top)} spends the least energy on {device_of(top)}: "
+           f"{with_interval(top['j_per_token'], top['j_per_token_ci95_low'], top['j_per_token_ci95_high'])} J per decode token")
+  note = (f"Energy counters read around every measured run ({', '.join(sorted(set(d['energy_measured'])))}: NVML's total energy on a GPU, RAPL's "
+          "package on a CPU), pooled over runs with a t-interval; the 8 lowest configurations.")
+  return Slide("energy", title, note, *save(fig, out, "story_energy"))
+
 # ---------------------------------------------------------------- predictions
 
 QUANTITY = {"decode_ms": ("decode", "ms/token", 1), "ttft_ms": ("time to first token", "ms", 1), "peak_bytes": ("peak memory", "MiB", 2**20)}
@@ -460,10 +485,11 @@ def caveats(e: Evidence, out: Path) -> Slide | str:
   return Slide("caveats", title, note, *save(fig, out, "story_caveats"))
 
 SLIDES = {"answer": answer, "backends": backends, "quantization": quantization, "scaling": scaling, "serving": serving,
-          "memory": memory_limits, "roofline": roofline, "caveats": caveats}
+          "memory": memory_limits, "roofline": roofline, "energy": energy, "caveats": caveats}
 TOPICS = {"answer": "The answer", "backends": "Backends on matched files", "quantization": "The quantization trade-off",
           "scaling": "Scaling with length, context and batch", "serving": "Serving under load", "memory": "Memory and the OOM boundary",
-          "roofline": "How close to the hardware's limit", "predictions": "Predictions", "caveats": "What to be careful about"}
+          "roofline": "How close to the hardware's limit", "energy": "Energy per token", "predictions": "Predictions",
+          "caveats": "What to be careful about"}
 
 def tell(e: Evidence, out: Path, models: dict) -> tuple[list[Slide], list[dict]]:
   """The story's slides in order, and the topics left out with why."""

@@ -41,7 +41,8 @@ def parser(backend: str, doc: str | None = None) -> argparse.ArgumentParser:
                       "the floor of --runs and --min-seconds still holds")
   p.add_argument("--warmup", type=cli.whole(0), default=registry.DEFAULT_WARMUP, help="unmeasured runs first")
   p.add_argument("--threads", nargs="+", type=cli.whole(1), default=[registry.DEFAULT_THREADS], help="CPU threads")
-  p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
+  p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                 help="auto: cuda where nvidia-smi lists a GPU, else cpu (the log says which); cuda: all layers on the GPU (llama.cpp), DEV=CUDA (tinygrad)")
   p.add_argument("--ctx", nargs="+", type=int, default=[registry.DEFAULT_CTX],
                  help="context length of each sequence (KV cache positions): at least the prompt + --n-tokens")
   p.add_argument("--batch", nargs="+", type=cli.whole(1), default=[1], help="independent sequences decoded together, one call per step")
@@ -124,6 +125,7 @@ def main(backend: str, argv: list[str] | None = None, doc: str | None = None) ->
   except (formats.ModelError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  if args.device == "auto" and not args.cluster: print(f"device: auto -> {configs[0].device} ({metadata.gpu_line() or 'nvidia-smi lists no GPU'})", file=sys.stderr)
   if args.cluster:
     from inferbench.run import fleet
     return fleet.main(configs, args.output_dir, args.cluster, args.retries, args.timeout)

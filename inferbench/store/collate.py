@@ -28,13 +28,15 @@ from inferbench.store.rawlog import HEADER, RUN, STEP, Field, Log, LogError, par
 SEED_COLUMNS = ["step", "enqueue_latency_ms", "total_latency_ms", "tokens_per_sec", "memory_throughput_gb_s",
                 "param_throughput_gb_s", "generated_text", "platform", "release", "device", "username", "hostname",
                 "size", "quantize", "seed", "uuid"]
+# a run line's energy (measure/energy.py): joules by counter, whole run and decode steps, and the windows' seconds
+ENERGY_RUN = ["energy_s", "decode_energy_s", "gpu_energy_j", "gpu_decode_energy_j", "cpu_energy_j", "cpu_decode_energy_j"]
 # Extra columns follow: a step's own first, then its run's, then its log's, so that the cells a log's rows share sit
 # together (the writer renders them once per log).
 EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_bytes_read", "bytes_read", "memory_bytes_source",
                  # per run, from its run line: a backend's own timers, a serving request's, the run's peak memory
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
-                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles",
+                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles", *ENERGY_RUN,
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
@@ -47,7 +49,11 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s",
                  "compute_gflop_s",
                  # how many runs: the --target-ci asked (blank: none) and why the worker stopped (its last run line)
-                 "target_ci_pct", "stopped_by"]
+                 "target_ci_pct", "stopped_by",
+                 # which energy counters the runs read (measure/energy.py), or "not measured: why"
+                 "energy_gpu", "energy_cpu",
+                 # the code that made the log (core/metadata.tree_hash), where git_commit can be stale (a copied tree)
+                 "tree_sha256"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 RETIRED = ("roofline_tok_s", "pct_of_roofline")  # per-step columns earlier versions derived and nothing read: dropped when read back
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
@@ -57,14 +63,14 @@ HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                   "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
                   "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
-                  "slo_itl_ms", "target_ci_pct")
+                  "slo_itl_ms", "target_ci_pct", "energy_gpu", "energy_cpu", "tree_sha256")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
-               "recompiles": "recompiles"}
+               "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}}
 # per step: CSV column <- step field, as the log has it
 STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
                 "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",

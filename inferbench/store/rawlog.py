@@ -76,7 +76,9 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "error": Field(str, null=True), "peak_rss_bytes": OPT_COUNT, "peak_device_bytes": OPT_COUNT,
        "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True),
        "recompiles": OPT_COUNT,  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
-       "stopped_by": Field(str, null=True)}  # the last run of a worker's log: why it measured no more (worker.stopping)
+       "stopped_by": Field(str, null=True),  # the last run of a worker's log: why it measured no more (worker.stopping)
+       # measure/energy.py: joules of the run and of its decode steps by the GPU's and CPU's counters, over windows of these seconds
+       **{k: OPT_MS for k in ("energy_s", "decode_energy_s", "gpu_energy_j", "gpu_decode_energy_j", "cpu_energy_j", "cpu_decode_energy_j")}}
 # header keys whose values are read as more than text; every other key is free text
 POSITIVE, OPT_S = Field(int, lo=1, null=True), Field(float, null=True)
 HEADER = {"schema": Field(int, lo=1), "backend": Field(str, pattern=r"[a-z][a-z0-9_]*"),
