@@ -8,6 +8,8 @@ import openai
 import pytest
 import client_requests
 from inferbench.backends import llamacpp
+from inferbench.analyse import analysis
+from inferbench.core import stats
 from inferbench.store import collate
 from inferbench.models import prepare
 from inferbench.core import proc
@@ -288,6 +290,36 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   with open(tmp_path / "inferbench_serve.csv", newline="") as f: assert len(list(csv.DictReader(f))) == 10 * 5
   for f in [*tmp_path.iterdir(), log]: assert KEY not in f.read_text(errors="replace"), f.name
 
+@pytest.mark.parametrize("flags, workload, cached, hit", [
+  ([], "distinct", lambda n: 0, False),                                                   # nothing for a cache to serve
+  (["--prompt-format", "text"], "distinct", lambda n: 0, False),                          # the text is exactly the prompt's tokens
+  (["--shared-prefix-tokens", "8"], "distinct, shared prefix 8", lambda n: 8, False),    # the prefix, and only it
+  (["--prompt", "The history of computing is long"], "repeated", lambda n: n - 1, True)])  # the old workload: cache hits, flagged
+def test_the_clients_prompts_and_the_cache_on_record(server, tmp_path, monkeypatch, capsys, flags, workload, cached, hit):
+  """Each request's own prompt, its length and hash on record, the server's cached tokens in its run line, a cache
+  hit the workload did not ask for flagged in the log, the warning and the summary; the client's CPU time per run."""
+  url, _ = server
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "2", "--warmup-requests", "1", "--requests", "6",
+          "--concurrency", "1", "-o", str(tmp_path), *flags]
+  assert load.main(args) == 0
+  (path,) = tmp_path.glob("inferbench_serve_*.txt")
+  lg = parse(path)
+  runs = sorted(lg.runs, key=lambda r: r["run"])
+  n = runs[0]["prompt_tokens"]
+  assert lg.header["workload"] == workload and int(lg.header["n_prompt_tokens"]) == n and (n == 37 or workload == "repeated")
+  assert all(r["prompt_tokens"] == r["usage_prompt_tokens"] == n for r in runs)  # the server counted what the client sent
+  assert len({r["prompt_sha256"] for r in runs}) == (1 if hit else 6)
+  assert [(r["usage_cached_tokens"], r["cache_hit"]) for r in runs] == [(cached(n), hit)] * 6
+  cpu = [r["client_cpu_s"] for r in lg.runs]  # in the order the requests ended: a running total
+  assert cpu == sorted(cpu) and cpu[-1] > 0
+  err = capsys.readouterr().err
+  assert ("6 of 6 requests were served from the server's prompt cache" in err) == hit and "of a core" in err
+  data = analysis.from_logs([path])
+  dec = analysis.summary_table(analysis.run_table(data), data).query("phase == 'decode'").iloc[0]
+  assert dec["workload"] == workload and dec["cache_hit_requests"] == (6 if hit else 0) and ("cache hits: 6 request(s)" in dec["flags"]) == hit
+  assert 0 < dec["client_cpu_share_median"] < 2 and ("client-bound" in dec["flags"]) == (dec["client_cpu_share_median"] > stats.CLIENT_BOUND_SHARE)
+
 def test_goodput_counts_exactly_the_requests_within_both_slos():
   R = client.Result  # times in binary fractions, so the bounds are exact
   rs = [R(0, 0.0, times_s=[0.125, 0.15625, 0.1875], end_s=0.2),  # TTFT 125, ITL 31.25 (the bound): in
@@ -301,6 +333,17 @@ def test_goodput_counts_exactly_the_requests_within_both_slos():
           for r in rs]
   fig = collate.load_figures(runs)
   assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
+
+def test_a_client_that_used_most_of_a_core_is_client_bound():
+  """The share is the client's last CPU reading over the load level's time; above stats.CLIENT_BOUND_SHARE it is flagged."""
+  runs = [{"start_ms": 0.0, "e2e_latency_ms": 500.0, "client_cpu_s": 0.25, "cache_hit": False},
+          {"start_ms": 500.0, "e2e_latency_ms": 1500.0, "client_cpu_s": 1.2, "cache_hit": True}]
+  fig = collate.load_figures(runs)
+  assert fig["client_cpu_share"] == 0.6 and fig["cache_hits"] == 1 and collate.load_figures(runs[:1])["client_cpu_share"] == 0.5
+  row = {"tok_s_ci_pct": 1.0, "imprecise": False, "cv": 0.0, "noisy": False, "drift": False, "outliers": 0, "first_run_slow": False,
+         "recompiled_runs": 0, "n_runs": 3, "mixed": "", "cache_hit_requests": 0.0}
+  assert analysis._flags(row | {"client_cpu_share_median": 0.6}) == "client-bound (the client used 0.60 of a core)"
+  assert analysis._flags(row | {"client_cpu_share_median": 0.5}) == "" and "cache hits: 2" in analysis._flags(row | {"cache_hit_requests": 2.0})
 
 def test_arrivals_are_seeded_poisson():
   a = client.arrivals(5.0, 1, 2000, None)
