@@ -396,6 +396,8 @@ def _read(path: Path) -> pd.DataFrame:
                         keep_default_na=False, na_values=[""])
   except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
     raise AnalysisError(f"{path}: unreadable ({e}): re-run `python benchmark_analysis.py -d {Path(path).parent}`")
+  for c in LATER:  # an identity column added after the file was written: blank in it
+    if len(df.columns) and c not in df.columns: df[c] = ""
   for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "versions", "first_started_at", "last_started_at", "source_csv", "stopped_by"]:
     if c in df.columns: df[c] = df[c].fillna("")
   for c in ("noisy", "drift", "first_run_slow", "imprecise"):
