@@ -79,3 +79,11 @@ def test_the_workload_is_the_configurations_identity(embedded_model):
   # three configurations; the blank one's id is the one the identity gave before it had a workload column
   assert ids.nunique() == 3 and ids[0] == analysis.hashlib.sha1("\x1f".join(["x"] * (len(analysis.KEY) - 1)).encode()).hexdigest()[:10]
   assert RunConfig().settings().get("workload", "unset") == "unset"  # a configuration without one resumes logs written before
+
+@pytest.mark.parametrize("flags, why", [(["--shared-prefix-tokens", "40"], "--shared-prefix-tokens 40"), (["--dataset", "/nonexistent.jsonl"], "--dataset /nonexistent.jsonl"),
+                                        (["--dataset", "/nonexistent.jsonl", "--prompt", "x"], "--dataset or --prompt")])
+def test_the_load_clients_bad_workload_is_one_line(tmp_path, capsys, flags, why):
+  from inferbench.run import load
+  assert load.main(["--endpoint", "http://127.0.0.1:9/v1", "-o", str(tmp_path), *flags]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("error: ") and why in err and len(err.splitlines()) == 1 and not list(tmp_path.iterdir())
