@@ -18,8 +18,8 @@ by default (lengths fixed, uniform or normal), a --shared-prefix-tokens prefix w
 one repeated --prompt. Each run line keeps its prompt's length and hash, the prompt tokens the server says its cache
 supplied (usage.prompt_tokens_details.cached_tokens) and cache_hit: more of them than the workload's shared prefix, a
 cache hit it did not ask for (a warning says how many). And the client's own CPU time: a load level whose client used
-more than --client-bound-share of a core is client-bound (a warning; the summary flags it), its timings the client's
-as much as the server's.
+more than half a core (stats.CLIENT_BOUND_SHARE) is client-bound (a warning; the summary flags it), its timings the
+client's as much as the server's.
 """
 from __future__ import annotations
 import argparse, itertools, json, random, sys, threading, time, uuid
@@ -114,9 +114,12 @@ def cached_tokens(usage: dict | None) -> int | None:
   details = (usage or {}).get("prompt_tokens_details")
   return details.get("cached_tokens") if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int) else None
 
+def cache_hit(r: Result, expected_cached: int) -> bool | None:
+  """Whether a cache served more of the request's prompt than the workload shares (None: the server does not say)."""
+  return None if (c := cached_tokens(r.usage)) is None else c > expected_cached
+
 def write(log: LogWriter, r: Result, ref_tokens: int | None, cfg: RunConfig, expected_cached: int):
   n_prompt = r.usage.get("prompt_tokens") if r.usage and isinstance(r.usage.get("prompt_tokens"), int) and r.usage["prompt_tokens"] > 0 else len(r.prompt)
-  cached = cached_tokens(r.usage)
   prev, text = 0.0, ""
   for i, (t, piece) in enumerate(zip(r.times_s, r.texts)):
     text += piece
@@ -134,8 +137,8 @@ def write(log: LogWriter, r: Result, ref_tokens: int | None, cfg: RunConfig, exp
           tokens_match=None if usage is None or r.error else usage == len(r.times_s), finish_reason=r.finish_reason, error=r.error,
           scheduled_ms=None if r.scheduled_s is None else round(r.scheduled_s * 1e3, 4), server_queue_ms=r.server_queue_ms,
           itl_mean_ms=None if r.itl_mean_ms is None else round(r.itl_mean_ms, 4), meets_slo=meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms),
-          prompt_tokens=len(r.prompt), prompt_sha256=workload.prompt_sha(r.prompt), usage_cached_tokens=cached,
-          cache_hit=None if cached is None else cached > expected_cached,
+          prompt_tokens=len(r.prompt), prompt_sha256=workload.prompt_sha(r.prompt), usage_cached_tokens=cached_tokens(r.usage),
+          cache_hit=cache_hit(r, expected_cached),
           client_cpu_s=None if r.client_cpu_s is None else round(r.client_cpu_s, 4))
 
 def scrub(obj, redact):
@@ -208,7 +211,7 @@ def run(cfg: RunConfig, engine, log: LogWriter, say):
   cpu_s = time.process_time() - cpu0
   runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": None if r.end_s is None else r.end_s * 1e3, "error": r.error,
            "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms), "client_cpu_s": r.client_cpu_s,
-           "cache_hit": None if (c := cached_tokens(r.usage)) is None else c > prompts.expected_cached} for r in results]
+           "cache_hit": cache_hit(r, prompts.expected_cached)} for r in results]
   fig = load_figures(runs)
   if not fig["completed"]: raise EndpointError(f"no request of {len(results)} completed; the first: {min(results, key=lambda r: r.run).error}")
   queue = sorted(r.server_queue_ms for r in results if r.server_queue_ms is not None)
