@@ -334,6 +334,16 @@ def test_goodput_counts_exactly_the_requests_within_both_slos():
   fig = collate.load_figures(runs)
   assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
 
+def test_load_levels_on_one_server_do_not_serve_each_other(server, tmp_path, monkeypatch):
+  """Two load levels of one seed, one after the other on one server: the second's prompts are not the first's, so the
+  prompt cache the first left serves none of them."""
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  assert load.main(["--endpoint", server[0], "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "1", "--warmup-requests", "0", "--requests", "8",
+                    "--concurrency", "1", "2", "-o", str(tmp_path)]) == 0
+  runs = [r for p in tmp_path.glob("inferbench_serve_*.txt") for r in parse(p).runs]
+  assert len(runs) == 16 and len({r["prompt_sha256"] for r in runs}) == 16
+  assert not any(r["cache_hit"] for r in runs) and max(r["usage_cached_tokens"] for r in runs) <= 1
+
 def test_a_client_that_used_most_of_a_core_is_client_bound():
   """The share is the client's last CPU reading over the load level's time; above stats.CLIENT_BOUND_SHARE it is flagged."""
   runs = [{"start_ms": 0.0, "e2e_latency_ms": 500.0, "client_cpu_s": 0.25, "cache_hit": False},

@@ -7,7 +7,7 @@ from inferbench.analyse import analysis
 from inferbench.backends.llamacpp import Tokenizer
 from inferbench.core.config import RunConfig
 from inferbench.serving import client
-from inferbench.serving.workload import Prompts, Workload, WorkloadError, dataset
+from inferbench.serving.workload import Prompts, Workload, WorkloadError, dataset, stream_of
 
 @pytest.fixture(scope="module")
 def tok(embedded_model): return Tokenizer(embedded_model)
@@ -37,7 +37,15 @@ def test_a_shared_prefix_is_exactly_shared(embedded_model, tok):
   p = Prompts(Workload(tokens=40, shared_prefix=16, tokenizer=str(embedded_model)), 3)
   ids = [p.ids(i) for i in range(100)]
   assert {common(a, b) for a, b in itertools.combinations(ids, 2)} == {16} and {len(x) for x in ids} == {40}
-  assert p.expected_cached == 16 and all(tok.encode(p.text(x)) == x for x in ids[:20])
+  assert p.expected_cached == 16 + 1 and all(tok.encode(p.text(x)) == x for x in ids[:20])  # and a word two prompts may share by chance
+
+def test_each_load_level_sends_prompts_of_its_own(embedded_model):
+  """The load levels one server measures in turn (one seed, another concurrency) share no prompts a cache could serve."""
+  w = Workload(tokens=37, tokenizer=str(embedded_model))
+  one, four = (Prompts(w, 42, stream_of(c, None)) for c in (1, 4))
+  a, b = [one.ids(i) for i in range(64)], [four.ids(i) for i in range(64)]
+  assert max(common(x, y) for x in a for y in b) <= 1 and a[0] == Prompts(w, 42, stream_of(1, None)).ids(0)
+  assert stream_of(1, None) != stream_of(None, 1.0) != stream_of(None, 2.0)
 
 def test_a_dataset_is_sent_in_a_seeded_order(embedded_model, tok, tmp_path):
   path = tmp_path / "d.jsonl"

@@ -17,7 +17,8 @@ Every request sends its own prompt (serving/workload.py): distinct seeded prompt
 by default (lengths fixed, uniform or normal), a --shared-prefix-tokens prefix where asked, a --dataset's prompts, or
 one repeated --prompt. Each run line keeps its prompt's length and hash, the prompt tokens the server says its cache
 supplied (usage.prompt_tokens_details.cached_tokens) and cache_hit: more of them than the workload's shared prefix, a
-cache hit it did not ask for (a warning says how many). And the client's own CPU time: a load level whose client used
+cache hit it did not ask for (a warning says how many; each load level sends prompts of its own, so the levels one
+server measures in turn do not serve each other). And the client's own CPU time: a load level whose client used
 more than half a core (stats.CLIENT_BOUND_SHARE) is client-bound (a warning; the summary flags it), its timings the
 client's as much as the server's.
 """
@@ -175,8 +176,8 @@ def reference(engine, cfg: RunConfig, model: str) -> tuple[dict, str, str]:
 
 def prompts_of(cfg: RunConfig) -> Prompts:
   """The configuration's prompts: its workload's, or (a configuration made without one) its one prompt, repeated."""
-  if cfg.workload_spec: return Prompts(Workload.from_dict(cfg.workload_spec), cfg.seed)
-  return Prompts(Workload("repeated", prompt_ids=tuple(cfg.prompt_ids)), cfg.seed)
+  w = Workload.from_dict(cfg.workload_spec) if cfg.workload_spec else Workload("repeated", prompt_ids=tuple(cfg.prompt_ids))
+  return Prompts(w, cfg.seed, workload.stream_of(cfg.concurrency, cfg.request_rate))
 
 def run(cfg: RunConfig, engine, log: LogWriter, say):
   model = engine.models[0] if engine.models else ""
@@ -300,16 +301,17 @@ def plan(args: argparse.Namespace, backend: str) -> list[RunConfig]:
       raise ValueError("MLCEngine does not batch concurrent requests (MLC's docs: use AsyncMLCEngine): for concurrency, run `mlc_llm serve` and pass --endpoint")
   for s in args.size: formats.check_size(s)
   works = {s: workload_of(args, prepare.source_path(s, args.tokenizer)) for s in args.size}
-  prompts = {(s, seed): Prompts(works[s], seed) for s in args.size for seed in args.seed}
-  ref = {k: p.warmup(0) for k, p in prompts.items()}  # the reference request's prompt, one of its own
-  return [RunConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
-                      requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
-                      prompt_ids=ref[s, seed], prompt_text=prompts[s, seed].text(ref[s, seed]), prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
-                      device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
-                      duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms,
-                      workload=works[s].describe(), workload_spec=works[s].to_dict() | {"mean_tokens": prompts[s, seed].mean_tokens},
-                      threads=None, ctx=None, batch=None)  # the server's, which its /models says (the log's server.* keys)
-          for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
+  def config(s: str, q: str, seed: int, load: dict) -> RunConfig:
+    prompts = Prompts(works[s], seed, workload.stream_of(load.get("concurrency"), load.get("request_rate")))
+    ref = prompts.warmup(0)  # the reference request's prompt, one of its own
+    return RunConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
+                     requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
+                     prompt_ids=ref, prompt_text=prompts.text(ref), prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
+                     device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
+                     duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms,
+                     workload=works[s].describe(), workload_spec=works[s].to_dict() | {"mean_tokens": prompts.mean_tokens},
+                     threads=None, ctx=None, batch=None)  # the server's, which its /models says (the log's server.* keys)
+  return [config(s, q, seed, load) for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
 
 def workload_of(args: argparse.Namespace, source: Path) -> Workload:
   """The workload the flags ask for, its prompts made with source's tokenizer."""

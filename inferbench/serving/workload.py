@@ -4,7 +4,10 @@
              +-spread, or normal (standard deviation spread, cut at 3 of them); made of the tokenizer's whole-word tokens
              (" the", " history"), which its text encodes back to exactly, so a server given the text counts the same
              tokens. Each request's first token after the shared prefix is its own (a seeded permutation of those
-             words): no two prompts share more than the prefix, so no prompt cache can serve one from another.
+             words): no two prompts of a load level share more than the prefix, so no prompt cache can serve one from
+             another. Each load level draws its own prompts (its stream: the same seed, another concurrency or rate),
+             so the load levels one server measures in turn do not serve each other either; two random prompts of two
+             levels share a first token by chance once in about 20,000 pairs, which is no cache hit worth the name.
   shared prefix  --shared-prefix-tokens N: the first N tokens the same in every prompt (seeded), the rest distinct,
              to study prefix caching on purpose.
   dataset    --dataset FILE.jsonl: each line a JSON object with a "prompt" text (as vLLM's custom data set and
@@ -16,7 +19,7 @@ describe() spells the workload for the configuration identity (the log header's 
 pooled only when it is the same. Warm-up and reference requests get prompts of their own, never a measured one.
 """
 from __future__ import annotations
-import atexit, functools, hashlib, json, re
+import atexit, functools, hashlib, json, re, zlib
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 LENGTHS = ("fixed", "uniform", "normal")
+CHANCE = 1  # prompt tokens two unrelated prompts may share (a first word): no cache hit
 WORD = re.compile(rb" [a-z]{2,}")  # a whole-word piece: a pre-tokenizer split of its own, so words concatenate exactly
 
 class WorkloadError(ValueError):
@@ -99,23 +103,24 @@ def _words(path: str) -> np.ndarray:
   return np.array(ok)
 
 class Prompts:
-  """A workload's prompts for its seed: ids(i) is measured request i's, warmup(j) warm-up request j's (the reference
-  request is warm-up 0), text(ids) the text that encodes back to exactly those ids."""
-  def __init__(self, w: Workload, seed: int):
-    self.w, self.seed = w, seed
+  """A workload's prompts for its seed and stream (a load level's own, stream_of): ids(i) is measured request i's,
+  warmup(j) warm-up request j's (the reference request is warm-up 0), text(ids) the text that encodes back to exactly
+  those ids."""
+  def __init__(self, w: Workload, seed: int, stream: int = 0):
+    self.w, self.seed, self.stream = w, seed, stream
     self.tok = _tokenizer(w.tokenizer) if w.kind != "repeated" or w.tokenizer else None
     self.lead = self.tok.encode("") if self.tok else []  # a BOS the tokenizer puts before any text: part of every prompt and its length
 
   @cached_property
-  def firsts(self) -> np.ndarray: return np.random.default_rng([self.seed, 1]).permutation(_words(self.w.tokenizer))  # each request's own first token
+  def firsts(self) -> np.ndarray: return np.random.default_rng([self.seed, 1, self.stream]).permutation(_words(self.w.tokenizer))  # each request's own first token
 
   @cached_property
-  def prefix(self) -> list[int]: return np.random.default_rng([self.seed, 2]).choice(_words(self.w.tokenizer), self.w.shared_prefix).tolist()
+  def prefix(self) -> list[int]: return np.random.default_rng([self.seed, 2]).choice(_words(self.w.tokenizer), self.w.shared_prefix).tolist()  # every stream's
 
   @cached_property
   def data(self) -> list[list[int]]:
     texts = _texts(self.w.dataset, Path(self.w.dataset).read_bytes())
-    return [self.tok.encode(texts[i]) for i in np.random.default_rng([self.seed, 3]).permutation(len(texts))]
+    return [self.tok.encode(texts[i]) for i in np.random.default_rng([self.seed, 3, self.stream]).permutation(len(texts))]
 
   @property
   def mean_tokens(self) -> int:
@@ -125,9 +130,10 @@ class Prompts:
 
   @property
   def expected_cached(self) -> int:
-    """The prompt tokens a cache may rightly serve a request from another's: the BOS and the shared prefix asked for.
-    More is a cache hit the workload did not ask for (a repeated prompt's, a data set's own overlaps)."""
-    return len(self.lead) + self.w.shared_prefix
+    """The prompt tokens a cache may rightly serve a request from another's: the BOS, the shared prefix asked for, and
+    one more that two prompts may share by chance (a first word, or a data set's "The"). More is a cache hit the
+    workload did not ask for: a repeated prompt's, a data set's own overlaps, a load level's prompts sent again."""
+    return len(self.lead) + self.w.shared_prefix + CHANCE
 
   def ids(self, i: int) -> list[int]: return self._make(i, 0)
   def warmup(self, j: int) -> list[int]: return self._make(j, 1)
@@ -136,7 +142,7 @@ class Prompts:
     w = self.w
     if w.kind == "repeated": return list(w.prompt_ids)
     if w.kind == "dataset": return self.data[(i if not stream else -1 - i) % len(self.data)]  # measured from the order's start, warm-ups from its end
-    rng = np.random.default_rng([self.seed, 4 + stream, i])
+    rng = np.random.default_rng([self.seed, 4 + stream, self.stream, i])
     n = w.tokens
     if w.spread and w.lengths == "uniform": n = int(rng.integers(w.tokens - w.spread, w.tokens + w.spread + 1))
     if w.spread and w.lengths == "normal": n = int(np.clip(round(rng.normal(w.tokens, w.spread)), w.tokens - 3 * w.spread, w.tokens + 3 * w.spread))
@@ -145,5 +151,9 @@ class Prompts:
     return [*self.lead, *self.prefix, int(first), *rng.choice(_words(w.tokenizer), n - len(self.lead) - w.shared_prefix - 1).tolist()]
 
   def text(self, ids: list[int]) -> str: return self.tok.decode(ids[len(self.lead):])
+
+def stream_of(concurrency: int | None, request_rate: float | None) -> int:
+  """A load level's prompt stream: the same level the same prompts, another level others."""
+  return zlib.crc32(f"{concurrency}/{request_rate}".encode())
 
 def prompt_sha(ids: list[int]) -> str: return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:12]
