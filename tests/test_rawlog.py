@@ -174,12 +174,15 @@ def test_what_serving_writes_parses(tmp_path):
   cfg = RunConfig(backend="endpoint", mode="endpoint", size="tiny", quantize="q", seed=1, uuid="s1", concurrency=2, requests=2,
                             warmup=0, n_tokens=2, temperature=0.0, slo_ttft_ms=100.0, slo_itl_ms=50.0)
   for run in (1, 0):  # in the order the requests end
-    client.write(w, client.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, {"completion_tokens": 3, "prompt_tokens": 6},
-                                    "length"), n_prompt=6, ref_tokens=None, cfg=cfg)
+    usage = {"completion_tokens": 3, "prompt_tokens": 6, "prompt_tokens_details": {"cached_tokens": 4 * run}}
+    client.write(w, client.Result(run, 0.1 * run, 0.01, [0.02, 0.03, 0.05], ["a", "b\u2028", "c"], 0.06, usage, "length", prompt=[7] * 6,
+                                  client_cpu_s=0.25 * run), ref_tokens=None, cfg=cfg, expected_cached=2)
   w.close()
   log = parse(tmp_path / "x.txt")
   assert log.ok and [r["run"] for r in log.runs] == [1, 0] and log.steps[2]["text"] == "ab\u2028c" and log.runs[0]["tokens_match"]
-  assert log.runs[0]["meets_slo"] is True
+  assert log.runs[0]["meets_slo"] is True and log.steps[0]["n_tokens"] == 6
+  # the prompt cache's share: 4 cached tokens beyond the 2 the workload shares is a hit, none is not
+  assert [(r["usage_cached_tokens"], r["cache_hit"], r["prompt_tokens"], r["client_cpu_s"]) for r in log.runs] == [(4, True, 6, 0.25), (0, False, 6, 0.0)]
 
 def test_serving_runs_agree_with_their_token_chunks(tmp_path):
   path = mutate(write_log(tmp_path / "x.txt", serving=True), '"n_token_chunks": 4', '"n_token_chunks": 5')

@@ -3,7 +3,13 @@ validation, cancellation under load, and the load client against it. Every serve
 every loop is bounded in count and time."""
 import concurrent.futures, csv, http.client, json, sys, time
 from urllib.parse import urlsplit
+import numpy as np
+import openai
 import pytest
+import client_requests
+from inferbench.backends import llamacpp
+from inferbench.analyse import analysis
+from inferbench.core import stats
 from inferbench.store import collate
 from inferbench.models import prepare
 from inferbench.core import proc
@@ -59,7 +65,9 @@ def test_streaming_equals_non_streaming(server, path, body, text):
   status, _, events = call(url, path, body | {"stream": True, "stream_options": {"include_usage": True}})
   assert status == 200
   assert "".join(text(c) for e in events for c in e["choices"]) == text(whole["choices"][0])
-  assert events[-1]["usage"] == whole["usage"] and events[-2]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+  assert events[-2]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+  # the same counts; the second request found the first's prompt in the cache, all but its last token (whose logits it needs)
+  assert events[-1]["usage"] == whole["usage"] | {"prompt_tokens_details": {"cached_tokens": whole["usage"]["prompt_tokens"] - 1}}
 
 def test_batch_of_identical_greedy_requests_equals_a_lone_one(server):
   url, _ = server
@@ -80,7 +88,7 @@ def test_lone_request_waits_at_most_the_batch_timeout(server):
   assert all(0.9 * TIMEOUT_MS <= w <= TIMEOUT_MS + 100 for w in waits), waits  # it waits for company, then goes alone
 
 @pytest.mark.parametrize("body, status", [
-  ("{not json", 400), ("[]", 400), ("", 400), ({"prompt": "x", "max_tokens": 4, "frobnicate": 1}, 400),
+  ("{not json", 400), ("[]", 400), ("", 400), ({"prompt": "x", "stream_options": {"include_usage": "yes"}}, 400),
   ({"prompt": "x", "max_tokens": 0}, 400), ({"prompt": "x", "max_tokens": 100000}, 400), ({"prompt": "x", "temperature": 9}, 400),
   ({"prompt": "x", "temperature": "0"}, 400), ({"prompt": ""}, 400), ({"prompt": [1, -5]}, 400), ({"prompt": [10**9]}, 400),
   ({"prompt": "x", "n": 3}, 400), ({"prompt": "x", "stream": "yes"}, 400), ({"prompt": "x", "model": "nope"}, 404)])
@@ -88,6 +96,104 @@ def test_malformed_requests_get_openai_errors(server, body, status):
   url, _ = server
   got, out, _ = call(url, "/completions", body)
   assert got == status and isinstance(out["error"]["message"], str) and out["error"]["type"] == "invalid_request_error"
+
+@pytest.mark.parametrize("path, body, param", [
+  ("/completions", {"prompt": "x", "stop": ["\n"]}, "stop"), ("/completions", {"prompt": "x", "logprobs": 2}, "logprobs"),
+  ("/completions", {"prompt": "x", "top_p": 0}, "top_p"), ("/completions", {"prompt": "x", "top_p": 1.5}, "top_p"),
+  ("/completions", {"prompt": "x", "n": 2}, "n"), ("/completions", {"prompt": "x", "echo": True}, "echo"),
+  ("/completions", {"prompt": "x", "presence_penalty": 0.5}, "presence_penalty"), ("/completions", {"prompt": "x", "min_tokens": -1}, "min_tokens"),
+  ("/completions", {"prompt": "x", "stream_options": {"continuous_usage_stats": 1}}, "stream_options.continuous_usage_stats"),
+  ("/completions", {"prompt": "x", "user": 5}, "user"), ("/completions", {"prompt": "x", "seed": -1}, "seed"),
+  ("/chat/completions", {"messages": []}, "messages"), ("/chat/completions", {"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
+  ("/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, "messages.0.content.0.type"),
+  ("/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages.0.content.0.text"),
+  ("/chat/completions", {"messages": [{"role": "user", "content": "x"}], "logprobs": True}, "logprobs")])
+def test_invalid_known_fields_are_named(server, path, body, param):
+  """What OpenAI's API defines but gets a value it does not allow, or one this server does not implement: 400 naming it."""
+  got, out, _ = call(server[0], path, body)
+  assert got == 400 and out["error"]["param"] == param and out["error"]["message"].startswith(param + ":"), out
+
+def sse_events(raw: bytes) -> list[dict]:
+  """A stream split as vLLM's bench splits it (events end in a blank line, "\n\n"; ": ping" comments skipped)."""
+  events = [e.strip() for e in raw.split(b"\n\n") if e.strip() and not e.strip().startswith(b":")]
+  assert all(e.startswith(b"data: ") for e in events), events[:3]
+  assert events[-1] == b"data: [DONE]"
+  return [json.loads(e[6:]) for e in events[:-1]]
+
+@pytest.mark.parametrize("client_name, path", [(c, p) for c in ("GUIDELLM", "VLLM_BENCH") for p in ("/completions", "/chat/completions")])
+def test_what_real_clients_send_is_answered(server, client_name, path):
+  """GuideLLM 0.8.1's and vLLM bench serve's request bodies (tests/client_requests.py), replayed: 200, exactly N tokens,
+  usage at the end (and on every chunk where continuous_usage_stats asks), cached prompt tokens in it."""
+  url, _ = server
+  model = call(url, "/models")[1]["data"][0]["id"]
+  body = client_requests.fill(getattr(client_requests, client_name)[path], model, "The history of computing is", 12)
+  u = urlsplit(url)
+  conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+  conn.request("POST", u.path + path, json.dumps(body), {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+  r = conn.getresponse()
+  assert r.status == 200, r.read()
+  events = sse_events(r.read())
+  conn.close()
+  tokens = [e for e in events if e["choices"] and e["choices"][0]["finish_reason"] is None]
+  assert len(tokens) == 12 and events[-2]["choices"][0]["finish_reason"] == "length"
+  usage = events[-1]["usage"]
+  assert events[-1]["choices"] == [] and usage["completion_tokens"] == 12 and usage["total_tokens"] == usage["prompt_tokens"] + 12
+  assert 0 <= usage["prompt_tokens_details"]["cached_tokens"] < usage["prompt_tokens"]
+  if body["stream_options"].get("continuous_usage_stats"):
+    assert [e["usage"]["completion_tokens"] for e in tokens] == list(range(1, 13))
+  else: assert all("usage" not in e for e in tokens)
+
+def test_unknown_fields_are_ignored_and_named_once(server):
+  url, log = server
+  body = PROMPT | {"max_tokens": 2, "frobnicate": 1, "stream_options": {"include_usage": True, "sparkle_level": 2}, "stream": True}
+  assert [call(url, "/completions", body)[0] for _ in range(2)] == [200, 200]
+  text = log.read_text()
+  assert text.count("frobnicate") == 1 and text.count("stream_options.sparkle_level") == 1, text
+
+def test_cached_prompt_tokens_are_reported(server):
+  """The prompt cache's reuse, as usage.prompt_tokens_details.cached_tokens: none for a new prompt, all but the last token
+  for the same one again, the shared prefix for one that begins the same."""
+  url, _ = server
+  ids = [9311, 4406, 1977, 8325, 2602, 7145, 3011, 5530, 2048, 6677]
+  cached = lambda prompt: call(url, "/completions", {"prompt": prompt, "max_tokens": 2, "temperature": 0.0})[1]["usage"]["prompt_tokens_details"]["cached_tokens"]
+  assert [cached(ids), cached(ids), cached(ids[:5] + [101, 102, 103])] == [0, len(ids) - 1, 5]
+
+def test_top_p_keeps_the_nucleus(server):
+  """A nucleus too small for any but the likeliest token is greedy decoding, whatever the temperature and seed."""
+  url, _ = server
+  text = lambda **kw: call(url, "/completions", PROMPT | kw)[1]["choices"][0]["text"]
+  greedy = text()
+  assert all(text(temperature=1.5, seed=s, top_p=1e-9) == greedy for s in (1, 2, 3))
+  assert any(text(temperature=1.5, seed=s, top_p=1.0) != greedy for s in (1, 2, 3))
+
+def test_nucleus_sampling_draws_only_from_the_nucleus():
+  p = np.array([[0.5, 0.3, 0.15, 0.05]])
+  rng = np.random.default_rng(0)
+  draws = np.array([llamacpp.sample(np.log(p), 1.0, rng, top_p=0.7)[0] for _ in range(4000)])
+  assert set(draws) == {0, 1} and abs((draws == 0).mean() - 0.5 / 0.8) < 0.03  # 0.5 + 0.3 crosses 0.7: both kept, renormalized
+  assert set(llamacpp.sample(np.log(p).repeat(2000, 0), 1.0, rng)) == {0, 1, 2, 3}  # top_p 1: all of them
+
+def test_the_openai_package_talks_to_the_server(server):
+  """The official client, as applications use it: completions and chat, streamed (with stream_options) and not, the
+  streamed text the whole one's, the usage and its cached tokens parsed into its types."""
+  url, _ = server
+  ai = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=60)
+  model = ai.models.list().data[0].id
+  common = dict(model=model, max_tokens=10, temperature=0.0, seed=3, n=1, user="bench", top_p=1.0, extra_body={"ignore_eos": True})
+  whole = ai.completions.create(prompt="The history of computing is", **common)
+  chunks = list(ai.completions.create(prompt="The history of computing is", stream=True, stream_options={"include_usage": True}, **common))
+  assert whole.choices[0].finish_reason == "length" and whole.usage.completion_tokens == 10
+  assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+  assert chunks[-1].usage.completion_tokens == 10 and isinstance(chunks[-1].usage.prompt_tokens_details.cached_tokens, int)
+  messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "Hello"}]}]
+  chat = ai.chat.completions.create(messages=messages, logprobs=None, **common)
+  stream = list(ai.chat.completions.create(messages=messages, stream=True, stream_options={"include_usage": True}, **common))
+  assert chat.choices[0].message.role == "assistant" and chat.usage.completion_tokens == 10
+  assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == chat.choices[0].message.content
+  u = stream[-1].usage  # the second of the same prompt: all of it but its last token from the cache
+  assert (u.prompt_tokens, u.completion_tokens, u.prompt_tokens_details.cached_tokens) == (chat.usage.prompt_tokens, 10, chat.usage.prompt_tokens - 1)
+  # the developer message is the system prompt: the same tokens as sending it as system
+  assert ai.chat.completions.create(messages=[{"role": "system", "content": "Be brief."}, messages[1]], **common).usage.prompt_tokens == chat.usage.prompt_tokens
 
 def test_api_key_required(server):
   url, _ = server
@@ -184,6 +290,36 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   with open(tmp_path / "inferbench_serve.csv", newline="") as f: assert len(list(csv.DictReader(f))) == 10 * 5
   for f in [*tmp_path.iterdir(), log]: assert KEY not in f.read_text(errors="replace"), f.name
 
+@pytest.mark.parametrize("flags, workload, cached, hit", [
+  ([], "distinct", lambda n: 0, False),                                                   # nothing for a cache to serve
+  (["--prompt-format", "text"], "distinct", lambda n: 0, False),                          # the text is exactly the prompt's tokens
+  (["--shared-prefix-tokens", "8"], "distinct, shared prefix 8", lambda n: 8, False),    # the prefix, and only it
+  (["--prompt", "The history of computing is long"], "repeated", lambda n: n - 1, True)])  # the old workload: cache hits, flagged
+def test_the_clients_prompts_and_the_cache_on_record(server, tmp_path, monkeypatch, capsys, flags, workload, cached, hit):
+  """Each request's own prompt, its length and hash on record, the server's cached tokens in its run line, a cache
+  hit the workload did not ask for flagged in the log, the warning and the summary; the client's CPU time per run."""
+  url, _ = server
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  args = ["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "2", "--warmup-requests", "1", "--requests", "6",
+          "--concurrency", "1", "-o", str(tmp_path), *flags]
+  assert load.main(args) == 0
+  (path,) = tmp_path.glob("inferbench_serve_*.txt")
+  lg = parse(path)
+  runs = sorted(lg.runs, key=lambda r: r["run"])
+  n = runs[0]["prompt_tokens"]
+  assert lg.header["workload"] == workload and int(lg.header["n_prompt_tokens"]) == n and (n == 37 or workload == "repeated")
+  assert all(r["prompt_tokens"] == r["usage_prompt_tokens"] == n for r in runs)  # the server counted what the client sent
+  assert len({r["prompt_sha256"] for r in runs}) == (1 if hit else 6)
+  assert [(r["usage_cached_tokens"], r["cache_hit"]) for r in runs] == [(cached(n), hit)] * 6
+  cpu = [r["client_cpu_s"] for r in lg.runs]  # in the order the requests ended: a running total
+  assert cpu == sorted(cpu) and cpu[-1] > 0
+  err = capsys.readouterr().err
+  assert ("6 of 6 requests were served from the server's prompt cache" in err) == hit and "of a core" in err
+  data = analysis.from_logs([path])
+  dec = analysis.summary_table(analysis.run_table(data), data).query("phase == 'decode'").iloc[0]
+  assert dec["workload"] == workload and dec["cache_hit_requests"] == (6 if hit else 0) and ("cache hits: 6 request(s)" in dec["flags"]) == hit
+  assert 0 < dec["client_cpu_share_median"] < 2 and ("client-bound" in dec["flags"]) == (dec["client_cpu_share_median"] > stats.CLIENT_BOUND_SHARE)
+
 def test_goodput_counts_exactly_the_requests_within_both_slos():
   R = client.Result  # times in binary fractions, so the bounds are exact
   rs = [R(0, 0.0, times_s=[0.125, 0.15625, 0.1875], end_s=0.2),  # TTFT 125, ITL 31.25 (the bound): in
@@ -197,6 +333,27 @@ def test_goodput_counts_exactly_the_requests_within_both_slos():
           for r in rs]
   fig = collate.load_figures(runs)
   assert fig["completed"] == 4 and fig["failed"] == 1 and fig["wall_s"] == 1.0 and fig["goodput_rps"] == 2.0 and fig["prompts_per_s"] == 4.0
+
+def test_load_levels_on_one_server_do_not_serve_each_other(server, tmp_path, monkeypatch):
+  """Two load levels of one seed, one after the other on one server: the second's prompts are not the first's, so the
+  prompt cache the first left serves none of them."""
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  assert load.main(["--endpoint", server[0], "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "1", "--warmup-requests", "0", "--requests", "8",
+                    "--concurrency", "1", "2", "-o", str(tmp_path)]) == 0
+  runs = [r for p in tmp_path.glob("inferbench_serve_*.txt") for r in parse(p).runs]
+  assert len(runs) == 16 and len({r["prompt_sha256"] for r in runs}) == 16
+  assert not any(r["cache_hit"] for r in runs) and max(r["usage_cached_tokens"] for r in runs) <= 1
+
+def test_a_client_that_used_most_of_a_core_is_client_bound():
+  """The share is the client's last CPU reading over the load level's time; above stats.CLIENT_BOUND_SHARE it is flagged."""
+  runs = [{"start_ms": 0.0, "e2e_latency_ms": 500.0, "client_cpu_s": 0.25, "cache_hit": False},
+          {"start_ms": 500.0, "e2e_latency_ms": 1500.0, "client_cpu_s": 1.2, "cache_hit": True}]
+  fig = collate.load_figures(runs)
+  assert fig["client_cpu_share"] == 0.6 and fig["cache_hits"] == 1 and collate.load_figures(runs[:1])["client_cpu_share"] == 0.5
+  row = {"tok_s_ci_pct": 1.0, "imprecise": False, "cv": 0.0, "noisy": False, "drift": False, "outliers": 0, "first_run_slow": False,
+         "recompiled_runs": 0, "n_runs": 3, "mixed": "", "cache_hit_requests": 0.0}
+  assert analysis._flags(row | {"client_cpu_share_median": 0.6}) == "client-bound (the client used 0.60 of a core)"
+  assert analysis._flags(row | {"client_cpu_share_median": 0.5}) == "" and "cache hits: 2" in analysis._flags(row | {"cache_hit_requests": 2.0})
 
 def test_arrivals_are_seeded_poisson():
   a = client.arrivals(5.0, 1, 2000, None)

@@ -120,3 +120,10 @@ def test_bad_arguments_are_one_line(tiny_model, args, capsys):
   assert api_server.main(["--model", str(tiny_model), *args]) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("error: ") and len(err.splitlines()) == 1 and ("--device" in err or "--flash-attn" in err or "--dtype" in err), err
+
+def test_nucleus_keeps_what_the_llamacpp_sampler_keeps():
+  from inferbench.serving.torch_batching import nucleus
+  p = torch.tensor([0.05, 0.5, 0.15, 0.3])
+  kept = lambda top_p: (nucleus(p, top_p) == p).tolist()  # the kept keep their probability, the rest get 0
+  assert kept(0.7) == [False, True, False, True] and kept(0.81) == [False, True, True, True] and kept(1e-9) == [False, True, False, False]
+  assert nucleus(p, 1.0) is p and nucleus(p, 0.7).sum() == p[1] + p[3]

@@ -1,12 +1,13 @@
 """Serving experiments as files: the plan, and a real run of inferbench serve on the embedded model (seconds)."""
 import csv
+from collections import Counter
 from pathlib import Path
 import pytest
 import yaml
 from inferbench.analyse import analysis
 from inferbench.run import experiment
 from inferbench.run.experiment import ExperimentError
-from inferbench.run.serving_experiment import SERVER_NAMES, Load, Server, plan
+from inferbench.run.serving_experiment import SERVER_NAMES, Load, Server, missing_rounds, plan
 
 SERVER_NAME = SERVER_NAMES["llamacpp"]
 
@@ -26,6 +27,18 @@ def test_the_design_file_plans_each_point_once(tmp_path):
   assert all(s.batch_timeout_ms == 0 for s, _ in points if s.max_batch == 1)
   assert {l for _, l in points if l.request_rate} == {Load(None, r, 20.0, None) for r in (1.0, 2.0, 4.0, 8.0)}
   assert (Server(("Q8_0", "Q4_K_M"), 8, 10.0), Load(4, None, None, 32)) in points
+
+def test_a_shared_prefix_is_a_point_of_its_own(tmp_path):
+  """shared_prefix_tokens expands like the other lists; a log of another workload (or one written before workloads
+  were recorded) is not a round of this one."""
+  exp = experiment.load(write(tmp_path / "x.yaml", shared_prefix_tokens=4, output=str(tmp_path / "out"),
+                              sets=[{"name": "a", "concurrency": 2}, {"name": "b", "concurrency": 2, "shared_prefix_tokens": [0, 16]}]))
+  points = plan(exp)
+  assert sorted(l.shared_prefix for _, l in points) == [0, 4, 16] and [sets for (_, l), sets in points.items() if l.shared_prefix == 4] == [["a"]]
+  mb8 = Server(("Q8_0",), 8, 0.0)
+  key = lambda workload: ("inferbench_serve", "Q8_0", 1, 8, 0.0, 2, None, None, 16, workload)
+  assert [missing_rounds(exp, (mb8, Load(2, None, None, 16, p)), Counter({key(w): 3})) for p, w in ((4, "distinct, shared prefix 4"), (4, ""), (0, "distinct"))] \
+         == [0, 3, 0]
 
 @pytest.mark.parametrize("sets, why", [([{"name": "a", "max_batch": 2}], "give concurrency or request_rate"),
                                        ([{"name": "a", "concurrency": 2, "request_rate": 1}], "give concurrency or request_rate"),
@@ -57,6 +70,9 @@ def test_a_serving_experiment_runs_resumes_and_reports(tmp_path, capsys):
     ("baseline", "max batch 1", "concurrency 2"), ("sweep", "max batch 1", "concurrency 1"), ("sweep", "max batch 1", "concurrency 2"),
     ("sweep", "max batch 4, timeout 5 ms", "concurrency 1"), ("sweep", "max batch 4, timeout 5 ms", "concurrency 2")]
   assert table[0]["vs_max_batch_1"] == "" and table[-1]["vs_max_batch_1"].endswith("x") and table[-1]["rounds"] == "3"
+  # distinct prompts by default: the deck can say which workload, and no request was a prompt-cache hit
+  assert {(r["workload"], r["cache_hit_requests"]) for r in table} == {("distinct, 37 prompt tokens", "0")}
+  assert all(0 < float(r["client_cpu_share"]) < 2 for r in table)
   assert (out / "concurrency_scaling.csv").is_file() and (out / "plots" / "concurrency_scaling.png").is_file()
   assert (out / "presentation.pdf").is_file()
   capsys.readouterr()

@@ -26,7 +26,7 @@ from inferbench.core import cli, files, roofline, stats
 from inferbench.analyse import scaling
 from inferbench.core.formats import knob, varying_knobs
 from inferbench.store.collate import CSV_NAMES, ENERGY_RUN, SEED_COLUMNS, declared, write_csv
-from inferbench.core.config import IDENTITY
+from inferbench.core.config import IDENTITY, LATER
 from inferbench.core.names import fmt, interval, name
 
 PHASES = ("decode", "prefill")
@@ -44,11 +44,11 @@ LEGACY_KNOBS = {"llamacpp.flash_attn": ("flash_attn", {"0": "off", "1": "on"}), 
 TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "knobs", "settings", "versions", "git_commit", "started_at", "log_file", "uuid", "phase", "status", "seed",
         "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes",
-        "stopped_by", "energy_gpu", "energy_cpu", "tree_sha256"]
+        "stopped_by", "energy_gpu", "energy_cpu", "tree_sha256", "workload"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN, "client_cpu_share", "cache_hit_requests"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -134,14 +134,18 @@ def knobs_of(logs: pd.DataFrame) -> pd.Series:
   return logs["knobs"].where(logs["knobs"] != "", logs["settings"].map(legacy))
 
 def config_ids(logs: pd.DataFrame) -> pd.Series:
-  """A short, stable id of each log's configuration (all of KEY)."""
-  return logs[list(KEY)].astype(str).agg("\x1f".join, axis=1).map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
+  """A short, stable id of each log's configuration (all of KEY; a LATER column only where it is set, so that logs
+  written before it existed keep their ids)."""
+  key = logs[[k for k in KEY if k not in LATER]].astype(str).agg("\x1f".join, axis=1)
+  for c in LATER: key = key + logs[c].astype(str).map(lambda v: f"\x1f{c}={v}" if v not in ("", "nan") else "")
+  return key.map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
 
 RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles",
                *ENERGY_RUN]  # a run's line
 STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
 # a serving log's figures: one value per log (a round of a load level), so a round is their sample
-LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps"}
+LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps",
+        "client_cpu_share": "client_cpu_share"}  # the cores the load client itself used: above stats.CLIENT_BOUND_SHARE, client-bound
 
 def prepare(frames: list[pd.DataFrame], files: list[Path], skipped: list[str] = ()) -> Data:
   """Typed rows of several files -> one row per log (its configuration, worked out once) and the steps that point to it."""
@@ -238,6 +242,7 @@ def run_table(data: Data) -> pd.DataFrame:
   for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"): out[c] = per[c]
   out = out.join(energy_columns(per))
   for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
+  out["cache_hit_requests"] = logs["cache_hit_requests"].to_numpy()  # per log: requests a prompt cache served that the workload did not ask it to
   out["label"] = label(out)
   return out.sort_values(["config", "started_at", "uuid", "run"], kind="stable").reset_index(drop=True)
 
@@ -295,6 +300,8 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
       lo, hi = stats.t_interval(x)
       row |= {f"{name}_median": float(np.median(x)) if x.size else np.nan, f"{name}_ci95_low": max(lo, 0.0) if lo == lo else lo, f"{name}_ci95_high": hi}
     row |= {f"{c}_p{q}": stats.percentile(runs[c], q) if c in runs else np.nan for c in ("e2e_latency_ms", "server_queue_ms") for q in (50, 99)}
+    hits = rounds["cache_hit_requests"].dropna() if "cache_hit_requests" in rounds else pd.Series(dtype=float)
+    row["cache_hit_requests"] = float(hits.sum()) if len(hits) else np.nan
   else: row |= {"ttft_ms_median": runs["ttft_ms"].median(), **{f"ttft_ms_p{q}": stats.percentile(runs["ttft_ms"], q) for q in (50, 90, 99)}}
   return row
 
@@ -311,6 +318,9 @@ def _flags(r: dict) -> str:
     f"imprecise: {miss} > target +-{r['target_ci_pct']:g}%" if r["imprecise"] else "",
     f"noisy (cv {r['cv']:.0%})" if r["noisy"] else "", "drift (first and second half of the runs disagree)" if r["drift"] else "",
     f"{r['outliers']} outlier run(s)" if r["outliers"] else "", "first run slow" if r["first_run_slow"] else "",
+    f"cache hits: {r['cache_hit_requests']:.0f} request(s) served from a prompt cache beyond the prefix the workload shares"
+    if r.get("cache_hit_requests", 0) > 0 else "",
+    f"client-bound (the client used {r['client_cpu_share_median']:.2f} of a core)" if r.get("client_cpu_share_median", 0) > stats.CLIENT_BOUND_SHARE else "",
     f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
     f"no CI: {r['n_runs']} run(s)" if r["n_runs"] < stats.MIN_RUNS_CI else "",
     f"mixed: {r['mixed']}" if r["mixed"] else "",
@@ -422,6 +432,8 @@ def _read(path: Path) -> pd.DataFrame:
                         keep_default_na=False, na_values=[""])
   except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
     raise AnalysisError(f"{path}: unreadable ({e}): re-run `python benchmark_analysis.py -d {Path(path).parent}`")
+  for c in LATER:  # an identity column added after the file was written: blank in it
+    if len(df.columns) and c not in df.columns: df[c] = ""
   for c in [*KEY, *DESCRIBE_TEXT, "label", "seeds", "flags", "mixed", "git_commit", "tree_sha256", "energy_measured", "versions", "first_started_at", "last_started_at", "source_csv", "stopped_by"]:
     if c in df.columns: df[c] = df[c].fillna("")
   for c in ("noisy", "drift", "first_run_slow", "imprecise"):

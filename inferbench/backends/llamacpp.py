@@ -309,12 +309,19 @@ class LlamaCppEngine:
     return {"internal_prefill_ms": p.t_p_eval_ms, "internal_decode_ms": p.t_eval_ms,
             "internal_prefill_tokens": p.n_p_eval, "internal_decode_steps": p.n_eval}
 
-def sample(logits: np.ndarray, temperature: float, rng: Generator) -> list[int]:
+def sample(logits: np.ndarray, temperature: float, rng: Generator, top_p: float = 1.0) -> list[int]:
   """One token per row of logits: the argmax, or drawn from softmax(logits / temperature) by inverse CDF, as
-  rng.choice(p=...) draws it (one uniform per row), for all rows at once."""
+  rng.choice(p=...) draws it (one uniform per row), for all rows at once. top_p < 1: nucleus sampling, from the
+  most likely tokens whose probabilities sum to top_p (the one that crosses it included), renormalized."""
   if temperature <= 0: return np.argmax(logits, axis=1).tolist()
   z = logits.astype(np.float64) / temperature
-  cdf = np.cumsum(np.exp(z - z.max(axis=1, keepdims=True)), axis=1)
+  p = np.exp(z - z.max(axis=1, keepdims=True))
+  if top_p < 1:
+    order = np.argsort(-p, axis=1, kind="stable")
+    sp = np.take_along_axis(p, order, axis=1)
+    before = np.cumsum(sp, axis=1) - sp  # mass of the likelier tokens: a token is kept while that is below top_p
+    np.put_along_axis(p, order, np.where(before < top_p * p.sum(axis=1, keepdims=True), sp, 0.0), axis=1)
+  cdf = np.cumsum(p, axis=1)
   u = rng.random(len(z))
   return (cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1).tolist()
 

@@ -20,9 +20,9 @@ def _f(role: str, default=None, column: str | None = None, factory=None, unset_n
   md = {"role": role, "column": column, "unset_none": unset_none}
   return field(default_factory=factory, metadata=md) if factory else field(default=default, metadata=md)
 
-def speed(default=None, column: str | None = None, factory=None): return _f("speed", default, column, factory)
+def speed(default=None, column: str | None = None, factory=None, unset_none: bool = False): return _f("speed", default, column, factory, unset_none)
 def protocol(default=None, factory=None, unset_none: bool = False): return _f("protocol", default, None, factory, unset_none)
-def ident(default=None): return _f("id", default)
+def ident(default=None, factory=None): return _f("id", default, None, factory)
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -63,6 +63,10 @@ class RunConfig:
   prompt_format: str = protocol("auto")  # ids | text | auto: ids where the server takes them, else text
   ignore_eos: bool = protocol(True)
   prompt_text: str = ident("")           # the text of prompt_ids, for servers that take only text
+  # serving: the prompts the requests send (serving/workload.py), as describe() spells it: "distinct", "distinct, shared
+  # prefix 16", "repeated"... prompt_ids is then the reference request's, and n_prompt_tokens the workload's mean length
+  workload: str | None = speed(column="workload", unset_none=True)
+  workload_spec: dict = ident(factory=dict)  # the workload's parameters (Workload.to_dict), with mean_tokens, to make its prompts again
 
   @property
   def label(self) -> str:
@@ -86,7 +90,7 @@ class RunConfig:
     """The log header's record of the configuration: each identity column the record sets (but those the run itself
     reports: MEASURED_BY_RUN), its seed and uuid, and its settings whole (run_config, what resume compares)."""
     h = {f.metadata["column"]: getattr(self, f.name) for f in fields(self) if f.metadata["column"] and f.name not in MEASURED_BY_RUN}
-    h["n_prompt_tokens"] = len(self.prompt_ids)
+    h["n_prompt_tokens"] = self.workload_spec.get("mean_tokens") or len(self.prompt_ids)
     return {**{k: v for k, v in h.items() if v not in (None, "")}, "seed": self.seed, "uuid": self.uuid,
             "run_config": json.dumps(self.settings(), sort_keys=True)}
 
@@ -118,7 +122,9 @@ IDENTITY: dict[str, Callable[[str], str]] = {
   "model_sha256": lambda v: f"file {v[:8]}", "quantize": str, "model_type": str, "threads": threads_words,
   "ctx": lambda v: f"context {v}", "n_prompt_tokens": lambda v: f"{v}-token prompt", "n_decode_steps": lambda v: f"{v} steps",
   "temperature": lambda v: f"temperature {v}", "batch": lambda v: f"batch {v}", "concurrency": lambda v: f"concurrency {v}",
-  "request_rate": lambda v: f"{v} requests/s", "knobs": knob_words}
+  "request_rate": lambda v: f"{v} requests/s", "knobs": knob_words, "workload": lambda v: f"prompts {v}"}
+# identity columns added after logs were written without them: left out of a configuration's id while blank, so those logs keep theirs
+LATER = ("workload",)
 
 _chosen = {f.metadata["column"] for f in fields(RunConfig) if f.metadata["role"] == "speed" and f.metadata["column"]}
 assert set(IDENTITY) == _chosen | set(MEASURED), "every speed field's column, and only those and the measured ones, identify a configuration"

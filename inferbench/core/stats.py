@@ -9,6 +9,9 @@ MIN_RUNS_CI = 3        # a t-interval or a bootstrap over fewer runs says nothin
 PERCENTILE_MIN = {50: 1, 90: 10, 99: 100}  # fewer samples than this and the percentile is only the maximum
 NOISY_CV = 0.10        # flag a configuration whose runs' stdev is at least 10% of their mean
 FIRST_RUN_SLOW = 1.10  # a first run 10% slower than the others' median: a missed warm-up
+# a serving load client that used more than half a core: on a machine whose other cores serve, its own scheduling and
+# parsing delay the timestamps it takes (GuideLLM used 0.4-0.7 of a core where this project's client used 0.1-0.15)
+CLIENT_BOUND_SHARE = 0.5
 MAD_K = 3.5            # robust z-score beyond which a run is an outlier (flagged, never dropped)
 BOOTSTRAP_RESAMPLES = 4999
 BOOTSTRAP_SEED = 0     # the same data always gives the same interval

@@ -10,13 +10,16 @@ design made, on inferbench serve.
            with the endpoint client (run/load.py's run, the same as mlc_benchmark.py --endpoint; several models at once
            in parallel clients), stop it
   resume   a point with `rounds` ok logs in the output folder is done; one with fewer runs only the missing rounds
+  workload each request its own seeded prompt (serving/workload.py: prompt_tokens, prompt_lengths, prompt_tokens_spread,
+           a dataset), a shared_prefix_tokens prefix where the file or a set asks for one: part of the point
   report   collate, analysis, plots and deck (experiment.report), then the design's table, serving_sets.csv: each set's
-           points with their throughput, goodput and TTFT, and the ratio to the same load without batching
+           points with their workload, throughput, goodput and TTFT, the ratio to the same load without batching, the
+           requests a prompt cache served unasked and the client's share of a core
 """
 from __future__ import annotations
 import argparse, itertools, sys, threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 import numpy as np
@@ -44,8 +47,9 @@ class Set(BaseModel):
   request_rate: list[float] | None = None      # open loop: Poisson arrivals per second
   duration: float | None = Field(None, gt=0)   # open loop: send no request after this many seconds
   requests: int | None = Field(None, gt=0)     # default: the file's
+  shared_prefix_tokens: list[int] | None = None  # default: the file's; several: one point each (prefix caching on purpose)
 
-  @field_validator("quantize", "max_batch", "batch_timeout_ms", "concurrency", "request_rate", mode="before")
+  @field_validator("quantize", "max_batch", "batch_timeout_ms", "concurrency", "request_rate", "shared_prefix_tokens", mode="before")
   @classmethod
   def one_is_a_list(cls, v): return v if isinstance(v, list) or v is None else [v]
 
@@ -53,8 +57,9 @@ class Set(BaseModel):
   def one_load(self):
     if (self.concurrency is None) == (self.request_rate is None): raise ValueError(f"set {self.name}: give concurrency or request_rate (one of them)")
     if self.request_rate is not None and self.duration is None and self.requests is None: raise ValueError(f"set {self.name}: a request_rate needs duration or requests")
-    if min(self.max_batch) < 1 or min(self.concurrency or [1]) < 1 or min(self.request_rate or [1]) <= 0 or min(self.batch_timeout_ms) < 0:
-      raise ValueError(f"set {self.name}: max_batch and concurrency >= 1, request_rate > 0, batch_timeout_ms >= 0")
+    if min(self.max_batch) < 1 or min(self.concurrency or [1]) < 1 or min(self.request_rate or [1]) <= 0 or min(self.batch_timeout_ms) < 0 \
+       or min(self.shared_prefix_tokens or [0]) < 0:
+      raise ValueError(f"set {self.name}: max_batch and concurrency >= 1, request_rate > 0, batch_timeout_ms and shared_prefix_tokens >= 0")
     return self
 
 class ServingExperiment(BaseModel):
@@ -75,6 +80,13 @@ class ServingExperiment(BaseModel):
   slo_ttft_ms: float | None = Field(None, gt=0)
   slo_itl_ms: float | None = Field(None, gt=0)
   seed: int = registry.DEFAULT_SEED
+  # the workload (serving/workload.py): distinct seeded prompts of prompt_tokens (default: the registry prompt's length),
+  # their lengths fixed, uniform (+-spread) or normal (sd spread); or a JSONL dataset's prompts
+  prompt_tokens: int | None = Field(None, gt=0)
+  prompt_lengths: Literal["fixed", "uniform", "normal"] = "fixed"
+  prompt_tokens_spread: int = Field(0, ge=0)
+  shared_prefix_tokens: int = Field(0, ge=0)
+  dataset: str | None = None
   output: str = "benchmark_output/serving"
   sets: list[Set] = Field(min_length=1)
 
@@ -108,9 +120,11 @@ class Load:
   request_rate: float | None
   duration: float | None
   requests: int | None
+  shared_prefix: int = 0       # the workload's: part of what the client sends
 
   @property
-  def label(self) -> str: return f"rate {self.request_rate:g}/s" if self.request_rate else f"concurrency {self.concurrency}"
+  def label(self) -> str:
+    return (f"rate {self.request_rate:g}/s" if self.request_rate else f"concurrency {self.concurrency}") + (f", shared prefix {self.shared_prefix}" if self.shared_prefix else "")
 
 Point = tuple[Server, Load]
 
@@ -118,10 +132,11 @@ def plan(exp: ServingExperiment) -> dict[Point, list[str]]:
   """Every point, in file order, with the sets it belongs to."""
   out: dict[Point, list[str]] = {}
   for s in exp.sets:
-    for mb, timeout, c, r in itertools.product(s.max_batch, s.batch_timeout_ms, s.concurrency or [None], s.request_rate or [None]):
+    for mb, timeout, c, r, prefix in itertools.product(s.max_batch, s.batch_timeout_ms, s.concurrency or [None], s.request_rate or [None],
+                                                       s.shared_prefix_tokens or [exp.shared_prefix_tokens]):
       # a batch of one is full as soon as a request arrives: the timeout never applies, so it is not a setting
       server = Server(tuple(s.quantize or [exp.quantize]), mb, timeout if mb > 1 else 0.0, s.backend or exp.backend)
-      load = Load(c, r, s.duration if r else None, s.requests or (None if r and s.duration else exp.requests))
+      load = Load(c, r, s.duration if r else None, s.requests or (None if r and s.duration else exp.requests), prefix)
       out.setdefault((server, load), []).append(s.name)
   return out
 
@@ -136,10 +151,21 @@ def client_flags(exp: ServingExperiment, url: str, server: Server, load: Load, q
                       device="cpu", n_tokens=exp.n_tokens, warmup=exp.warmup, seed=[exp.seed], request_timeout=exp.request_timeout,
                       stall_timeout=exp.request_timeout, output_dir=output, request_rate=[load.request_rate] if load.request_rate else None,
                       concurrency=None if load.request_rate else [load.concurrency], duration=load.duration, requests=load.requests,
-                      slo_ttft_ms=exp.slo_ttft_ms, slo_itl_ms=exp.slo_itl_ms)
+                      slo_ttft_ms=exp.slo_ttft_ms, slo_itl_ms=exp.slo_itl_ms, prompt_tokens=exp.prompt_tokens, prompt_lengths=exp.prompt_lengths,
+                      prompt_tokens_spread=exp.prompt_tokens_spread, shared_prefix_tokens=load.shared_prefix,
+                      dataset=Path(exp.dataset) if exp.dataset else None)
 
-def _point_key(server_name: str, quantize: str, models_served: int, max_batch: int, batch_timeout_ms: float, load: Load) -> tuple:
-  return (server_name, quantize, models_served, max_batch, float(batch_timeout_ms), load.concurrency, load.request_rate, load.duration, load.requests)
+def workload_text(exp: ServingExperiment, load: Load) -> str:
+  """The workload a load level's logs name (their `workload` header), as the client makes it from its flags."""
+  key = (exp.size, exp.prompt_tokens, exp.prompt_lengths, exp.prompt_tokens_spread, load.shared_prefix, exp.dataset)
+  if key not in _described:
+    args = client_flags(exp, "", Server((exp.quantize,), 1, 0.0), load, exp.quantize, "", Path("."))
+    _described[key] = client.workload_of(args, prepare.source_path(exp.size)).describe()
+  return _described[key]
+_described: dict[tuple, str] = {}  # tokenizing (and a dataset's hash) once per workload
+
+def _point_key(server_name: str, quantize: str, models_served: int, max_batch: int, batch_timeout_ms: float, load: Load, workload: str) -> tuple:
+  return (server_name, quantize, models_served, max_batch, float(batch_timeout_ms), load.concurrency, load.request_rate, load.duration, load.requests, workload)
 
 def done(exp: ServingExperiment, output_dir: Path) -> Counter:
   """How many ok logs each (model, server, load) of this file has in output_dir, read from the logs' headers."""
@@ -147,14 +173,16 @@ def done(exp: ServingExperiment, output_dir: Path) -> Counter:
     if h.get("backend") not in SERVER_NAMES.values() or h.get("size") != exp.size or h.get("n_decode_steps") != str(exp.n_tokens): return None
     num = lambda k: float(h[k]) if h.get(k) else None
     load = Load(int(h["concurrency"]) if h.get("concurrency") else None, num("request_rate"), num("duration_s"),
-                int(h["requests"]) if h.get("requests") else None)
-    try: return _point_key(h["backend"], h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]), load)
+                int(h["requests"]) if h.get("requests") else None)  # its shared prefix is in its workload's text
+    try: return _point_key(h["backend"], h["quantize"], int(h.get("server.models_served", 1)), int(h["server.max_batch"]), float(h["server.batch_timeout_ms"]),
+                           load, h.get("workload", ""))
     except (KeyError, ValueError): return None  # not this server's log
   return Counter({k: len(logs) for k, logs in resume.finished(output_dir, "*.txt", key).items()})
 
 def missing_rounds(exp: ServingExperiment, point: Point, finished: Counter) -> int:
   server, load = point
-  return max(exp.rounds - min(finished[_point_key(server.name, q, len(server.quantize), server.max_batch, server.batch_timeout_ms, load)] for q in server.quantize), 0)
+  key = lambda q: _point_key(server.name, q, len(server.quantize), server.max_batch, server.batch_timeout_ms, replace(load, shared_prefix=0), workload_text(exp, load))
+  return max(exp.rounds - min(finished[key(q)] for q in server.quantize), 0)
 
 def served_names(exp: ServingExperiment, server: Server) -> dict[str, str]:
   """quantize -> the model id the server lists for it (its file's stem), as serve.model_paths names them."""
@@ -223,23 +251,28 @@ def design_table(exp: ServingExperiment, points: dict[Point, list[str]], output_
   s = summary[summary["backend"].isin(SERVER_NAMES.values()) & (summary["size"] == exp.size)]
   value = lambda k: knob(s["knobs"], k).astype(float)
   s = s.assign(max_batch=value("max_batch"), timeout=value("batch_timeout_ms"), served=value("models_served").fillna(1),
-               conc=pd.to_numeric(s["concurrency"], errors="coerce"), rate=pd.to_numeric(s["request_rate"], errors="coerce"))
+               conc=pd.to_numeric(s["concurrency"], errors="coerce"), rate=pd.to_numeric(s["request_rate"], errors="coerce"),
+               work=s["workload"] if "workload" in s else "")
   out = []
   for set_ in exp.sets:
     for server, load in sorted(p for p, sets in points.items() if set_.name in sets):
       for q in server.quantize:
+        work = workload_text(exp, load)
         m = s[(s["backend"] == server.name) & (s["quantize"] == q) & (s["max_batch"] == server.max_batch) & (s["timeout"] == server.batch_timeout_ms) & (s["served"] == len(server.quantize))
-              & ((s["conc"] == load.concurrency) if load.concurrency else (s["rate"] == load.request_rate))]
+              & ((s["conc"] == load.concurrency) if load.concurrency else (s["rate"] == load.request_rate)) & (s["work"] == work)]
         dec, pre = m[m["phase"] == "decode"], m[m["phase"] == "prefill"]
         if dec.empty: continue
         d = dec.iloc[0]
         r = ratios[(ratios["config"] == d["config"]) & (ratios["kind"] == "setting") & (ratios["phase"] == "decode")
                    & (knob(ratios["baseline_knobs"], "max_batch") == "1")] if len(ratios) else ratios
-        out.append({"set": set_.name, "model": q, "server": server.label, "load": load.label, "rounds": int(d["n_logs"]),
+        out.append({"set": set_.name, "model": q, "server": server.label, "load": load.label, "workload": f"{work}, {d['n_prompt_tokens']} prompt tokens",
+                    "rounds": int(d["n_logs"]),
                     "aggregate_tok_s": round(d["aggregate_tok_s_median"], 1), "aggregate_tok_s_ci95": interval(d["aggregate_tok_s_ci95_low"], d["aggregate_tok_s_ci95_high"]),
                     "prompts_per_s": round(d["prompts_per_s_median"], 2),
                     "goodput_rps": "" if np.isnan(d["goodput_rps_median"]) else round(d["goodput_rps_median"], 2),
                     "ttft_ms_p50": "" if pre.empty else round(pre.iloc[0]["ttft_ms_p50"], 1), "itl_ms_p50": round(d["latency_ms_p50"], 1),
                     "vs_max_batch_1": "" if r.empty else f"{r.iloc[0]['ratio']:.2f}x",
-                    "vs_max_batch_1_ci95": "" if r.empty else interval(r.iloc[0]["ratio_ci95_low"], r.iloc[0]["ratio_ci95_high"])})
+                    "vs_max_batch_1_ci95": "" if r.empty else interval(r.iloc[0]["ratio_ci95_low"], r.iloc[0]["ratio_ci95_high"]),
+                    "cache_hit_requests": "" if np.isnan(d.get("cache_hit_requests", np.nan)) else int(d["cache_hit_requests"]),
+                    "client_cpu_share": "" if np.isnan(d.get("client_cpu_share_median", np.nan)) else round(d["client_cpu_share_median"], 2)})
   return pd.DataFrame(out)

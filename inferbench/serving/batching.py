@@ -39,6 +39,7 @@ class Finish:
   prompt_ms: float           # admitted until the first token
   predicted_ms: float        # first token until the last
   error: str | None = None
+  cached_tokens: int = 0     # prompt tokens whose KV cells came from the prompt cache, not prefilled
 
 @dataclass(eq=False)
 class Request:
@@ -49,12 +50,14 @@ class Request:
   seed: int = 0
   min_tokens: int = 0        # EOS before this many tokens is ignored
   ignore_eos: bool = False
+  top_p: float = 1.0         # nucleus sampling (llamacpp.sample)
   cancelled: bool = False    # set by the server when the client went away: freed at the next step
   # scheduler state
   slot: int = -1
   pos: int = 0
   last: int = -1
   n_out: int = 0
+  cached: int = 0            # prompt tokens reused from the prompt cache at admission
   t_submit: float = field(default_factory=time.perf_counter)
   t_admit: float = 0.0
   t_first: float = 0.0
@@ -140,7 +143,7 @@ class Scheduler:
   def _finish(self, r: Request, reason: str, error: str | None = None) -> Finish:
     now, ms = time.perf_counter(), lambda a, b: round(max(0.0, b - a) * 1e3, 3) if a else 0.0
     return Finish(reason, len(r.prompt), r.n_out, ms(r.t_submit, r.t_admit or now), ms(r.t_admit, r.t_first or now),
-                  ms(r.t_first, now), error)
+                  ms(r.t_first, now), error, r.cached)
 
 class BatchEngine(Scheduler):
   def __init__(self, model: Path, tokenizer: Tokenizer, max_batch: int, ctx_per_seq: int, threads: int, batch_timeout_s: float, max_queue: int,
@@ -178,7 +181,7 @@ class BatchEngine(Scheduler):
       if len(r.prompt) - keep > budget: break
       self.queue.popleft()
       self.lib.llama_memory_seq_rm(self.mem, slot, keep, -1)
-      r.slot, r.pos, r.t_admit, r.rng = slot, keep, time.perf_counter(), np.random.default_rng(r.seed)
+      r.slot, r.pos, r.cached, r.t_admit, r.rng = slot, keep, keep, time.perf_counter(), np.random.default_rng(r.seed)
       self.slots[slot], self.cached[slot] = r, []
       budget -= len(r.prompt) - keep
       admitted.append(r)
@@ -199,7 +202,7 @@ class BatchEngine(Scheduler):
     if rc := self.lib.llama_decode(self.ctx, b): raise RuntimeError(f"llama_decode failed with code {rc}")
     self.n_steps += 1
     for r, i in outs:
-      self._sampled(r, sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(1, self.n_vocab)), r.temperature, r.rng)[0])
+      self._sampled(r, sample(np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ctx, i), shape=(1, self.n_vocab)), r.temperature, r.rng, r.top_p)[0])
 
   def _leave(self, r: Request, reason: str | None, error: str | None = None):
     """Frees the KV cells too, but for its prompt's after a normal finish (the prompt cache)."""

@@ -12,12 +12,21 @@ Each load level is its own configuration, with its own log:
                       (a timeout, a 503) is recorded in its run line and counts against goodput.
 Goodput is the requests per second that meet both --slo-ttft-ms and --slo-itl-ms (mean inter-token gap of the
 request). Every request is bounded by --request-timeout. The API key is scrubbed from every string written.
+
+Every request sends its own prompt (serving/workload.py): distinct seeded prompts of exactly --prompt-tokens tokens
+by default (lengths fixed, uniform or normal), a --shared-prefix-tokens prefix where asked, a --dataset's prompts, or
+one repeated --prompt. Each run line keeps its prompt's length and hash, the prompt tokens the server says its cache
+supplied (usage.prompt_tokens_details.cached_tokens) and cache_hit: more of them than the workload's shared prefix, a
+cache hit it did not ask for (a warning says how many; each load level sends prompts of its own, so the levels one
+server measures in turn do not serve each other). And the client's own CPU time: a load level whose client used
+more than half a core (stats.CLIENT_BOUND_SHARE) is client-bound (a warning; the summary flags it), its timings the
+client's as much as the server's.
 """
 from __future__ import annotations
 import argparse, itertools, json, random, sys, threading, time, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from inferbench.core import cli, formats, metadata, registry
+from inferbench.core import cli, formats, metadata, registry, stats
 from inferbench.models import prepare
 from inferbench.backends import mlc
 from inferbench.core.formats import knobs_text
@@ -26,6 +35,8 @@ from inferbench.store.collate import collate, load_figures, serving_backends
 from inferbench.store.rawlog import LogWriter
 from inferbench.core.config import RunConfig
 from inferbench.models.prepare import prompt_ids
+from inferbench.serving import workload
+from inferbench.serving.workload import Prompts, Workload
 
 def arrivals(rate: float, seed: int, n: int | None, duration_s: float | None) -> list[float]:
   """Poisson arrival times in seconds from the start (exponential gaps of mean 1/rate), seeded: the same schedule
@@ -51,6 +62,8 @@ class Result:
   error: str | None = None
   scheduled_s: float | None = None            # open loop: its Poisson arrival time, since the batch began
   server_queue_ms: float | None = None        # the server's own account, where it gives one (timings.queue_ms)
+  prompt: list[int] = field(default_factory=list)  # the ids it sent (as text where the server takes only text)
+  client_cpu_s: float | None = None           # the client's CPU seconds since the load level began, when it ended
 
   @property
   def itl_mean_ms(self) -> float | None:
@@ -97,7 +110,17 @@ def request(engine, b: dict, run: int, t_batch: float, scheduled_s: float | None
   except Exception as e: r.error = getattr(engine, "redact", str)(f"{type(e).__name__}: {e}")  # noqa: BLE001 - recorded, not hidden
   return r
 
-def write(log: LogWriter, r: Result, n_prompt: int, ref_tokens: int | None, cfg: RunConfig):
+def cached_tokens(usage: dict | None) -> int | None:
+  """The prompt tokens a server's cache supplied, as OpenAI reports them (usage.prompt_tokens_details.cached_tokens)."""
+  details = (usage or {}).get("prompt_tokens_details")
+  return details.get("cached_tokens") if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int) else None
+
+def cache_hit(r: Result, expected_cached: int) -> bool | None:
+  """Whether a cache served more of the request's prompt than the workload shares (None: the server does not say)."""
+  return None if (c := cached_tokens(r.usage)) is None else c > expected_cached
+
+def write(log: LogWriter, r: Result, ref_tokens: int | None, cfg: RunConfig, expected_cached: int):
+  n_prompt = r.usage.get("prompt_tokens") if r.usage and isinstance(r.usage.get("prompt_tokens"), int) and r.usage["prompt_tokens"] > 0 else len(r.prompt)
   prev, text = 0.0, ""
   for i, (t, piece) in enumerate(zip(r.times_s, r.texts)):
     text += piece
@@ -114,7 +137,10 @@ def write(log: LogWriter, r: Result, n_prompt: int, ref_tokens: int | None, cfg:
           usage_source="stream" if r.usage else "reference request" if ref_tokens is not None else "none",
           tokens_match=None if usage is None or r.error else usage == len(r.times_s), finish_reason=r.finish_reason, error=r.error,
           scheduled_ms=None if r.scheduled_s is None else round(r.scheduled_s * 1e3, 4), server_queue_ms=r.server_queue_ms,
-          itl_mean_ms=None if r.itl_mean_ms is None else round(r.itl_mean_ms, 4), meets_slo=meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms))
+          itl_mean_ms=None if r.itl_mean_ms is None else round(r.itl_mean_ms, 4), meets_slo=meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms),
+          prompt_tokens=len(r.prompt), prompt_sha256=workload.prompt_sha(r.prompt), usage_cached_tokens=cached_tokens(r.usage),
+          cache_hit=cache_hit(r, expected_cached),
+          client_cpu_s=None if r.client_cpu_s is None else round(r.client_cpu_s, 4))
 
 def scrub(obj, redact):
   if isinstance(obj, str): return redact(obj)
@@ -148,42 +174,58 @@ def reference(engine, cfg: RunConfig, model: str) -> tuple[dict, str, str]:
   else: why = "text (--prompt-format text)"
   return once(cfg.prompt_text), "text", why
 
+def prompts_of(cfg: RunConfig) -> Prompts:
+  """The configuration's prompts: its workload's, or (a configuration made without one) its one prompt, repeated."""
+  w = Workload.from_dict(cfg.workload_spec) if cfg.workload_spec else Workload("repeated", prompt_ids=tuple(cfg.prompt_ids))
+  return Prompts(w, cfg.seed, workload.stream_of(cfg.concurrency, cfg.request_rate))
+
 def run(cfg: RunConfig, engine, log: LogWriter, say):
   model = engine.models[0] if engine.models else ""
+  prompts = prompts_of(cfg)
   t0 = time.perf_counter()
   ref, fmt, why = reference(engine, cfg, model)
   usage = ref.get("usage") if isinstance(ref.get("usage"), dict) else {}
-  prompt = cfg.prompt_ids if fmt == "ids" else cfg.prompt_text
-  n_prompt = len(cfg.prompt_ids) if fmt == "ids" else usage.get("prompt_tokens") or len(cfg.prompt_ids)
-  b = body(cfg, model, prompt, engine.server_name, stream=True)
-  for i in range(cfg.warmup):
-    if (r := request(engine, b, -1, time.perf_counter())).error: raise EndpointError(f"warmup request {i + 1}: {r.error}")
+  send = (lambda ids: ids) if fmt == "ids" else prompts.text if prompts.tok else lambda ids: cfg.prompt_text
+  b = lambda ids: body(cfg, model, send(ids), engine.server_name, stream=True)
+  for i in range(cfg.warmup):  # warm-up 0's prompt is the reference request's: the next ones, never a measured one
+    if (r := request(engine, b(prompts.warmup(i + 1)), -1, time.perf_counter())).error: raise EndpointError(f"warmup request {i + 1}: {r.error}")
   log.header({"model_name": model, "endpoint.prompt_format": why, "n_prompt_tokens_server": usage.get("prompt_tokens", ""),
-              "endpoint.ignore_eos": ", ".join(k for k in ("ignore_eos", "min_tokens", "debug_config") if k in b) or "off",
+              "endpoint.ignore_eos": ", ".join(k for k in ("ignore_eos", "min_tokens", "debug_config") if k in b([0])) or "off",
               "reference_completion_tokens": usage.get("completion_tokens", ""),
               "warmup_seconds": round(time.perf_counter() - t0, 3)})
 
   lock, results = threading.Lock(), []
+  own_cpu = cfg.mode != "in-process"  # in-process, the engine's CPU time is the process's too
   def one(i: int, scheduled_s: float | None = None) -> Result:
-    r = request(engine, b, i, t_batch, scheduled_s)
+    ids = prompts.ids(i)
+    r = request(engine, b(ids), i, t_batch, scheduled_s)
+    r.prompt, r.client_cpu_s = ids, time.process_time() - cpu0 if own_cpu else None
     with lock:
-      write(log, r, n_prompt, usage.get("completion_tokens"), cfg)
+      write(log, r, usage.get("completion_tokens"), cfg, prompts.expected_cached)
       results.append(r)
     return r
-  t_batch = time.perf_counter()
+  t_batch, cpu0 = time.perf_counter(), time.process_time()
   if cfg.request_rate: open_loop(cfg, one, t_batch)
   else: closed_loop(cfg, one, t_batch)
   if not cfg.request_rate and (bad := sorted((r for r in results if r.error), key=lambda r: r.run)):
     raise EndpointError(f"request {bad[0].run} of {len(results)}: {bad[0].error}")
+  cpu_s = time.process_time() - cpu0
   runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": None if r.end_s is None else r.end_s * 1e3, "error": r.error,
-           "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms)} for r in results]
+           "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms), "client_cpu_s": r.client_cpu_s,
+           "cache_hit": cache_hit(r, prompts.expected_cached)} for r in results]
   fig = load_figures(runs)
   if not fig["completed"]: raise EndpointError(f"no request of {len(results)} completed; the first: {min(results, key=lambda r: r.run).error}")
   queue = sorted(r.server_queue_ms for r in results if r.server_queue_ms is not None)
   say(f"{fig['completed']} of {len(results)} requests completed, {fig['wall_s']:.2f} s: {fig['tok_s']:.1f} tok/s aggregate (token chunks), "
       f"{fig['prompts_per_s']:.2f} prompts/s" + (f", goodput {fig['goodput_rps']:.2f} req/s" if fig["goodput_rps"] is not None else "")
       + (f", server queue p50 {queue[len(queue) // 2]:.0f} ms, max {queue[-1]:.0f} ms" if queue else "")
-      + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else ""))
+      + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else "")
+      + (f"; client {cpu_s:.2f} CPU-s, {fig['client_cpu_share']:.2f} of a core" if own_cpu and fig["client_cpu_share"] is not None else ""))
+  if fig["cache_hits"]:
+    say(f"warning: {fig['cache_hits']} of {len(results)} requests were served from the server's prompt cache beyond the shared prefix asked "
+        f"({prompts.expected_cached} tokens; workload {cfg.workload or 'repeated'}): their TTFT is a cache hit's")
+  if own_cpu and (share := fig["client_cpu_share"]) is not None and share > stats.CLIENT_BOUND_SHARE:
+    say(f"warning: client-bound: the client used {share:.2f} of a core (more than {stats.CLIENT_BOUND_SHARE:g}): its own CPU time is part of these timings")
 
 def closed_loop(cfg: RunConfig, one, t_batch: float):
   """cfg.concurrency clients, each sending its next request when the last one ended; all stop at the first failure."""
@@ -218,8 +260,14 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
   p.add_argument("--quantize", nargs="+", help=f"in-process: MLC quantization ({', '.join(mlc.QUANTIZATIONS)}; default q4f16_1); endpoint: a label (default unknown)")
   p.add_argument("--seed", nargs="+", type=int, default=[registry.DEFAULT_SEED])
   p.add_argument("--tokenizer", help="a local GGUF whose tokenizer makes the prompt ids (default: the registry model of --size)")
-  p.add_argument("--prompt", default=registry.DEFAULT_PROMPT)
-  p.add_argument("--prompt-tokens", type=int, help="make the prompt exactly N tokens (repeating the prompt's tokens)")
+  w = p.add_argument_group("workload", "the prompts: by default every request its own, seeded by --seed (serving/workload.py)")
+  w.add_argument("--prompt-tokens", type=int, help="each prompt's length in tokens, exactly (the mean where lengths vary; default: the length of "
+                 "the registry's default prompt, 37 for SmolLM2's tokenizer); with --prompt, that prompt made N tokens by repeating it")
+  w.add_argument("--prompt-lengths", choices=workload.LENGTHS, default="fixed", help="fixed, uniform within +-SPREAD, or normal with sd SPREAD (cut at 3 sd)")
+  w.add_argument("--prompt-tokens-spread", type=cli.whole(0), default=0, help="SPREAD of --prompt-lengths, in tokens")
+  w.add_argument("--shared-prefix-tokens", type=cli.whole(0), default=0, help="the first N tokens of every prompt the same: a prefix cache's use on purpose")
+  w.add_argument("--dataset", type=Path, help="a JSONL file, one {\"prompt\": TEXT} per line, sent in a seeded order (cycled)")
+  w.add_argument("--prompt", help="send this one prompt with every request instead (each request after the first a prompt-cache hit: flagged)")
   p.add_argument("--prompt-format", choices=["auto", "ids", "text"], default="auto", help="send the prompt as token ids, as text, or ids where the server takes them")
   p.add_argument("--n-tokens", type=int, default=registry.DEFAULT_N_TOKENS, help="tokens after the first (max_tokens = N + 1)")
   p.add_argument("--ignore-eos", action=argparse.BooleanOptionalAction, default=True, help="ask the server to generate past EOS")
@@ -252,18 +300,27 @@ def plan(args: argparse.Namespace, backend: str) -> list[RunConfig]:
     if max(args.concurrency) > 1:
       raise ValueError("MLCEngine does not batch concurrent requests (MLC's docs: use AsyncMLCEngine): for concurrency, run `mlc_llm serve` and pass --endpoint")
   for s in args.size: formats.check_size(s)
-  ids = {s: prompt_ids(prepare.source_path(s, args.tokenizer), args.prompt, args.prompt_tokens) for s in args.size}
-  text = {s: args.prompt if args.prompt_tokens is None else None for s in args.size}
-  if args.prompt_tokens is not None:  # the text of exactly those ids, for servers that take only text
-    from inferbench.backends.llamacpp import Tokenizer
-    text = {s: Tokenizer(prepare.source_path(s, args.tokenizer)).decode(ids[s]) for s in args.size}
-  return [RunConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
-                      requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
-                      prompt_ids=ids[s], prompt_text=text[s], prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
-                      device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
-                      duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms,
-                      threads=None, ctx=None, batch=None)  # the server's, which its /models says (the log's server.* keys)
-          for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
+  works = {s: workload_of(args, prepare.source_path(s, args.tokenizer)) for s in args.size}
+  def config(s: str, q: str, seed: int, load: dict) -> RunConfig:
+    prompts = Prompts(works[s], seed, workload.stream_of(load.get("concurrency"), load.get("request_rate")))
+    ref = prompts.warmup(0)  # the reference request's prompt, one of its own
+    return RunConfig(backend=backend, mode=mode, size=s, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], concurrency=load.get("concurrency"),
+                     requests=requests, warmup=args.warmup, n_tokens=args.n_tokens, temperature=args.temperature,
+                     prompt_ids=ref, prompt_text=prompts.text(ref), prompt_format=args.prompt_format, ignore_eos=args.ignore_eos,
+                     device=args.device or ("unknown" if args.endpoint else "cpu"), request_rate=load.get("request_rate"),
+                     duration_s=args.duration, slo_ttft_ms=args.slo_ttft_ms, slo_itl_ms=args.slo_itl_ms,
+                     workload=works[s].describe(), workload_spec=works[s].to_dict() | {"mean_tokens": prompts.mean_tokens},
+                     threads=None, ctx=None, batch=None)  # the server's, which its /models says (the log's server.* keys)
+  return [config(s, q, seed, load) for s, q, seed, load in itertools.product(args.size, quantize, args.seed, loads)]
+
+def workload_of(args: argparse.Namespace, source: Path) -> Workload:
+  """The workload the flags ask for, its prompts made with source's tokenizer."""
+  if args.dataset and args.prompt is not None: raise ValueError("--dataset or --prompt, not both")
+  shape = dict(lengths=args.prompt_lengths, spread=args.prompt_tokens_spread, shared_prefix=args.shared_prefix_tokens, tokenizer=str(source))
+  if args.dataset and (args.prompt_tokens_spread or args.shared_prefix_tokens): raise ValueError("--prompt-tokens-spread and --shared-prefix-tokens shape generated prompts, not --dataset's: drop them")
+  if args.dataset: return workload.dataset(args.dataset, source)
+  if args.prompt is not None: return Workload("repeated", prompt_ids=tuple(prompt_ids(source, args.prompt, args.prompt_tokens)), **shape)
+  return Workload("distinct", args.prompt_tokens or len(prompt_ids(source, registry.DEFAULT_PROMPT, None)), **shape)
 
 def run_one(cfg: RunConfig, path: Path, engine, load_error: str | None) -> str:
   """Runs one configuration in this process (an HTTP client has nothing to crash; every wait is bounded)."""
@@ -274,7 +331,8 @@ def run_one(cfg: RunConfig, path: Path, engine, load_error: str | None) -> str:
     md = metadata.collect_all()
     md.update(cfg.header(), **({"arrivals": f"poisson, seeded by seed {cfg.seed}"} if cfg.request_rate else {}),
               requests=cfg.requests if cfg.requests is not None else "", duration_s=cfg.duration_s or "",
-              slo_ttft_ms=cfg.slo_ttft_ms or "", slo_itl_ms=cfg.slo_itl_ms or "", warmup=cfg.warmup, prompt_token_ids=json.dumps(cfg.prompt_ids),
+              slo_ttft_ms=cfg.slo_ttft_ms or "", slo_itl_ms=cfg.slo_itl_ms or "", warmup=cfg.warmup,
+              reference_prompt_token_ids=json.dumps(cfg.prompt_ids), workload_spec=json.dumps({k: v for k, v in cfg.workload_spec.items() if k != "tokenizer"}),
               sampling="greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}, seeded by the server",
               timing="client side: TTFT from sending the request to the first token chunk, then the gaps between chunks")
     log.header(md)

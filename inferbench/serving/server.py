@@ -7,10 +7,15 @@ dynamically batched one (torch_batching.py: a batch at a time, no joining mid-fl
 /v1/completions, /v1/chat/completions (streamed as server-sent events, or not; `usage` in both) and /v1/models,
 on FastAPI + uvicorn + sse-starlette; /health reports slots, queue and RSS. It binds 127.0.0.1 unless --host says
 otherwise. Several --quantize values (or --model paths) serve several models at once, each with its own engine.
-Requests are validated strictly: bad JSON, unknown fields or out-of-range values get 400 with an OpenAI-style
-error body; a full queue gets 503 with Retry-After; a client that goes away frees its slot at the next step.
-Beyond OpenAI's fields: ignore_eos and min_tokens (as vLLM and llama.cpp's servers take them), and a `timings`
-object on the last chunk (queue, prompt and decode ms, as llama.cpp's own server reports them).
+Requests take what OpenAI's API and the clients written for it send (nulls where OpenAI allows them, message content
+as a list of text parts, the developer role, top_p); bad JSON, wrong types or out-of-range values of a known field get
+400 naming the field, with an OpenAI-style error body, and so do the OpenAI features not implemented here (stop
+sequences, logprobs, penalties) unless sent at their no-op values. A field OpenAI does not define is ignored and named
+once in the server log, as vLLM does. A full queue gets 503 with Retry-After; a client that goes away frees its slot
+at the next step. Beyond OpenAI's fields: ignore_eos and min_tokens (as vLLM and llama.cpp's servers take them),
+stream_options.continuous_usage_stats (vLLM's: usage so far on every chunk), usage.prompt_tokens_details.cached_tokens
+(the prompt tokens the prompt cache supplied, as OpenAI reports them), and a `timings` object on the last chunk
+(queue, prompt and decode ms, as llama.cpp's own server reports them).
 """
 from __future__ import annotations
 import importlib.util
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, AsyncIterator, Literal
 from fastapi import Depends, FastAPI, Request as HTTPRequest
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
 from inferbench.core import cli, formats, registry
 from inferbench.models import prepare
@@ -30,32 +35,74 @@ from inferbench.backends import pytorch
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
 from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Scheduler, Token
 
+UNION_TAGS = {"str", "int", "float", "bool", "none", "dict", "list"}  # pydantic's names of a union's members in an error's location
 OWNERS = {"llamacpp": "inferbench", "torch": "inferbench-torch"}  # /v1/models' owned_by: endpoint.KNOWN_OWNERS names the logs by it
 
-class Body(BaseModel):
-  model_config = ConfigDict(extra="forbid", strict=True)
+def only(*allowed, why: str):
+  """A field of OpenAI's this server does not implement: accepted at null or its no-op values, else a 400 naming it."""
+  def check(v):
+    if v is not None and v not in allowed: raise ValueError(f"{why}: send null" + "".join(f" or {json.dumps(a)}" for a in allowed))
+    return v
+  return AfterValidator(check)
+
+class Lenient(BaseModel):
+  """OpenAI's request objects: values strictly typed and in range, null wherever OpenAI allows it; a field OpenAI does not
+  define is kept aside (model_extra), ignored and named once in the server log, as vLLM does."""
+  model_config = ConfigDict(extra="allow", strict=True)
+
+class StreamOptions(Lenient):
+  include_usage: bool | None = None
+  continuous_usage_stats: bool | None = None     # vLLM's: usage so far on every chunk
+
+class Body(Lenient):
   model: str | None = None                       # None: the first model served
   max_tokens: int | None = Field(None, ge=1)     # None: 16 for completions (OpenAI's default), the context's room for chat
-  temperature: float = Field(1.0, ge=0.0, le=2.0)
+  temperature: float | None = Field(None, ge=0.0, le=2.0)  # None: 1, OpenAI's default
+  top_p: float | None = Field(None, gt=0.0, le=1.0)       # None: 1 (no nucleus)
   seed: int | None = Field(None, ge=0, lt=2**64)  # None: the server's --seed
-  stream: bool = False
-  stream_options: dict[Literal["include_usage"], bool] | None = None
-  n: int = Field(1, ge=1, le=1)
-  ignore_eos: bool = False
-  min_tokens: int = Field(0, ge=0)
+  stream: bool | None = None
+  stream_options: StreamOptions | None = None
+  n: int | None = Field(None, ge=1, le=1)
+  ignore_eos: bool | None = None                 # vLLM's and llama.cpp's: generate past EOS
+  min_tokens: int | None = Field(None, ge=0)     # theirs too: EOS before this many tokens is ignored
   user: str | None = None
+  stop: Annotated[str | list[str] | None, only([], why="stop sequences are not supported")] = None
+  logprobs: Annotated[bool | int | None, only(False, why="logprobs are not supported")] = None
+  top_logprobs: Annotated[int | None, only(0, why="logprobs are not supported")] = None
+  presence_penalty: Annotated[float | None, only(0, why="penalties are not supported")] = None
+  frequency_penalty: Annotated[float | None, only(0, why="penalties are not supported")] = None
+  logit_bias: Annotated[dict | None, only({}, why="logit_bias is not supported")] = None
 
 class CompletionBody(Body):
   prompt: Annotated[str, Field(min_length=1)] | Annotated[list[int], Field(min_length=1)]
+  echo: Annotated[bool | None, only(False, why="echo is not supported")] = None
+  best_of: Annotated[int | None, only(1, why="best_of is not supported")] = None
+  suffix: Annotated[str | None, only(why="suffix is not supported")] = None
 
-class Message(BaseModel):
-  model_config = ConfigDict(extra="forbid", strict=True)
-  role: Literal["system", "user", "assistant"]
-  content: str
+class TextPart(Lenient):
+  type: Literal["text"]                          # images, audio: this server serves text models
+  text: str
+
+class Message(Lenient):
+  role: Literal["system", "developer", "user", "assistant"]  # developer: OpenAI's newer name for system
+  content: str | list[TextPart] | None = None    # None: an assistant turn that only called tools
+  name: str | None = None
+
+  @property
+  def text(self) -> str:  # parts joined by newlines, as vLLM joins them
+    return self.content if isinstance(self.content, str) else "\n".join(p.text for p in self.content or [])
 
 class ChatBody(Body):
   messages: Annotated[list[Message], Field(min_length=1)]
   max_completion_tokens: int | None = Field(None, ge=1)
+
+def ignored(m: BaseModel, at: str = "") -> list[str]:
+  """The fields a request carried that this server does not define, dotted ("stream_options.foo", "messages[].bar")."""
+  out = [at + k for k in m.model_extra or {}]
+  for k in type(m).model_fields:
+    for v in (x if isinstance(x := getattr(m, k), list) else [x]):
+      if isinstance(v, BaseModel): out += ignored(v, f"{at}{k}{'[]' if isinstance(x, list) else ''}.")
+  return out
 
 class APIError(Exception):
   def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None):
@@ -76,7 +123,8 @@ class Served:
     """The model's own chat template, as llama.cpp applies it (its built-in templates; no Jinja), whichever engine runs it."""
     lib = llama_lib()
     tmpl = lib.llama_model_chat_template(self.tokenizer.model, None)
-    msgs = (lib.llama_chat_message * len(messages))(*[lib.llama_chat_message(m.role.encode(), m.content.encode()) for m in messages])
+    roles = [b"system" if m.role == "developer" else m.role.encode() for m in messages]  # chat templates know system, not developer
+    msgs = (lib.llama_chat_message * len(messages))(*[lib.llama_chat_message(r, m.text.encode()) for r, m in zip(roles, messages)])
     n = lib.llama_chat_apply_template(tmpl, msgs, len(messages), True, None, 0) if tmpl else -1
     if n < 0: raise APIError(400, f"model {self.id} has no chat template llama.cpp knows: use /v1/completions", "messages")
     buf = ctypes.create_string_buffer(n + 1)
@@ -95,13 +143,19 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
 
   @app.exception_handler(ValidationError)
   async def invalid(_, e: ValidationError):
-    err = e.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in err.get("loc", ()) if isinstance(p, int) or p.isidentifier()) or None  # no union tags
+    # of a union's errors (one per member) the one that got furthest into the value: a list of parts' bad part, not "not a string"
+    err = max(e.errors(include_url=False, include_input=False), key=lambda x: len(x.get("loc", ())))
+    where = ".".join(str(p) for p in err.get("loc", ()) if isinstance(p, int) or p.isidentifier() and p not in UNION_TAGS) or None
     return JSONResponse(error_body(f"{where or 'body'}: {err.get('msg', 'invalid')}", param=where), status_code=400)
 
+  named: set[str] = set()
   async def parse(http: HTTPRequest, cls: type[Body]):
-    """The body is JSON whatever its Content-Type says, validated strictly: unknown fields and wrong types are errors."""
-    return cls.model_validate_json(await http.body())
+    """The body is JSON whatever its Content-Type says, its known fields validated strictly; unknown ones are named once."""
+    body = cls.model_validate_json(await http.body())
+    if new := [f for f in ignored(body) if f not in named]:
+      named.update(new)
+      print(f"inferbench serve: ignoring field(s) this server does not define: {', '.join(new)} (each named once)", file=sys.stderr, flush=True)
+    return body
 
   @app.exception_handler(APIError)
   async def api_error(_, e: APIError):
@@ -130,7 +184,8 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
 
   def submit(m: Served, body: Body, prompt: list[int], max_tokens: int, emit) -> Request:
     if bad := [t for t in prompt if not 0 <= t < m.engine.n_vocab]: raise APIError(400, f"prompt: token id {bad[0]} is not in the vocabulary", "prompt")
-    req = Request(prompt, max_tokens, emit, body.temperature, default_seed if body.seed is None else body.seed, body.min_tokens, body.ignore_eos)
+    req = Request(prompt, max_tokens, emit, 1.0 if body.temperature is None else body.temperature, default_seed if body.seed is None else body.seed,
+                  body.min_tokens or 0, bool(body.ignore_eos), 1.0 if body.top_p is None else body.top_p)
     try: m.engine.submit(req)
     except QueueFull as e: raise APIError(503, f"server busy: {e}; retry later", code="queue_full", headers={"Retry-After": "1"})
     except ValueError as e: raise APIError(400, str(e), "max_tokens")
@@ -147,28 +202,35 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
             "created": created, "model": m.id}
     def choice(text: str | None, finish: str | None, first: bool = False) -> dict:
       if not chat: return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
-      if not body.stream: return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-      return {"index": 0, "delta": ({"role": "assistant"} if first else {}) | ({"content": text} if text is not None else {}), "finish_reason": finish}
-    def usage(f: Finish) -> dict: return {"prompt_tokens": f.prompt_tokens, "completion_tokens": f.completion_tokens, "total_tokens": f.prompt_tokens + f.completion_tokens}
+      if not body.stream: return {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}
+      return {"index": 0, "delta": ({"role": "assistant"} if first else {}) | ({"content": text} if text is not None else {}), "logprobs": None,
+              "finish_reason": finish}
+    def usage(completion: int, cached: int) -> dict:  # cached: as OpenAI reports prompt caching
+      return {"prompt_tokens": len(prompt), "completion_tokens": completion, "total_tokens": len(prompt) + completion,
+              "prompt_tokens_details": {"cached_tokens": cached}}
+    options = body.stream_options or StreamOptions()
     def timings(f: Finish) -> dict: return {"queue_ms": f.queue_ms, "prompt_ms": f.prompt_ms, "predicted_ms": f.predicted_ms}
 
     async def stream() -> AsyncIterator[str]:
       try:
-        first = True
+        first, n_out = True, 0
         while True:
           ev = await events.get()
           if isinstance(ev, Token):
-            yield json.dumps({**head, "choices": [choice(ev.text, None, first)]})
+            n_out += ev.token_id >= 0  # a tail of UTF-8 bytes (id -1) is no token
+            so_far = {"usage": usage(n_out, req.cached)} if options.continuous_usage_stats else {}  # req.cached: set at admission, before any token
+            yield json.dumps({**head, "choices": [choice(ev.text, None, first)]} | so_far)
             first = False
             continue
           if ev.error: yield json.dumps(error_body(ev.error, "server_error")); return
-          yield json.dumps({**head, "choices": [choice(None if chat else "", ev.reason)], "timings": timings(ev)})
-          if (body.stream_options or {}).get("include_usage"): yield json.dumps({**head, "choices": [], "usage": usage(ev)})
+          yield json.dumps({**head, "choices": [choice(None if chat else "", ev.reason)], "timings": timings(ev)}
+                           | ({"usage": usage(ev.completion_tokens, ev.cached_tokens)} if options.continuous_usage_stats else {}))
+          if options.include_usage: yield json.dumps({**head, "choices": [], "usage": usage(ev.completion_tokens, ev.cached_tokens)})
           yield "[DONE]"
           return
       finally: m.engine.cancel(req)  # the client went away (or it ended): its slot is freed at the next step
 
-    if body.stream: return EventSourceResponse(stream(), ping=15)
+    if body.stream: return EventSourceResponse(stream(), ping=15, sep="\n")  # events end in \n\n, as OpenAI's and vLLM's: vLLM's bench splits on it
     texts = []
     try:
       while True:
@@ -178,7 +240,7 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
           continue
         if isinstance(ev, Token): texts.append(ev.text); continue
         if ev.error: raise APIError(500, ev.error)
-        return {**head, "choices": [choice("".join(texts), ev.reason)], "usage": usage(ev), "timings": timings(ev)}
+        return {**head, "choices": [choice("".join(texts), ev.reason)], "usage": usage(ev.completion_tokens, ev.cached_tokens), "timings": timings(ev)}
     finally: m.engine.cancel(req)
 
   @app.post("/v1/completions", dependencies=auth)

@@ -12,7 +12,8 @@ The serving design's dynamic batching, one batch at a time (batching.Scheduler's
   - new requests wait for the next batch: none joins mid-flight. That is the difference from the llama.cpp engine
     (batching.BatchEngine), where a request joins at the next step; and no prompt cache here.
 
-Greedy at temperature 0, else sampled from softmax(logits / temperature) by a torch.Generator seeded per request.
+Greedy at temperature 0, else sampled from softmax(logits / temperature) (top_p: its nucleus, as llamacpp.sample keeps
+it) by a torch.Generator seeded per request.
 Token ids, text and EOS come from llama.cpp's tokenizer over the same GGUF, as the llama.cpp engine's do.
 """
 from __future__ import annotations
@@ -68,7 +69,7 @@ class TorchBatchEngine(Scheduler):
         self.n_steps += 1
         greedy = logits.argmax(-1).tolist()
         for r, row, g in zip(self.rows, logits, greedy):
-          self._sampled(r, g if r.temperature <= 0 else torch.multinomial(torch.softmax(row / r.temperature, -1), 1, generator=r.rng).item())
+          self._sampled(r, g if r.temperature <= 0 else torch.multinomial(nucleus(torch.softmax(row / r.temperature, -1), r.top_p), 1, generator=r.rng).item())
     if not any(self.slots): self.rows, self.cache, self.mask, self.pos = [], None, None, None  # the batch ended: its cache goes
 
   def _prefill(self, admitted: list[Request]):
@@ -86,3 +87,9 @@ class TorchBatchEngine(Scheduler):
     out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=pos, past_key_values=self.cache, use_cache=True, logits_to_keep=1,
                      cache_position=self.torch.arange(start, start + ids.shape[1], device=self.device))
     return out.logits[:, -1].float()
+
+def nucleus(p, top_p: float):
+  """The most likely tokens whose probabilities sum to top_p (the one that crosses it included); the rest get 0."""
+  if top_p >= 1: return p
+  sp, order = p.sort(descending=True, stable=True)
+  return p.scatter(0, order, sp.where(sp.cumsum(0) - sp < top_p * p.sum(), 0.0))

@@ -36,15 +36,15 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  # per run, from its run line: a backend's own timers, a serving request's, the run's peak memory
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
-                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles", *ENERGY_RUN,
+                 "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles", *ENERGY_RUN, "usage_cached_tokens", "cache_hit",
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                  "settings", "model_sha256", "cpu_model", "python", "versions", "git_commit", "started_at", "status", "log_file",
-                 "mode", "concurrency",
+                 "mode", "concurrency", "workload",
                  # serving logs: the whole load level's figures (collate.load_figures), its request rate and SLOs
                  "aggregate_tokens_per_sec", "prompts_per_sec", "goodput_rps", "requests_completed", "requests_failed",
-                 "duration_s", "slo_ttft_ms", "slo_itl_ms",
+                 "duration_s", "slo_ttft_ms", "slo_itl_ms", "cache_hit_requests", "client_cpu_share",
                  # what makes a configuration (analysis.KEY) and its memory
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s",
                  "compute_gflop_s",
@@ -63,14 +63,14 @@ HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                   "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
                   "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
-                  "slo_itl_ms", "target_ci_pct", "energy_gpu", "energy_cpu", "tree_sha256")
+                  "slo_itl_ms", "target_ci_pct", "energy_gpu", "energy_cpu", "tree_sha256", "workload")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
-               "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}}
+               "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}, "usage_cached_tokens": "usage_cached_tokens", "cache_hit": "cache_hit"}
 # per step: CSV column <- step field, as the log has it
 STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
                 "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",
@@ -103,7 +103,8 @@ def frame(log: Log) -> Frame:
   if any(r.get("e2e_latency_ms") is not None for r in log.runs):
     load = load_figures(log.runs)
     f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],
-             requests_completed=load["completed"], requests_failed=load["failed"])
+             requests_completed=load["completed"], requests_failed=load["failed"], cache_hit_requests=load["cache_hits"],
+             client_cpu_share=load["client_cpu_share"])
   for c in ("roofline_gb_s", "compute_gflop_s"): f[c] = float(h.get(c) or 0) or None  # measured on the host, in the log's header (measure/bandwidth.py)
   t = log.table
   if not t.num_rows: return f  # a failed run without steps still gets one row saying why
@@ -140,12 +141,17 @@ def load_figures(runs: list[dict]) -> dict:
   """A serving load level's figures from its run lines (one per request), over the time from the first request's
   start to the last completed one's end: tokens per second (the server's count of each request's tokens where it gave
   one), completed requests ("prompts") per second, and goodput: requests within both SLOs per second (None without
-  SLOs). A failed request counts in the time it took, not in the tokens or the goodput."""
+  SLOs). A failed request counts in the time it took, not in the tokens or the goodput. Where the requests say:
+  cache_hits, the requests a prompt cache served beyond the shared prefix the workload asked for, and client_cpu_share,
+  the client's CPU seconds (its last reading, taken as a request ended) per second of the load level: cores it used."""
   done = [r for r in runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None and not r.get("error")]
   wall_ms = max((r["start_ms"] + r["e2e_latency_ms"] for r in done), default=0) - min((r["start_ms"] for r in runs if r.get("start_ms") is not None), default=0)
-  if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None}
+  hits = [r["cache_hit"] for r in runs if r.get("cache_hit") is not None]
+  cpu = max((r["client_cpu_s"] for r in runs if r.get("client_cpu_s") is not None), default=None)
+  extra = {"cache_hits": sum(hits) if hits else None, "client_cpu_share": cpu / wall_ms * 1e3 if cpu is not None and wall_ms > 0 else None}
+  if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None, **extra}
   tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks") or 0 for r in done)
-  return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_ms / 1e3, "tok_s": tokens / wall_ms * 1e3,
+  return {**extra, "completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_ms / 1e3, "tok_s": tokens / wall_ms * 1e3,
           "prompts_per_s": len(done) / wall_ms * 1e3,
           "goodput_rps": sum(bool(r.get("meets_slo")) for r in runs) / wall_ms * 1e3 if any(r.get("meets_slo") is not None for r in runs) else None}
 
