@@ -254,7 +254,7 @@ def quantization(e: Evidence, out: Path) -> Slide | str:
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("decode tok/s")
   title = (f"{best['model_type'] or best['quantize']} decodes {ratio_text(best)} as fast as {best['baseline_model_type'] or best['baseline_quantize']} "
-           f"on {name(best['backend'])} ({best['device_name'] or best['device']})" if best is not None else
+           f"on {name(best['backend'])} ({device_words(best['device_name']) if best['device_name'] else best['device']})" if best is not None else
            f"{quant_of(top)} decodes fastest: {fmt(top['tok_s_median'])} tok/s on {name(top['backend'])}")
   note = ("Median decode tok/s over runs of each backend's fastest setting per file; x: the GGUF file's bits per weight (a backend's own "
           "quantization: its own). The ratio: medians over runs against the most precise file, seeded bootstrap 95% CI.")
