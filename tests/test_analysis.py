@@ -194,7 +194,7 @@ def served(path: Path, chunks: list[list[float]]) -> Path:
                   warmup=0, n_tokens=3, temperature=0.0)
   for run, times in enumerate(chunks):
     client.write(w, client.Result(run, 0.1 * run, 0.01, times, ["a"] * len(times), times[-1] + 0.001, {"completion_tokens": len(times), "prompt_tokens": 5},
-                                  "length"), n_prompt=5, ref_tokens=None, cfg=cfg)
+                                  "length"), ref_tokens=None, cfg=cfg, expected_cached=0)
   w.close()
   return path
 
