@@ -64,7 +64,7 @@ def test_published_results_deck_reads_well(tmp_path):
   assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
   assert deck.layout_problems(tmp_path / "presentation.pdf", json.loads((tmp_path / "docs/deck_data.json").read_text())) == []
   text = flat(pdf_text(tmp_path / "presentation.pdf"))
-  assert "of the measured memory bandwidth on" in text and "H200" in text and "J/token" in text
+  assert "of the measured memory bandwidth on" in text and "H200" in text and "J per decode token" in text
   assert "SmolLM2-135M-Instruct" in text and "Llama-3.2-1B-Instruct" in text and "Smollm2 135M" not in text  # registry names, not general.name
   assert "Mixed code: 4 commits" in text.split(" Appendix ")[0] and "flash attention on" in text and "flash_attn=" not in text
 
