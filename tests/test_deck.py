@@ -66,7 +66,8 @@ def test_published_results_deck_reads_well(tmp_path):
   text = flat(pdf_text(tmp_path / "presentation.pdf"))
   assert "of the measured memory bandwidth on" in text and "H200" in text and "J per decode token" in text
   assert "SmolLM2-135M-Instruct" in text and "Llama-3.2-1B-Instruct" in text and "Smollm2 135M" not in text  # registry names, not general.name
-  assert "Mixed code: 4 commits" in text.split(" Appendix ")[0] and "flash attention on" in text and "flash_attn=" not in text
+  commits = {c[:12] or "unknown" for cs in pd.read_csv(ROOT / "docs/results/summary.csv", keep_default_na=False)["git_commit"] for c in cs.split("; ")}
+  assert f"Mixed code: {len(commits)} commits" in text.split(" Appendix ")[0] and "flash attention on" in text and "flash_attn=" not in text
 
 def test_layout_check_fails_where_a_reader_would_trip(tmp_path):
   """The check itself can fail: story text under 14 pt, a story slide without a chart, a chart shown smaller than
