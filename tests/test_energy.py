@@ -124,14 +124,14 @@ def test_worker_logs_energy_and_the_summary_pools_it(measured):
 def test_the_table_plot_and_deck_show_it(measured, tmp_path):
   out, runs, summary = measured
   from inferbench.analyse import analysis
-  from inferbench.report import deck, energy_plot, plots
+  from inferbench.report import deck, plots
   text = analysis.table(summary)
   assert "J/token" in text and "(cpu)" in text and "not measured" in text
   assert "J/token" not in analysis.table(summary[summary["ctx"] == "192"])  # a machine without counters: the table it had
   analysis.write(tmp_path, runs, summary, pd.DataFrame(columns=analysis.RATIO_COLUMNS))
   res = plots.read(tmp_path)
-  assert [p.name for p in energy_plot.draw(res, tmp_path)] == ["energy_per_token.png"]
-  assert energy_plot.draw(plots.Results(summary[summary["ctx"] == "192"], runs, res.ratios, tmp_path), tmp_path / "none") == []
+  assert [p.name for p in plots.draw_energy(res, tmp_path)] == ["energy_per_token.png"]
+  assert plots.draw_energy(plots.Results(summary[summary["ctx"] == "192"], runs, res.ratios, tmp_path), tmp_path / "none") == []
   e = deck.energy(res.summary)
   assert len(e["rows"]) == 1 and e["rows"][0]["counters"] == "cpu" and e["not_measured"] == 1 and "cpu counters" in e["note"]
 

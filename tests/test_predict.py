@@ -126,7 +126,8 @@ def test_a_held_out_size_of_real_runs_lands_within_its_interval(ladder):
   ok = p["value"].notna()
   assert ok.any(), p["note"].tolist()  # peak memory at least: the weights axis varies
   inside = (p.loc[ok, "ci95_low"] <= m[p.index[ok]]) & (m[p.index[ok]] <= p.loc[ok, "ci95_high"])
-  assert inside.all(), pd.concat([m[p.index[ok]], p.loc[ok, ["value", "ci95_low", "ci95_high"]]], axis=1)
+  # 95% intervals: all 4 land inside only 81% of the time; two misses or more happen 1.4% of the time
+  assert inside.sum() >= len(inside) - 1, pd.concat([m[p.index[ok]], p.loc[ok, ["value", "ci95_low", "ci95_high"]]], axis=1)
   assert (p.loc[~ok, "note"].str.len() > 0).all()
 
 def test_an_unseen_quantization_is_not_guessed_without_a_shared_eta(folder):

@@ -23,7 +23,7 @@ def cannot_write(e: OSError, path: Path | None = None) -> str:
   """One line on a failed write: on a full disk, which one, how much is left there, and the way out."""
   path = Path(path or e.filename or "?")
   if not full(e): return f"cannot write {path}: {e.strerror or e}"
-  from inferbench.core.memory import format_size
+  from inferbench.core.names import format_size
   mount = Path(os.path.abspath(path))
   while not os.path.ismount(mount): mount = mount.parent
   st = os.statvfs(mount)

@@ -12,6 +12,7 @@ import functools, os, re, resource, subprocess, sys, threading, uuid
 from dataclasses import dataclass
 from pathlib import Path
 from inferbench.core import files
+from inferbench.core.names import format_size  # noqa: F401  (memory.format_size: where callers look for it)
 
 UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 10**3, "KIB": 2**10, "M": 2**20, "MB": 10**6, "MIB": 2**20,
          "G": 2**30, "GB": 10**9, "GIB": 2**30, "T": 2**40, "TB": 10**12, "TIB": 2**40}
@@ -24,10 +25,6 @@ def parse_size(text: str | int) -> int:
     raise ValueError(f"memory size {text!r} not understood: write e.g. 600MiB, 1.5GiB, 2GB or a byte count")
   return int(float(m.group(1)) * UNITS[m.group(2).upper()])
 
-def format_size(n: int) -> str:
-  for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-    if n >= scale: return f"{n / scale:.4g} {unit}"
-  return f"{n} B"
 
 def proc_status_bytes(key: str, pid: int | str = "self") -> int | None:
   """A kB field of /proc/PID/status (VmHWM: peak RSS, VmPeak: peak virtual size), in bytes."""

@@ -39,6 +39,12 @@ def device_words(device_name: str) -> str:
   for noise in ("NVIDIA ", "(R)", "(TM)", " Processor", " CPU"): device_name = device_name.replace(noise, "")
   return " ".join(device_name.split())
 
+def format_size(n: int) -> str:
+  """Bytes as a person reads them: 1.5 GiB, 300 MiB."""
+  for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    if n >= scale: return f"{n / scale:.4g} {unit}"
+  return f"{n} B"
+
 NONE = "–"  # a value that was not measured
 
 def known(v) -> bool: return v is not None and v == v

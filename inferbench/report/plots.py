@@ -408,15 +408,43 @@ def device_comparison(res: Results, **_) -> plt.Figure:
     ax.set_title(phase_title(phase) + (f"\n{no_gpu}" if no_gpu else ""), fontsize=9)
   return fig
 
+ENERGY = "energy_per_token"  # drawn only where some configuration read an energy counter: no figure of zeros
+
+def energy_measured(summary: pd.DataFrame) -> pd.DataFrame:
+  """The decode rows that read a counter."""
+  if "j_per_token" not in summary: return summary.iloc[:0]
+  return summary[(summary["phase"] == "decode") & summary["j_per_token"].notna()]
+
+def energy_per_token(res: Results):
+  rows = energy_measured(res.summary)
+  counted = ", ".join(sorted(set("; ".join(rows["energy_measured"].astype(str)).split("; "))))
+  cap = caption(res, rows, "bars: decode joules per token pooled over runs (all runs' joules / all their tokens), whiskers: 95% t interval "
+                           "over runs' own J/token, dots: each run; right: mean watts over the decode steps",
+                [f"Counters: {counted} (gpu: NVML total energy; cpu: RAPL package). Windows are wall time, the harness's work between steps included; "
+                 "a counter steps every ~100 ms (NVML on the H200), so one run's value is coarse and the pooled one is not"])
+  fig, (left, right) = figure("Energy per decoded token (lower is better) and mean power", cap)
+  xl, sl = [x.replace(" ", "\n") for x in labels(rows, X)] or [""] * len(rows), series_labels(rows)  # a word a line: groups fit side by side
+  recs = list(zip(xl, sl, rows.to_dict("records")))
+  bars(left, [Bar(x or "all", s, r["backend"], r["j_per_token"], r["j_per_token_ci95_low"], r["j_per_token_ci95_high"],
+                  run_values(res, r["config"], "j_per_token"), synthetic(r)) for x, s, r in recs], "J per token")
+  bars(right, [Bar(x or "all", s, r["backend"], r["watts_mean"], math.nan, math.nan, run_values(res, r["config"], "watts"), synthetic(r))
+               for x, s, r in recs], "mean W (decode)", legend_outside=True)
+  if left.get_legend(): left.get_legend().remove()  # one legend, beside the right panel
+  left.set_title("decode energy per token", fontsize=9)
+  right.set_title("mean power over the decode steps", fontsize=9)
+  return fig
+
+def draw_energy(res: Results, out: Path) -> list[Path]:
+  return [save_figure(energy_per_token(res), Path(out) / f"{ENERGY}.png", DPI)] if len(energy_measured(res.summary)) else []
+
 FIGURES = {f.__name__: f for f in (backend_comparison, speedup_comparison, summary_stats, quantization_impact,
                                    latency_distribution, memory_throughput, param_throughput, device_comparison)}
 
 def draw(names, folder: Path, out: Path, baseline: str = "tinygrad") -> list[Path]:
   """The named figures; with the additional ones, the scaling plots whose data exists (scaling.py)."""
-  from inferbench.report import energy_plot  # it draws with this module's helpers
   res = read(folder)
   return [save_figure(FIGURES[n](res, baseline=baseline), out / f"{n}.png", DPI) for n in names] + \
-         (scaling.draw_plots(res.summary, Path(folder), out) + energy_plot.draw(res, out) if "device_comparison" in names else [])
+         (scaling.draw_plots(res.summary, Path(folder), out) + draw_energy(res, out) if "device_comparison" in names else [])
 
 def main(names, doc: str, argv: list[str] | None = None) -> int:
   p = cli.Parser(description=doc)
