@@ -162,7 +162,7 @@ def answer_title(e: Evidence, pick) -> str:
            + (f", {memory.format_size(int(pick['memory_bytes']))}" if known(pick["memory_bytes"]) else ""))
   v = e.verification
   if len(v) and v["pick_config"].iloc[0] == pick["config"] and v["ratio"].notna().any():
-    title += f"; measured again it held against {(v['verdict'] == 'held').sum()} of {len(v)}"
+    title += f"; measured again against {len(v)}: " + ", ".join(f"{n} {verdict}" for verdict, n in v["verdict"].value_counts().items())
   return title
 
 def ranked_answer(e: Evidence, ranked: pd.DataFrame, out: Path) -> Slide:
