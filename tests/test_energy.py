@@ -81,7 +81,7 @@ def test_unreadable_rapl_is_not_measured(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def measured(tiny_model, tmp_path_factory):
-  """The real worker on the tiny model, once with a RAPL stand-in whose counter climbs at 10 W of wall time and once
+  """The real worker on the tiny model, once with a RAPL stand-in whose counter climbs at 10 W of the mark's clock and once
   with none (this machine), then collate and the analysis."""
   from inferbench.core.config import RunConfig
   from inferbench.measure import worker
@@ -90,11 +90,13 @@ def measured(tiny_model, tmp_path_factory):
   from inferbench.analyse import analysis
   out, sysfs = tmp_path_factory.mktemp("energy"), tmp_path_factory.mktemp("sysfs")
   rapl(sysfs, 0)
+  clock = [0.0]  # the counter reads the time its mark just read: a preemption between the two reads cannot skew the 10 W
   mp = pytest.MonkeyPatch()
   try:
     for i, counters in enumerate((True, False)):
       mp.setattr(energy, "RAPL", sysfs if counters else sysfs / "none")
-      mp.setattr(energy.Rapl, "_uj", staticmethod(lambda path: time.perf_counter_ns() // 100))  # 1 uJ per 100 ns: 10 W
+      mp.setattr(energy, "time", SimpleNamespace(perf_counter=lambda: clock.__setitem__(0, time.perf_counter()) or clock[0]))
+      mp.setattr(energy.Rapl, "_uj", staticmethod(lambda path: int(clock[0] * 1e7)))  # 1 uJ per 100 ns of the mark's own clock reading: 10 W
       cfg = RunConfig(backend="llamacpp", model=str(tiny_model), size="tiny", quantize="default", threads=1, n_tokens=8, runs=3, warmup=0, min_seconds=0,
                       ctx=128 + 64 * i, uuid=f"e{i}", prompt_ids=[1, 2, 3, 4])  # two contexts: two configurations
       log = LogWriter(out / f"llamacpp_e{i}.txt")
