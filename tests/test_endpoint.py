@@ -226,3 +226,15 @@ def test_a_client_that_falls_behind_its_schedule_is_client_bound(instant, tmp_pa
   dec = analysis.summary_table(analysis.run_table(data), data).query("phase == 'decode'").iloc[0]
   assert dec["send_lag_ms_p99_median"] == pytest.approx(p99, abs=1e-3)
   assert ("client-bound (requests left" in dec["flags"]) == slow, dec["flags"]
+
+def test_send_lag_figures_and_the_flag_at_its_threshold():
+  """p50/p99/max of the run lines' send lag (closed-loop lines have none); flagged only above stats.CLIENT_LAG_MS."""
+  from inferbench.store.collate import load_figures
+  runs = [{"start_ms": float(i), "e2e_latency_ms": 1.0, "send_lag_ms": lag} for i, lag in enumerate([0.5, 1.0, 2.0, 30.0])]
+  fig = load_figures(runs)
+  assert (fig["send_lag_ms_p50"], fig["send_lag_ms_p99"], fig["send_lag_ms_max"]) == (1.5, pytest.approx(29.16), 30.0)
+  assert load_figures([{"start_ms": 0.0, "e2e_latency_ms": 1.0}])["send_lag_ms_p99"] is None
+  row = {"tok_s_ci_pct": 1.0, "imprecise": False, "noisy": False, "drift": False, "outliers": 0, "first_run_slow": False,
+         "recompiled_runs": 0, "n_runs": 3, "mixed": ""}
+  assert analysis._flags(row | {"send_lag_ms_p99_median": stats.CLIENT_LAG_MS}) == ""
+  assert analysis._flags(row | {"send_lag_ms_p99_median": 10.5}) == "client-bound (requests left 10.5 ms behind their schedule, p99)"
