@@ -48,7 +48,7 @@ TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN, "client_cpu_share", "cache_hit_requests"]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN, "client_cpu_share", "send_lag_ms_p99", "cache_hit_requests"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -145,7 +145,8 @@ RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", 
 STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
 # a serving log's figures: one value per log (a round of a load level), so a round is their sample
 LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps",
-        "client_cpu_share": "client_cpu_share"}  # the cores the load client itself used: above stats.CLIENT_BOUND_SHARE, client-bound
+        "client_cpu_share": "client_cpu_share",  # the cores the load client itself used: above stats.CLIENT_BOUND_SHARE, client-bound
+        "send_lag_ms_p99": "send_lag_ms_p99"}  # open loop: how late its requests left their schedule; above stats.CLIENT_LAG_MS, client-bound
 
 def prepare(frames: list[pd.DataFrame], files: list[Path], skipped: list[str] = ()) -> Data:
   """Typed rows of several files -> one row per log (its configuration, worked out once) and the steps that point to it."""
@@ -321,6 +322,7 @@ def _flags(r: dict) -> str:
     f"cache hits: {r['cache_hit_requests']:.0f} request(s) served from a prompt cache beyond the prefix the workload shares"
     if r.get("cache_hit_requests", 0) > 0 else "",
     f"client-bound (the client used {r['client_cpu_share_median']:.2f} of a core)" if r.get("client_cpu_share_median", 0) > stats.CLIENT_BOUND_SHARE else "",
+    f"client-bound (requests left {r['send_lag_ms_p99_median']:.1f} ms behind their schedule, p99)" if r.get("send_lag_ms_p99_median", 0) > stats.CLIENT_LAG_MS else "",
     f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
     f"no CI: {r['n_runs']} run(s)" if r["n_runs"] < stats.MIN_RUNS_CI else "",
     f"mixed: {r['mixed']}" if r["mixed"] else "",

@@ -12,6 +12,11 @@ FIRST_RUN_SLOW = 1.10  # a first run 10% slower than the others' median: a misse
 # a serving load client that used more than half a core: on a machine whose other cores serve, its own scheduling and
 # parsing delay the timestamps it takes (GuideLLM used 0.4-0.7 of a core where this project's client used 0.1-0.15)
 CLIENT_BOUND_SHARE = 0.5
+# an open-loop client whose p99 send lag (a request leaving after its Poisson arrival time) exceeds this many ms is
+# client-bound too: a client that keeps up lags by its scheduling jitter (sleep and thread start, well under 1 ms),
+# one that does not falls behind by a backlog that grows with every request; 10 ms sits far above the first and is
+# reached within moments by the second, and is under a tenth of the TTFT of any server measured here
+CLIENT_LAG_MS = 10.0
 MAD_K = 3.5            # robust z-score beyond which a run is an outlier (flagged, never dropped)
 BOOTSTRAP_RESAMPLES = 4999
 BOOTSTRAP_SEED = 0     # the same data always gives the same interval

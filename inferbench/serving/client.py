@@ -20,7 +20,8 @@ supplied (usage.prompt_tokens_details.cached_tokens) and cache_hit: more of them
 cache hit it did not ask for (a warning says how many; each load level sends prompts of its own, so the levels one
 server measures in turn do not serve each other). And the client's own CPU time: a load level whose client used
 more than half a core (stats.CLIENT_BOUND_SHARE) is client-bound (a warning; the summary flags it), its timings the
-client's as much as the server's.
+client's as much as the server's. So is an open-loop level whose requests left their Poisson schedule late (each run
+line's send_lag_ms) by more than stats.CLIENT_LAG_MS at p99: the load offered was not the one asked.
 """
 from __future__ import annotations
 import argparse, itertools, json, random, sys, threading, time, uuid
@@ -64,6 +65,11 @@ class Result:
   server_queue_ms: float | None = None        # the server's own account, where it gives one (timings.queue_ms)
   prompt: list[int] = field(default_factory=list)  # the ids it sent (as text where the server takes only text)
   client_cpu_s: float | None = None           # the client's CPU seconds since the load level began, when it ended
+
+  @property
+  def send_lag_ms(self) -> float | None:
+    """Open loop: how late the request left against its scheduled arrival, in ms (the client's own delay)."""
+    return None if self.scheduled_s is None else (self.start_s - self.scheduled_s) * 1e3
 
   @property
   def itl_mean_ms(self) -> float | None:
@@ -136,7 +142,8 @@ def write(log: LogWriter, r: Result, ref_tokens: int | None, cfg: RunConfig, exp
           usage_prompt_tokens=r.usage.get("prompt_tokens") if r.usage else None, usage_completion_tokens=usage,
           usage_source="stream" if r.usage else "reference request" if ref_tokens is not None else "none",
           tokens_match=None if usage is None or r.error else usage == len(r.times_s), finish_reason=r.finish_reason, error=r.error,
-          scheduled_ms=None if r.scheduled_s is None else round(r.scheduled_s * 1e3, 4), server_queue_ms=r.server_queue_ms,
+          scheduled_ms=None if r.scheduled_s is None else round(r.scheduled_s * 1e3, 4),
+          send_lag_ms=None if r.send_lag_ms is None else round(r.send_lag_ms, 4), server_queue_ms=r.server_queue_ms,
           itl_mean_ms=None if r.itl_mean_ms is None else round(r.itl_mean_ms, 4), meets_slo=meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms),
           prompt_tokens=len(r.prompt), prompt_sha256=workload.prompt_sha(r.prompt), usage_cached_tokens=cached_tokens(r.usage),
           cache_hit=cache_hit(r, expected_cached),
@@ -212,7 +219,7 @@ def run(cfg: RunConfig, engine, log: LogWriter, say):
   cpu_s = time.process_time() - cpu0
   runs = [{"start_ms": r.start_s * 1e3, "e2e_latency_ms": None if r.end_s is None else r.end_s * 1e3, "error": r.error,
            "n_token_chunks": len(r.times_s), "meets_slo": meets_slo(r, cfg.slo_ttft_ms, cfg.slo_itl_ms), "client_cpu_s": r.client_cpu_s,
-           "cache_hit": cache_hit(r, prompts.expected_cached)} for r in results]
+           "send_lag_ms": r.send_lag_ms, "cache_hit": cache_hit(r, prompts.expected_cached)} for r in results]
   fig = load_figures(runs)
   if not fig["completed"]: raise EndpointError(f"no request of {len(results)} completed; the first: {min(results, key=lambda r: r.run).error}")
   queue = sorted(r.server_queue_ms for r in results if r.server_queue_ms is not None)
@@ -220,12 +227,17 @@ def run(cfg: RunConfig, engine, log: LogWriter, say):
       f"{fig['prompts_per_s']:.2f} prompts/s" + (f", goodput {fig['goodput_rps']:.2f} req/s" if fig["goodput_rps"] is not None else "")
       + (f", server queue p50 {queue[len(queue) // 2]:.0f} ms, max {queue[-1]:.0f} ms" if queue else "")
       + (f"; {fig['failed']} failed, e.g. {next(r.error for r in results if r.error)}" if fig["failed"] else "")
+      + (f"; send lag p50 {fig['send_lag_ms_p50']:.2f} ms, p99 {fig['send_lag_ms_p99']:.2f} ms, max {fig['send_lag_ms_max']:.2f} ms"
+         if fig["send_lag_ms_p99"] is not None else "")
       + (f"; client {cpu_s:.2f} CPU-s, {fig['client_cpu_share']:.2f} of a core" if own_cpu and fig["client_cpu_share"] is not None else ""))
   if fig["cache_hits"]:
     say(f"warning: {fig['cache_hits']} of {len(results)} requests were served from the server's prompt cache beyond the shared prefix asked "
         f"({prompts.expected_cached} tokens; workload {cfg.workload or 'repeated'}): their TTFT is a cache hit's")
   if own_cpu and (share := fig["client_cpu_share"]) is not None and share > stats.CLIENT_BOUND_SHARE:
     say(f"warning: client-bound: the client used {share:.2f} of a core (more than {stats.CLIENT_BOUND_SHARE:g}): its own CPU time is part of these timings")
+  if (lag := fig["send_lag_ms_p99"]) is not None and lag > stats.CLIENT_LAG_MS:
+    say(f"warning: client-bound: requests left {lag:.1f} ms behind their Poisson schedule, p99 (more than {stats.CLIENT_LAG_MS:g}): "
+        "the load offered was not the schedule's; the server is not to blame")
 
 def closed_loop(cfg: RunConfig, one, t_batch: float):
   """cfg.concurrency clients, each sending its next request when the last one ended; all stop at the first failure."""

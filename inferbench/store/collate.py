@@ -37,6 +37,7 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
                  "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles", *ENERGY_RUN, "usage_cached_tokens", "cache_hit",
+                 "send_lag_ms",
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
@@ -44,7 +45,7 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "mode", "concurrency", "workload",
                  # serving logs: the whole load level's figures (collate.load_figures), its request rate and SLOs
                  "aggregate_tokens_per_sec", "prompts_per_sec", "goodput_rps", "requests_completed", "requests_failed",
-                 "duration_s", "slo_ttft_ms", "slo_itl_ms", "cache_hit_requests", "client_cpu_share",
+                 "duration_s", "slo_ttft_ms", "slo_itl_ms", "cache_hit_requests", "client_cpu_share", "send_lag_ms_p99",
                  # what makes a configuration (analysis.KEY) and its memory
                  "knobs", "ctx", "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "roofline_gb_s",
                  "compute_gflop_s",
@@ -70,7 +71,8 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "usage_completion_tokens": "usage_completion_tokens", "tokens_match": "tokens_match",
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
-               "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}, "usage_cached_tokens": "usage_cached_tokens", "cache_hit": "cache_hit"}
+               "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}, "usage_cached_tokens": "usage_cached_tokens", "cache_hit": "cache_hit",
+               "send_lag_ms": "send_lag_ms"}
 # per step: CSV column <- step field, as the log has it
 STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
                 "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",
@@ -104,7 +106,7 @@ def frame(log: Log) -> Frame:
     load = load_figures(log.runs)
     f.update(aggregate_tokens_per_sec=load["tok_s"], prompts_per_sec=load["prompts_per_s"], goodput_rps=load["goodput_rps"],
              requests_completed=load["completed"], requests_failed=load["failed"], cache_hit_requests=load["cache_hits"],
-             client_cpu_share=load["client_cpu_share"])
+             client_cpu_share=load["client_cpu_share"], send_lag_ms_p99=load["send_lag_ms_p99"])
   for c in ("roofline_gb_s", "compute_gflop_s"): f[c] = float(h.get(c) or 0) or None  # measured on the host, in the log's header (measure/bandwidth.py)
   t = log.table
   if not t.num_rows: return f  # a failed run without steps still gets one row saying why
@@ -143,12 +145,15 @@ def load_figures(runs: list[dict]) -> dict:
   one), completed requests ("prompts") per second, and goodput: requests within both SLOs per second (None without
   SLOs). A failed request counts in the time it took, not in the tokens or the goodput. Where the requests say:
   cache_hits, the requests a prompt cache served beyond the shared prefix the workload asked for, and client_cpu_share,
-  the client's CPU seconds (its last reading, taken as a request ended) per second of the load level: cores it used."""
+  the client's CPU seconds (its last reading, taken as a request ended) per second of the load level: cores it used, and
+  in an open loop the requests' send lag (ms each left after its scheduled arrival): p50, p99 and max."""
   done = [r for r in runs if r.get("start_ms") is not None and r.get("e2e_latency_ms") is not None and not r.get("error")]
   wall_ms = max((r["start_ms"] + r["e2e_latency_ms"] for r in done), default=0) - min((r["start_ms"] for r in runs if r.get("start_ms") is not None), default=0)
   hits = [r["cache_hit"] for r in runs if r.get("cache_hit") is not None]
   cpu = max((r["client_cpu_s"] for r in runs if r.get("client_cpu_s") is not None), default=None)
-  extra = {"cache_hits": sum(hits) if hits else None, "client_cpu_share": cpu / wall_ms * 1e3 if cpu is not None and wall_ms > 0 else None}
+  lag = [r["send_lag_ms"] for r in runs if r.get("send_lag_ms") is not None]
+  extra = {"cache_hits": sum(hits) if hits else None, "client_cpu_share": cpu / wall_ms * 1e3 if cpu is not None and wall_ms > 0 else None,
+           **{f"send_lag_ms_{q}": float(np.percentile(lag, p)) if lag else None for q, p in (("p50", 50), ("p99", 99), ("max", 100))}}
   if not done or wall_ms <= 0: return {"completed": len(done), "failed": len(runs) - len(done), "wall_s": None, "tok_s": None, "prompts_per_s": None, "goodput_rps": None, **extra}
   tokens = sum(r["usage_completion_tokens"] if r.get("usage_completion_tokens") is not None else r.get("n_token_chunks") or 0 for r in done)
   return {**extra, "completed": len(done), "failed": len(runs) - len(done), "wall_s": wall_ms / 1e3, "tok_s": tokens / wall_ms * 1e3,

@@ -77,6 +77,7 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "scheduled_ms": OPT_MS, "server_queue_ms": OPT_MS, "itl_mean_ms": OPT_MS, "meets_slo": Field(bool, null=True),
        "usage_cached_tokens": OPT_COUNT, "cache_hit": Field(bool, null=True),  # a serving request's prompt-cache use, where the server says
        "prompt_tokens": OPT_COUNT, "prompt_sha256": Field(str, null=True),  # its prompt, as the client sent it
+       "send_lag_ms": Field(float, null=True),  # open loop: how late the request left against its scheduled arrival
        "client_cpu_s": Field(float, null=True),  # the client's CPU seconds since its load level began, when the request ended
        "recompiles": OPT_COUNT,  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
        "stopped_by": Field(str, null=True),  # the last run of a worker's log: why it measured no more (worker.stopping)
