@@ -1,11 +1,12 @@
 """The serving soak (benchmarks/serving_soak.py): 2,000 requests on the embedded model, mixed lengths, a fifth of the
-clients gone mid-stream, bursts past the queue. About 8 minutes on 2 shared cores, so behind the soak marker:
+clients gone mid-stream, bursts past the queue. 8-12 minutes on 2 shared cores (12 min 19 s at load average 3), so behind the soak marker:
 `pytest -m soak tests/test_serve_soak.py`. Binds 127.0.0.1 only."""
 import sys
+from pathlib import Path
 import pytest
 from inferbench.core import proc
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import serving_soak  # noqa: E402
 
 N = 2000
