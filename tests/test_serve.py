@@ -1,7 +1,7 @@
 """inferbench serve on the tiny model: OpenAI responses, continuous batching, the batch timeout, the bounded queue,
 validation, cancellation under load, and the load client against it. Every server binds 127.0.0.1 and is stopped;
 every loop is bounded in count and time."""
-import concurrent.futures, csv, http.client, json, sys, time
+import concurrent.futures, csv, http.client, json, socket, sys, time
 from urllib.parse import urlsplit
 import numpy as np
 import openai
@@ -72,10 +72,11 @@ def test_streaming_equals_non_streaming(server, path, body, text):
 def test_batch_of_identical_greedy_requests_equals_a_lone_one(server):
   url, _ = server
   lone = call(url, "/completions", PROMPT)[1]["choices"][0]["text"]
+  steps = health(url)["steps"]
   with concurrent.futures.ThreadPoolExecutor(MAX_BATCH) as pool:  # within the batch timeout: one batch from its first step
     outs = list(pool.map(lambda _: call(url, "/completions", PROMPT)[1], range(MAX_BATCH)))
   assert [o["choices"][0]["text"] for o in outs] == [lone] * MAX_BATCH
-  assert max(o["timings"]["queue_ms"] for o in outs) < TIMEOUT_MS + 100  # they shared the wait, none waited twice
+  assert health(url)["steps"] - steps == PROMPT["max_tokens"]  # one batch: the 12 steps of one request, not one request's after another's
 
 def test_seeded_sampling(server):
   url, _ = server
@@ -85,7 +86,9 @@ def test_seeded_sampling(server):
 def test_lone_request_waits_at_most_the_batch_timeout(server):
   url, _ = server
   waits = [call(url, "/completions", PROMPT | {"max_tokens": 1})[1]["timings"]["queue_ms"] for _ in range(3)]
-  assert all(0.9 * TIMEOUT_MS <= w <= TIMEOUT_MS + 100 for w in waits), waits  # it waits for company, then goes alone
+  # it waits for company (the whole timeout, the behaviour: exact, from perf_counter), then goes alone: the upper
+  # bound only tells "went alone" from "waited for a batch that never came", generous for a loaded 2-core machine
+  assert all(TIMEOUT_MS - 1e-3 <= w < TIMEOUT_MS + 2000 for w in waits), waits
 
 @pytest.mark.parametrize("body, status", [
   ("{not json", 400), ("[]", 400), ("", 400), ({"prompt": "x", "stream_options": {"include_usage": "yes"}}, 400),
@@ -210,6 +213,7 @@ def test_burst_beyond_the_queue_gets_503(server):
   assert all(o["headers"].get("retry-after") == "1" and o["error"]["code"] == "queue_full" for s, o, _ in outs if s == 503)
   assert call(url, "/completions", PROMPT)[0] == 200  # and the server goes on
 
+@pytest.mark.timeout(60)
 def test_disconnect_frees_the_slot(server):
   """Clients that go away after their first token free their slots within a few steps, not after 100 tokens."""
   url, _ = server
@@ -221,15 +225,42 @@ def test_disconnect_frees_the_slot(server):
     while not r.readline().startswith(b"data:"): pass
   steps = health(url)["steps"]
   for c in conns: c.sock.close(); c.close()
-  deadline = time.monotonic() + 5
-  while health(url)["active"]:
-    assert time.monotonic() < deadline
-    time.sleep(0.02)
+  while health(url)["active"]: time.sleep(0.02)  # bounded by the test's timeout
   assert health(url)["steps"] - steps < 50, "the cancelled sequences kept decoding"
 
+@pytest.mark.timeout(60)
+def test_a_client_gone_inside_its_body_is_dropped_without_a_traceback(server):
+  """Headers promising 400 bytes, 10 sent, the socket closed: one line in the log, no traceback, nothing queued, and
+  the next request served."""
+  url, log = server
+  u, before = urlsplit(url), log.read_text()
+  with socket.create_connection((u.hostname, u.port)) as s:
+    s.sendall(f"POST {u.path}/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+              "Content-Length: 400\r\n\r\n{\"prompt\":".encode())
+  new = ""
+  while "went away inside its request body" not in new: new = log.read_text()[len(before):]; time.sleep(0.05)  # bounded by the timeout
+  assert "Traceback" not in new and "Exception in ASGI application" not in new and len(new.splitlines()) == 1, new
+  assert call(url, "/completions", PROMPT)[0] == 200 and (health(url)["active"], health(url)["queued"]) == (0, 0)
+
+def test_each_logged_step_carries_its_own_piece(server, tmp_path, monkeypatch):
+  """A streamed request through the load client: each logged step's text is its own chunk's piece (the server's
+  stream of the same request, chunk by chunk), not the text so far, and the pieces joined are the whole completion."""
+  url, _ = server
+  monkeypatch.setenv("INFERBENCH_TEST_KEY", KEY)
+  assert load.main(["--endpoint", url, "--api-key-env", "INFERBENCH_TEST_KEY", "--n-tokens", "7", "--warmup-requests", "0", "--requests", "1",
+                    "--concurrency", "1", "--prompt", "The history of computing is", "-o", str(tmp_path)]) == 0
+  (path,) = tmp_path.glob("inferbench_serve_*.txt")
+  lg = parse(path)
+  steps = [st["text"] for st in sorted(lg.steps, key=lambda st: st["step"])]
+  body = {"prompt": json.loads(lg.header["reference_prompt_token_ids"]), "max_tokens": 8, "temperature": 0.0, "ignore_eos": True, "min_tokens": 8}
+  pieces = [e["choices"][0]["text"] for e in call(url, "/completions", body | {"stream": True})[2] if e["choices"][0]["finish_reason"] is None]
+  whole = call(url, "/completions", body)[1]["choices"][0]["text"]
+  assert steps == pieces and len(steps) == 8 and "".join(steps) == whole and len(set(steps)) > 1
+
+@pytest.mark.timeout(600)
 def test_thousand_requests_with_cancellations(server):
   """1,000 short requests from 8 clients, every fifth dropped after its first token: all complete or are cancelled,
-  the slots and the queue empty afterwards, and RSS back to where it was after a warm-up."""
+  and the slots and the queue are empty afterwards. (RSS over 2,000 requests: tests/test_serve_soak.py, -m soak.)"""
   url, _ = server
   u = urlsplit(url)
   body = json.dumps(PROMPT | {"max_tokens": 6, "stream": True}).encode()
@@ -251,19 +282,10 @@ def test_thousand_requests_with_cancellations(server):
       assert data.rstrip().endswith(b"data: [DONE]")
       return "completed"
     finally: conn.close()
-  with concurrent.futures.ThreadPoolExecutor(8) as pool: list(pool.map(one, range(50)))  # warm-up
-  time.sleep(0.5)
-  base = call(url.removesuffix("/v1"), "/health", key=None)[1]["rss_bytes"]
-  t0 = time.monotonic()
   with concurrent.futures.ThreadPoolExecutor(8) as pool: ends = list(pool.map(one, range(1000)))
-  assert time.monotonic() - t0 < 240
   assert ends.count("cancelled") == 200 and ends.count("completed") == 800
-  deadline = time.monotonic() + 5
-  while (h := health(url))["active"] or h["queued"]:  # cancelled slots are freed at the next step
-    assert time.monotonic() < deadline, h
-    time.sleep(0.05)
-  rss = call(url.removesuffix("/v1"), "/health", key=None)[1]["rss_bytes"]
-  assert rss < base + 32 * 2**20, (base, rss)
+  while (h := health(url))["active"] or h["queued"]: time.sleep(0.05)  # cancelled slots are freed at the next step; the timeout bounds it
+  assert (h["active"], h["queued"]) == (0, 0)
 
 def test_client_against_the_server(server, tmp_path, monkeypatch):
   """The load client at a request rate: its arrivals follow the seeded schedule, goodput counts exactly the requests
@@ -281,7 +303,9 @@ def test_client_against_the_server(server, tmp_path, monkeypatch):
   want = client.arrivals(4.0, 3, 10, None)
   runs = sorted(lg.runs, key=lambda r: r["run"])
   assert [r["scheduled_ms"] for r in runs] == [round(t * 1e3, 4) for t in want]
-  assert all(0 <= r["start_ms"] - r["scheduled_ms"] < 100 for r in runs)  # sent on schedule, not when the last one ended
+  # sent on schedule, not when the last one ended: never early, in the schedule's order; lateness bounded generously
+  # (a loaded 2-core machine delays a thread's start) but well under the 10 requests' ~2.5 s of schedule
+  assert all(0 <= r["start_ms"] - r["scheduled_ms"] < 1000 for r in runs) and [r["start_ms"] for r in runs] == sorted(r["start_ms"] for r in runs)
   for r in runs:  # recompute each verdict from the raw steps
     steps = sorted((s for s in lg.steps if s["run"] == r["run"]), key=lambda s: s["step"])
     ttft, itl = steps[0]["total_latency_ms"], sum(s["total_latency_ms"] for s in steps[1:]) / (len(steps) - 1)

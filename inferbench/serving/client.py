@@ -4,6 +4,8 @@ OpenAI-compatible server, or MLC-LLM in-process) at one or more concurrencies, i
 Each request is one run of the log, timed from sending it: step 0 is the first token chunk (TTFT, its enqueue
 time the moment the server accepted the request), steps 1..N the gaps between token chunks; the run line keeps
 its start (from the batch's start), end-to-end latency and token counts, checked against the server's `usage`.
+A step's text is its own chunk's piece, not the text so far (a request's whole text is its steps' joined, in order):
+cumulative text made the serving CSVs grow with the square of the length.
 Each load level is its own configuration, with its own log:
   --concurrency C     closed loop: C requests in flight until --requests are done (or --duration passed);
                       a failed request fails the configuration;
@@ -127,14 +129,13 @@ def cache_hit(r: Result, expected_cached: int) -> bool | None:
 
 def write(log: LogWriter, r: Result, ref_tokens: int | None, cfg: RunConfig, expected_cached: int):
   n_prompt = r.usage.get("prompt_tokens") if r.usage and isinstance(r.usage.get("prompt_tokens"), int) and r.usage["prompt_tokens"] > 0 else len(r.prompt)
-  prev, text = 0.0, ""
+  prev = 0.0
   for i, (t, piece) in enumerate(zip(r.times_s, r.texts)):
-    text += piece
     gap = t - prev
     # a stream has no enqueue of its own per token: step 0's is the server's acceptance, later steps' the whole gap
     enqueue = min(r.headers_s if r.headers_s is not None else t, t) if i == 0 else gap
     log.step(run=r.run, phase="decode" if i else "prefill", step=i, position=n_prompt + i - 1 if i else 0, n_tokens=1 if i else n_prompt,
-             token_id=None, enqueue_latency_ms=round(enqueue * 1e3, 4), total_latency_ms=round(gap * 1e3, 4), text=text)
+             token_id=None, enqueue_latency_ms=round(enqueue * 1e3, 4), total_latency_ms=round(gap * 1e3, 4), text=piece)
     prev = t
   usage = r.usage.get("completion_tokens") if r.usage else ref_tokens
   log.run(run=r.run, start_ms=round(r.start_s * 1e3, 4), headers_ms=None if r.headers_s is None else round(r.headers_s * 1e3, 4),

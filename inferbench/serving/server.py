@@ -26,7 +26,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, AsyncIterator, Literal
 from fastapi import Depends, FastAPI, Request as HTTPRequest
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
 from inferbench.core import cli, formats, registry
@@ -147,6 +148,12 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
     err = max(e.errors(include_url=False, include_input=False), key=lambda x: len(x.get("loc", ())))
     where = ".".join(str(p) for p in err.get("loc", ()) if isinstance(p, int) or p.isidentifier() and p not in UNION_TAGS) or None
     return JSONResponse(error_body(f"{where or 'body'}: {err.get('msg', 'invalid')}", param=where), status_code=400)
+
+  @app.exception_handler(ClientDisconnect)
+  async def gone(http: HTTPRequest, _):
+    # the client left inside its body: nothing was queued, nobody reads an answer; one line, not uvicorn's traceback
+    print(f"inferbench serve: a client went away inside its request body ({http.url.path}): dropped", file=sys.stderr, flush=True)
+    return Response(status_code=499)
 
   named: set[str] = set()
   async def parse(http: HTTPRequest, cls: type[Body]):

@@ -58,7 +58,7 @@ STEP = {"run": COUNT, "phase": Field(str, choices=PHASES), "step": COUNT, "posit
         "enqueue_latency_ms": Field(float), "total_latency_ms": Field(float),
         "bytes_read": OPT_COUNT,                  # the backend's own counter, where it has one
         "min_bytes_read": OPT_COUNT,              # the model geometry's lower bound (absent in serving logs)
-        "text": Field(str)}
+        "text": Field(str)}                       # the text so far; in a serving log (SERVING) the step's own piece
 @functools.cache
 def step_schema():
   """STEP as an Arrow schema. pyarrow is imported only to read logs: a worker that only writes one keeps its memory
