@@ -53,21 +53,23 @@ def test_a_benchmark_whose_log_fills_the_disk(disk, tiny_model):
   free(disk)
   assert run("llamacpp_benchmark.py", "--model", str(tiny_model), *BENCH, "--seed", "1", "2", "-o", str(out)).returncode == 0
 
-def logs(folder: Path, ids) -> list[Path]:
-  return [write_log(folder / f"llamacpp_{i}.txt", runs=3, n_decode=40, header={"uuid": f"u{i}", "started_at": f"2026-11-22T18:{i:02d}:00+00:00"})
+def logs(folder: Path, ids, serving: bool = False) -> list[Path]:
+  return [write_log(folder / f"{'mlc' if serving else 'llamacpp'}_{i}.txt", runs=3, n_decode=40, serving=serving,
+                    header={"uuid": f"u{i}", "started_at": f"2026-11-22T18:{i:02d}:00+00:00"} | ({"backend": "mlc"} if serving else {}))
           for i in ids]
 
-def test_collate_on_a_full_disk(disk):
-  logs(disk, range(2))
-  assert run("llamacpp_collate.py", "-d", str(disk)).returncode == 0
-  logs(disk, [2])
+@pytest.mark.parametrize("script, csv, serving", [("llamacpp_collate.py", "llamacpp.csv", False), ("mlc_collate.py", "mlc_llm.csv", True)])
+def test_collate_on_a_full_disk(disk, script, csv, serving):
+  logs(disk, range(2), serving)
+  assert run(script, "-d", str(disk)).returncode == 0
+  logs(disk, [2], serving)
   before = files(disk)
   fill(disk, leave=2000)  # less than the CSV
-  r = run("llamacpp_collate.py", "-d", str(disk))
-  assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and full_line(r.stderr, disk, disk / "llamacpp.csv"), r.stderr
+  r = run(script, "-d", str(disk))
+  assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and full_line(r.stderr, disk, disk / csv), r.stderr
   assert files(disk) == before  # the CSV and its index as they were, no temporary file
   free(disk)
-  r = run("llamacpp_collate.py", "-d", str(disk))
+  r = run(script, "-d", str(disk))
   assert r.returncode == 0 and r.stdout.endswith(": 369 rows\n"), r.stdout  # 3 logs x 3 runs x 41 steps
 
 def test_the_analysis_on_a_full_disk(disk):

@@ -34,7 +34,7 @@ from inferbench.models import prepare
 from inferbench.backends import mlc
 from inferbench.core.formats import knobs_text
 from inferbench.backends.endpoint import EndpointError
-from inferbench.store.collate import collate, load_figures, serving_backends
+from inferbench.store.collate import collate_and_say, load_figures, serving_backends
 from inferbench.store.rawlog import LogWriter
 from inferbench.core.config import RunConfig
 from inferbench.models.prepare import prompt_ids
@@ -376,9 +376,5 @@ def collate_main(argv: list[str] | None = None) -> int:
     return 2
   if not (found := serving_backends(args.dir)): print(f"no serving logs in {args.dir}: run mlc_benchmark.py first", file=sys.stderr)
   rc = 0
-  for backend in found:
-    target, n, problems = collate(backend, args.dir)
-    for e in problems: print(f"skipped {e}", file=sys.stderr)
-    print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))
-    rc |= bool(problems)
+  for backend in found: rc |= collate_and_say(backend, args.dir)
   return rc

@@ -391,9 +391,13 @@ def main(backend: str, argv: list[str] | None = None) -> int:
   if not args.dir.is_dir():
     print(f"error: no folder {args.dir}: run a benchmark first, or pass -d DIR", file=sys.stderr)
     return 2
-  try: target, n, problems = collate(backend, args.dir)
+  return collate_and_say(backend, args.dir)
+
+def collate_and_say(backend: str, out_dir: Path) -> int:
+  """collate(), its outcome printed: the exit code (1 when a log was skipped, or the CSV could not be written)."""
+  try: target, n, problems = collate(backend, out_dir)
   except OSError as e:
-    print(f"error: {cannot_write(e, e.filename or csv_path(args.dir, backend))}", file=sys.stderr)
+    print(f"error: {cannot_write(e, e.filename or csv_path(out_dir, backend))}", file=sys.stderr)
     return 1
   for e in problems: print(f"skipped {e}", file=sys.stderr)
   print(f"{target}: {n} rows" + (f", {len(problems)} file(s) skipped" if problems else ""))
