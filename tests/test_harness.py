@@ -71,6 +71,31 @@ def test_paired_difference_finds_a_real_drop_and_not_noise():
   assert s.diff == 0 and s.ci95_low < 0 < s.ci95_high and s.verdict == "no detectable drop"
   with pytest.raises(ValueError, match="same examples"): harness.paired(ref, {"a": [1] * 100})
 
+def outcomes(lost: int, won: int) -> dict[str, list[int]]:
+  """Against a reference right on all of "a" and wrong on all of "b": `lost` of "a" turned wrong, `won` of "b" right."""
+  return {"a": [0] * lost + [1] * (100 - lost), "b": [1] * won + [0] * (60 - won)}
+
+def test_holm_adjusts_the_sweeps_quantizations_as_one_family():
+  from statsmodels.stats.multitest import multipletests
+  ref = outcomes(0, 0)
+  made_up = {"F16": ref, "Q8_0": outcomes(10, 0), "Q4_0": outcomes(8, 1), "Q2_K": outcomes(8, 1)}
+  rows = [{"quant": q, "backend": b, **({"task_diff_vs_f16": d.diff, "task_diff_p_mcnemar": d.p_mcnemar, "task_verdict": d.verdict})}
+          for q, o in made_up.items() for d in [harness.paired(ref, o)] for b in ("llamacpp", "tinygrad")]
+  rows.append({"quant": "Q3_K_M", "backend": "llamacpp", "task_verdict": "no F16 result on these tasks"})
+  raw = {r["quant"]: r["task_diff_p_mcnemar"] for r in rows if r["quant"] in ("Q8_0", "Q4_0", "Q2_K")}
+  assert raw == {"Q8_0": 2 / 2 ** 10, "Q4_0": 20 / 2 ** 9, "Q2_K": 20 / 2 ** 9}  # exact binomial: 10 of 10, 8 of 9 discordant
+  assert {r["quant"]: r["task_verdict"] for r in rows} == {"F16": "no detectable drop", "Q8_0": "drop", "Q4_0": "drop", "Q2_K": "drop",
+                                                          "Q3_K_M": "no F16 result on these tasks"}  # raw p < 0.05: a family of one each
+  out = sweep.holm_verdicts(rows)
+  adjusted = {r["quant"]: r.get("task_diff_p_mcnemar_holm") for r in out}
+  # Holm: the smallest p times 3, the next two times 2 (then never below the one before)
+  assert adjusted == {"F16": None, "Q8_0": 3 * 2 / 2 ** 10, "Q4_0": 2 * 20 / 2 ** 9, "Q2_K": 2 * 20 / 2 ** 9, "Q3_K_M": None}
+  assert [adjusted[q] for q in raw] == pytest.approx(multipletests(list(raw.values()), method="holm")[1].tolist(), rel=1e-12)
+  assert {r["quant"]: r["task_verdict"] for r in out} == {"F16": "no detectable drop", "Q8_0": "drop", "Q4_0": "no detectable drop",
+                                                         "Q2_K": "no detectable drop", "Q3_K_M": "no F16 result on these tasks"}
+  assert [r.get("task_diff_p_mcnemar") for r in out] == [r.get("task_diff_p_mcnemar") for r in rows]  # the raw p stays beside it
+  assert "task_diff_p_mcnemar_holm" in sweep.COLUMNS and "task_diff_p_mcnemar" in sweep.COLUMNS
+
 def test_detectable_drop():
   assert harness.detectable_drop(160) == pytest.approx((1.959964 + 0.841621) ** 2 / 160) and harness.detectable_drop(160) < 0.05
   assert harness.detectable_drop(160, 0.1) == pytest.approx((1.959964 + 0.841621) * math.sqrt(0.1 / 160))

@@ -35,7 +35,7 @@ OBJECTIVES = {"fastest": (["tok_s"], [False]), "smallest": (["memory_bytes", "to
               "quality": (["kl_mean", "perplexity", "tok_s"], [True, True, False]),
               "energy": (["j_per_token", "tok_s"], [True, False])}  # decode joules per token (GPU + CPU counters read), then speed
 QUALITY = ["perplexity", "ppl_increase_pct", "kl_mean", "top1_agreement", "task_accuracy", "task_diff_vs_f16", "task_diff_ci95_low",
-           "task_diff_ci95_high", "task_verdict", "accuracy_drop_pct_high"]
+           "task_diff_ci95_high", "task_diff_p_mcnemar_holm", "task_verdict", "accuracy_drop_pct_high"]
 COLUMNS = ["rank", "source", "backend", "device", "device_name", "hostname", "size", "weights", "quantize", "model_type", "bits_per_weight",
            "knobs", "batch", "threads", "tok_s", "tok_s_ci95_low", "tok_s_ci95_high", "ttft_ms", "memory_bytes", "memory_source",
            "j_per_token", "j_per_token_ci95_low", "j_per_token_ci95_high", "watts_mean", "energy_measured",
@@ -101,7 +101,7 @@ def quality_table(paths: list[Path]) -> pd.DataFrame:
     q = q[q["perplexity"].notna()].drop_duplicates("quant")
     ref = q.loc[q["quant"] == "F16", "perplexity"]
     q["ppl_increase_pct"] = 100 * (q["perplexity"] / ref.iloc[0] - 1) if len(ref) else math.nan
-    for col in ("task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_verdict"):
+    for col in ("task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_diff_p_mcnemar_holm", "task_verdict"):
       if col not in q: q[col] = math.nan  # a sweep from before the paired difference
     # the drop from F16 in points that the 95% interval still allows: a limit on it holds with that confidence
     q["accuracy_drop_pct_high"] = -100 * q["task_diff_ci95_low"].astype(float)
@@ -219,7 +219,8 @@ def show(a: Answer, limit: int = 15) -> str:
             "memory": "-" if pd.isna(r["memory_bytes"]) else f"{memory.format_size(int(r['memory_bytes']))} ({r['memory_source']})",
             "KL": r["kl_mean"], "ppl +%": r["ppl_increase_pct"], "top-1": r["top1_agreement"], "tasks": r["task_accuracy"],
             "tasks vs F16 [95%]": "-" if pd.isna(r["task_diff_vs_f16"]) else
-              f"{with_ci(100 * r['task_diff_vs_f16'], 100 * r['task_diff_ci95_low'], 100 * r['task_diff_ci95_high'])} pt {r['task_verdict']}",
+              f"{with_ci(100 * r['task_diff_vs_f16'], 100 * r['task_diff_ci95_low'], 100 * r['task_diff_ci95_high'])} pt {r['task_verdict']}"
+              + ("" if pd.isna(r["task_diff_p_mcnemar_holm"]) else f" (Holm-adjusted p {r['task_diff_p_mcnemar_holm']:.3g})"),
             **({"J/token": "not measured" if pd.isna(r["j_per_token"]) else f"{names.fmt(r['j_per_token'])} ({r['energy_measured']})",
                 "W": r["watts_mean"]} if energy else {})}
   energy = a.table["j_per_token"].notna().any()  # the energy columns only where some candidate has them

@@ -156,7 +156,7 @@ class Paired:
 
 def paired(ref: dict[str, list[int]], other: dict[str, list[int]], seed: int = 0, resamples: int = 2000) -> Paired:
   """`other` minus `ref` on the same examples: a paired percentile bootstrap interval of the accuracy difference, and
-  McNemar's exact test. 'no detectable drop' when the interval covers 0."""
+  McNemar's exact test; the verdict from its p-value alone (a family of one: a sweep adjusts it, holm)."""
   from scipy.stats import bootstrap
   from statsmodels.stats.contingency_tables import mcnemar
   if ref.keys() != other.keys() or any(len(ref[t]) != len(other[t]) for t in ref): raise ValueError("the two results are not on the same examples")
@@ -168,8 +168,16 @@ def paired(ref: dict[str, list[int]], other: dict[str, list[int]], seed: int = 0
   else: lo = hi = 0.0  # identical answers: every resample is 0 (scipy refuses a degenerate sample)
   table = [[int(((a == 1) & (b == 1)).sum()), int(((a == 1) & (b == 0)).sum())], [int(((a == 0) & (b == 1)).sum()), int(((a == 0) & (b == 0)).sum())]]
   p = float(mcnemar(table, exact=True).pvalue)
-  verdict = "no detectable drop" if lo <= 0 <= hi else ("drop" if hi < 0 else "gain")
-  return Paired(float(d.mean()), lo, hi, p, table[0][1] + table[1][0], verdict)
+  return Paired(float(d.mean()), lo, hi, p, table[0][1] + table[1][0], verdict(float(d.mean()), p))
+
+def verdict(diff: float, p: float, alpha: float = 0.05) -> str:
+  return ("drop" if diff < 0 else "gain") if p < alpha else "no detectable drop"
+
+def holm(p: list[float]) -> list[float]:
+  """Holm's step-down adjustment of one family's p-values (several quantizations, each against F16): the chance of
+  any false 'drop' among them stays under 5%."""
+  from statsmodels.stats.multitest import multipletests
+  return multipletests(p, method="holm")[1].tolist() if p else []
 
 def detectable_drop(n: int, discordance: float | None = None) -> float:
   """The smallest drop a paired test of n examples finds with 80% power at 5% (Connor's approximation,

@@ -223,7 +223,8 @@ def accuracy_cells(r: dict) -> dict:
   if not r.get("task_accuracy_ci95_low"): return {}
   out = {"accuracy_95": with_ci(hundred("task_accuracy"), hundred("task_accuracy_ci95_low"), hundred("task_accuracy_ci95_high")) + " %"}
   if r.get("task_diff_ci95_low"):
-    out["vs_F16_95"] = f"{with_ci(hundred('task_diff_vs_f16'), hundred('task_diff_ci95_low'), hundred('task_diff_ci95_high'))} pt, {r['task_verdict']}"
+    out["vs_F16_95"] = f"{with_ci(hundred('task_diff_vs_f16'), hundred('task_diff_ci95_low'), hundred('task_diff_ci95_high'))} pt, {r['task_verdict']}" + \
+                      (f" (Holm-adjusted p {float(r['task_diff_p_mcnemar_holm']):.3g})" if r.get("task_diff_p_mcnemar_holm") else "")
   return out
 
 def serving_sets(folder: Path) -> list[dict]:

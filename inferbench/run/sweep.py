@@ -39,7 +39,7 @@ TASK_EXAMPLES = 40     # per task, 4 tasks: 160 paired examples, best-case detec
 COLUMNS = ["size", "model_name", "quant", "backend", "bits_per_weight", "file_bytes", "decode_tok_s", "decode_tok_s_ci95_low",
            "decode_tok_s_ci95_high", "prefill_tok_s", "decode_cv", "speed_runs", "perplexity", "kl_mean", "kl_p99", "top1_agreement",
            "task_accuracy", "task_accuracy_ci95_low", "task_accuracy_ci95_high", "task_examples", "task_detail",
-           "task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_diff_p_mcnemar", "task_verdict",
+           "task_diff_vs_f16", "task_diff_ci95_low", "task_diff_ci95_high", "task_diff_p_mcnemar", "task_diff_p_mcnemar_holm", "task_verdict",
            "task_detectable_drop", "task_generator", "task_seed", "task_harness", "status", "speed_decode_tokens", "speed_prompt_tokens", "threads", "quality_tokens", "quality_ctx",
            "quality_scored", "quality_text", "quality_text_sha256", "quality_reference", "quality_measured_with",
            "source_type", "model_sha256", "speed_log", "device_name", "hostname", "cpu_model", "python",
@@ -233,6 +233,16 @@ def rows(job: Job, crash: str, md: dict) -> list[dict]:
       "source_type": q.get("source_type"), "model_sha256": q.get("model_sha256"), "speed_log": sp.get("log"), **md})
   return out
 
+def holm_verdicts(all_rows: list[dict]) -> list[dict]:
+  """The sweep's quantizations against F16 as one family: each McNemar p Holm-adjusted across them (one per
+  quantization, whatever its backends), and its verdict from the adjusted p."""
+  raw: dict[str, float] = {}
+  for r in all_rows:
+    if r["quant"] != REFERENCE and r.get("task_diff_p_mcnemar") is not None: raw.setdefault(r["quant"], r["task_diff_p_mcnemar"])
+  adjusted = dict(zip(raw, harness.holm(list(raw.values()))))
+  return [{**r, "task_diff_p_mcnemar_holm": adjusted[r["quant"]], "task_verdict": harness.verdict(r["task_diff_vs_f16"], adjusted[r["quant"]])}
+          if r["quant"] in adjusted else r for r in all_rows]
+
 def write_csv(path: Path, all_rows: list[dict]):
   collate.write_csv(path, COLUMNS, pd.DataFrame(all_rows, columns=COLUMNS))
 
@@ -308,7 +318,7 @@ def main(argv: list[str] | None = None, doc: str | None = None) -> int:
     if files.FULL in crash:  # the journals written so far stand, the CSV stays as it was: a rerun goes on from them
       print(f"error: {crash.split(': ', 1)[1]}", file=sys.stderr)
       return 1
-    done += rows(job, crash, md)
+    done = holm_verdicts(done + rows(job, crash, md))
     try: write_csv(target, done)
     except OSError as e:
       if not files.full(e): raise
