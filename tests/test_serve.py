@@ -101,9 +101,9 @@ def test_malformed_requests_get_openai_errors(server, body, status):
   assert got == status and isinstance(out["error"]["message"], str) and out["error"]["type"] == "invalid_request_error"
 
 @pytest.mark.parametrize("path, body, param", [
-  ("/completions", {"prompt": "x", "stop": ["\n"]}, "stop"), ("/completions", {"prompt": "x", "logprobs": 2}, "logprobs"),
+  ("/completions", {"prompt": "x", "stop": ["\n"]}, "stop"), ("/completions", {"prompt": "x", "logprobs": 6}, "logprobs"),
   ("/completions", {"prompt": "x", "top_p": 0}, "top_p"), ("/completions", {"prompt": "x", "top_p": 1.5}, "top_p"),
-  ("/completions", {"prompt": "x", "n": 2}, "n"), ("/completions", {"prompt": "x", "echo": True}, "echo"),
+  ("/completions", {"prompt": "x", "n": 2}, "n"), ("/completions", {"prompt": "x", "echo": True, "stream": True}, "echo"),
   ("/completions", {"prompt": "x", "presence_penalty": 0.5}, "presence_penalty"), ("/completions", {"prompt": "x", "min_tokens": -1}, "min_tokens"),
   ("/completions", {"prompt": "x", "stream_options": {"continuous_usage_stats": 1}}, "stream_options.continuous_usage_stats"),
   ("/completions", {"prompt": "x", "user": 5}, "user"), ("/completions", {"prompt": "x", "seed": -1}, "seed"),

@@ -10,7 +10,9 @@ otherwise. Several --quantize values (or --model paths) serve several models at 
 Requests take what OpenAI's API and the clients written for it send (nulls where OpenAI allows them, message content
 as a list of text parts, the developer role, top_p); bad JSON, wrong types or out-of-range values of a known field get
 400 naming the field, with an OpenAI-style error body, and so do the OpenAI features not implemented here (stop
-sequences, logprobs, penalties) unless sent at their no-op values. A field OpenAI does not define is ignored and named
+sequences, penalties, logprobs on chat or streamed) unless sent at their no-op values. Non-streamed /v1/completions take
+echo and logprobs=N (and a list of token lists, a choice each) as OpenAI's legacy API defines them, scored on a separate
+llama.cpp context (scoring.py): what lm-eval's local-completions sends. A field OpenAI does not define is ignored and named
 once in the server log, as vLLM does. A full queue gets 503 with Retry-After; a client that goes away frees its slot
 at the next step. Beyond OpenAI's fields: ignore_eos and min_tokens (as vLLM and llama.cpp's servers take them),
 stream_options.continuous_usage_stats (vLLM's: usage so far on every chunk), usage.prompt_tokens_details.cached_tokens
@@ -35,6 +37,7 @@ from inferbench.models import prepare
 from inferbench.backends import pytorch
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
 from inferbench.serving.batching import BatchEngine, Finish, QueueFull, Request, Scheduler, Token
+from inferbench.serving.scoring import Scorer
 
 UNION_TAGS = {"str", "int", "float", "bool", "none", "dict", "list"}  # pydantic's names of a union's members in an error's location
 OWNERS = {"llamacpp": "inferbench", "torch": "inferbench-torch"}  # /v1/models' owned_by: endpoint.KNOWN_OWNERS names the logs by it
@@ -74,9 +77,13 @@ class Body(Lenient):
   frequency_penalty: Annotated[float | None, only(0, why="penalties are not supported")] = None
   logit_bias: Annotated[dict | None, only({}, why="logit_bias is not supported")] = None
 
+Tokens = Annotated[list[int], Field(min_length=1)]
+
 class CompletionBody(Body):
-  prompt: Annotated[str, Field(min_length=1)] | Annotated[list[int], Field(min_length=1)]
-  echo: Annotated[bool | None, only(False, why="echo is not supported")] = None
+  prompt: Annotated[str, Field(min_length=1)] | Tokens | Annotated[list[Tokens], Field(min_length=1)]  # several: one choice each
+  max_tokens: int | None = Field(None, ge=0)     # 0: score the prompt only (echo), as lm-eval asks
+  logprobs: int | None = Field(None, ge=0, le=5)  # OpenAI's legacy completions: the top N alternatives of each token
+  echo: bool | None = None                       # the prompt's tokens (and their logprobs) before the completion's
   best_of: Annotated[int | None, only(1, why="best_of is not supported")] = None
   suffix: Annotated[str | None, only(why="suffix is not supported")] = None
 
@@ -119,6 +126,7 @@ class Served:
   path: Path
   engine: Scheduler
   tokenizer: Tokenizer
+  scorer: Scorer | None = None                   # None: this engine's numerics are not llama.cpp's (torch), it cannot score
 
   def chat_prompt(self, messages: list[Message]) -> list[int]:
     """The model's own chat template, as llama.cpp applies it (its built-in templates; no Jinja), whichever engine runs it."""
@@ -250,11 +258,31 @@ def make_app(served: dict[str, Served], api_key: str | None, default_seed: int =
         return {**head, "choices": [choice("".join(texts), ev.reason)], "usage": usage(ev.completion_tokens, ev.cached_tokens), "timings": timings(ev)}
     finally: m.engine.cancel(req)
 
+  async def score(m: Served, body: CompletionBody, prompts: list[list[int]]) -> dict:
+    """echo and logprobs: every prompt scored on the model's Scorer in a worker thread, the event loop left to the batch engine's requests."""
+    param = "logprobs" if body.logprobs is not None else "echo"
+    if body.stream: raise APIError(400, f"{param}: not supported with stream=true: send stream=false", param)
+    if not m.scorer: raise APIError(400, f"{param}: model {m.id}'s engine cannot score prompts: serve it with --backend llamacpp", param)
+    max_tokens = 16 if body.max_tokens is None else body.max_tokens
+    for p in prompts:
+      if bad := [t for t in p if not 0 <= t < m.engine.n_vocab]: raise APIError(400, f"prompt: token id {bad[0]} is not in the vocabulary", "prompt")
+      if len(p) + max_tokens > m.scorer.ctx: raise APIError(400, f"max_tokens: prompt ({len(p)} tokens) + max_tokens ({max_tokens}) exceed the context of {m.scorer.ctx}: lower max_tokens, or serve with a larger --ctx", "max_tokens")
+    seed = default_seed if body.seed is None else body.seed
+    temperature = 1.0 if body.temperature is None else body.temperature
+    out = [await asyncio.to_thread(m.scorer.choice, i, p, max_tokens, body.logprobs, bool(body.echo), temperature, seed, bool(body.ignore_eos), body.min_tokens or 0)
+           for i, p in enumerate(prompts)]
+    n_prompt, n_out = sum(map(len, prompts)), sum(n for _, n in out)
+    return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()), "model": m.id,
+            "choices": [c for c, _ in out], "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out}}
+
   @app.post("/v1/completions", dependencies=auth)
   async def completions(http: HTTPRequest):
     m = resolve(body := await parse(http, CompletionBody))
-    prompt = m.tokenizer.encode(body.prompt) if isinstance(body.prompt, str) else body.prompt
-    return await respond(http, m, body, False, prompt, body.max_tokens or 16)
+    prompts = [m.tokenizer.encode(body.prompt)] if isinstance(body.prompt, str) else body.prompt if isinstance(body.prompt[0], list) else [body.prompt]
+    if body.echo or body.logprobs is not None: return await score(m, body, prompts)
+    if len(prompts) > 1: raise APIError(400, "prompt: several prompts in one request are scored only (echo or logprobs): send one per request", "prompt")
+    if body.max_tokens == 0: raise APIError(400, "max_tokens: 0 only scores the prompt: send echo=true, or max_tokens >= 1", "max_tokens")
+    return await respond(http, m, body, False, prompts[0], body.max_tokens or 16)
 
   @app.post("/v1/chat/completions", dependencies=auth)
   async def chat_completions(http: HTTPRequest):
@@ -320,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
   try:
     for path in paths:
       tokenizer = Tokenizer(pytorch.source_gguf(path))  # a torchao recipe's tokens are its GGUF's
-      served[path.stem] = Served(path.stem, path, make_engine(args, path, tokenizer), tokenizer)
+      served[path.stem] = Served(path.stem, path, make_engine(args, path, tokenizer), tokenizer,
+                                 Scorer(path, tokenizer, args.ctx, args.threads) if args.backend == "llamacpp" else None)
   except formats.ModelError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
