@@ -2,7 +2,8 @@
 
 Why not the PyTorch backend's transformers model: transformers dequantizes every GGUF type to float on load, so Q4_K_M
 and F16 would score the same and the column could not tell quantizations apart. Why not the OpenAI-compatible server
-(lm-eval's local-completions): it needs logprobs with echo, which our server does not offer yet. So lm-eval drives a
+(lm-eval's local-completions, which it answers: tests/test_lm_eval_server.py): a server and a HF tokenizer per run, and
+it tokenizes a continuation with its context where GGUF below tokenizes it alone. So lm-eval drives a
 small LM subclass (`GGUF`, registered as "inferbench-gguf") whose loglikelihood and generate_until call llama-cpp-python
 on the GGUF file itself: the quantized file's own numerics, in process, offline.
 
