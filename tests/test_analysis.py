@@ -82,6 +82,14 @@ def test_t_interval_known_value():
   half = sps.t.ppf(0.975, 3) * np.std(x, ddof=1) / 2
   assert (lo, hi) == pytest.approx((12.25 - half, 12.25 + half)) and half == pytest.approx(3.182446 * np.std(x, ddof=1) / 2)
 
+def test_paired_bootstrap_resamples_the_runs_together():
+  """Two timers of the same runs, one 10% above the other whatever the run: every paired resample has the ratio 1.1,
+  so its interval is that point; resampled apart, the runs' spread widens it."""
+  b = np.array([10.0, 14.0, 9.0, 20.0, 12.0, 16.0, 11.0, 18.0])
+  assert stats.bootstrap_ratio(1.1 * b, b, paired=True) == pytest.approx((1.1, 1.1, 1.1))
+  _, lo, hi = stats.bootstrap_ratio(1.1 * b, b)
+  assert lo < 0.9 and hi > 1.3
+
 def test_bootstrap_ratio_is_seeded_and_brackets_the_ratio():
   rng = np.random.default_rng(3)
   a, b = rng.normal(100, 3, 12), rng.normal(50, 2, 12)
