@@ -183,13 +183,15 @@ def test_hostile_server_echoing_the_key(tmp_path):
                            "-o", str(tmp_path), "--requests", "2", "--warmup-requests", "0", "--request-rate", "50", "--ignore-eos"]) == 0
   (log,) = [parse(p) for p in tmp_path.glob("endpoint_*.txt")]
   assert log.status == "ok" and len(log.runs) == 2 and not any(r["error"] for r in log.runs)
-  assert "***" in log.steps[-1]["text"] and "***" in log.header["model_name"]  # it was there, and scrubbed
+  texts = ["".join(s["text"] for s in log.steps if s["run"] == r["run"]) for r in log.runs]
+  assert all("***" in t for t in texts) and "***" in log.header["model_name"], texts  # it was there, and scrubbed
   assert client.collate_main(["-d", str(tmp_path)]) == 0
   with open(tmp_path / "endpoint.csv", newline="") as f: rows = list(csv.DictReader(f))
   assert len(rows) == len(log.steps) and {r["status"] for r in rows} == {"ok"} and all("***" in r["model_name"] for r in rows)
   for f in tmp_path.iterdir():
     text = f.read_text(encoding="utf-8", errors="replace")
     assert not any(KEY[:k] in text for k in range(6, len(KEY) + 1)), f"part of the API key written to {f.name}"
+  for t in texts: assert not any(KEY[:k] in t for k in range(4, len(KEY) + 1)), t  # nor in the pieces, joined
 
 class SlowClient(threading.Thread):
   """A load client that spends 20 ms of its own on every request it launches: it cannot keep a schedule faster than that."""

@@ -57,9 +57,23 @@ class EndpointEngine:
   def redact(self, text: str) -> str:
     """The text without the key. A text cut short (a stream's text so far, an excerpt) may end with the key's first
     characters: those go too, from 4 on."""
-    if not (s := self.secret): return text
-    text = text.replace(s, "***")
-    return next((text[:-k] + "***" for k in range(min(len(s) - 1, len(text)), 3, -1) if text.endswith(s[:k])), text)
+    return self.redact_pieces([text])[0]
+
+  def redact_pieces(self, pieces: list[str]) -> list[str]:
+    """Pieces of one text (a stream's, a piece each step is logged) without the key, wherever it falls across them:
+    every piece that holds part of it shows *** in that part's place."""
+    if not (s := self.secret): return pieces
+    joined = "".join(pieces)
+    covered = [False] * len(joined)
+    for a in range(len(joined)):
+      if joined.startswith(s, a): covered[a:a + len(s)] = [True] * len(s)
+    if k := next((k for k in range(min(len(s) - 1, len(joined)), 3, -1) if joined.endswith(s[:k])), 0): covered[-k:] = [True] * k
+    out, at = [], 0
+    for piece in pieces:
+      marks = covered[at:at + len(piece)]
+      out.append("".join("***" if m else c for c, m, before in zip(piece, marks, [False, *marks]) if not (m and before)))
+      at += len(piece)
+    return out
 
   def _connect(self, timeout: float) -> tuple[http.client.HTTPConnection, str]:
     u = urlsplit(self.cfg.url)

@@ -116,6 +116,8 @@ def request(engine, b: dict, run: int, t_batch: float, scheduled_s: float | None
                           "(llama-cpp-python's server does this when another request arrives, unless started with --interrupt_requests false)")
   except EndpointError as e: r.error = str(e)
   except Exception as e: r.error = getattr(engine, "redact", str)(f"{type(e).__name__}: {e}")  # noqa: BLE001 - recorded, not hidden
+  # each step logs its own piece, so a key the server sent back split across pieces is scrubbed here, whole
+  r.texts = getattr(engine, "redact_pieces", lambda pieces: pieces)(r.texts)
   return r
 
 def cached_tokens(usage: dict | None) -> int | None:
