@@ -15,10 +15,11 @@ def embedded_model() -> Path:
   return prepare.source_path("135M")
 
 @pytest.fixture(scope="session")
-def tiny_model(embedded_model) -> Path:
-  """A 2-layer llama (dim 64, F16) with SmolLM2's real tokenizer, written once per machine and reused."""
+def tiny_model(request) -> Path:
+  """A 2-layer llama (dim 64, F16) with SmolLM2's real tokenizer, written once per machine and reused (a machine
+  without the embedded model, the GPU's, can be given the file)."""
   path = files.CACHE / "test" / "tiny-llama-F16.gguf"
   if not path.is_file():
     path.parent.mkdir(parents=True, exist_ok=True)
-    synthetic.write_model(path, synthetic.TINY, embedded_model, name="tiny-llama", seed=1)
+    synthetic.write_model(path, synthetic.TINY, request.getfixturevalue("embedded_model"), name="tiny-llama", seed=1)
   return path
