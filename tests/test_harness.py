@@ -19,8 +19,8 @@ def test_tasks_are_seeded_and_right(tmp_path):
   for t in harness.MC:
     for doc in map(json.loads, read(a, t).splitlines()): assert len(doc["choices"]) == harness.MC[t][1] and len(set(doc["choices"])) == len(doc["choices"])
 
-@pytest.mark.parametrize("damage, says", [(lambda f: (f / "ib_after.yaml").unlink(), "ib_after.yaml is missing"),
-                                          (lambda f: (f / "ib_larger.jsonl").write_text('{"question": "x", "answer": 0}\nnot json\n'), "ib_larger.jsonl line 2 is malformed")])
+@pytest.mark.parametrize("damage, says", [(lambda f: (f / "ib_letters.yaml").unlink(), "ib_letters.yaml is missing"),
+                                          (lambda f: (f / "ib_plural.jsonl").write_text('{"question": "x", "answer": 0}\nnot json\n'), "ib_plural.jsonl line 2 is malformed")])
 def test_bad_task_file_is_named_in_one_line(tmp_path, damage, says):
   f = harness.make_tasks(tmp_path, 0, 2)
   damage(f)

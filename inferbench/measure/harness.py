@@ -17,32 +17,41 @@ from pathlib import Path
 import numpy as np
 from inferbench.core import files
 
-GENERATOR = "inferbench-tasks-v1"  # bump when a task's wording or generation changes: old results are then not comparable
+GENERATOR = "inferbench-tasks-v2"  # bump when a task's wording or generation changes: old results are then not comparable
 
-def _larger(rng: random.Random) -> dict:
-  a, b = rng.randint(1, 30), rng.randint(60, 99)  # far apart: 135M tells these apart, not 47 from 52
-  if rng.random() < 0.5: a, b = b, a
-  return {"question": f"Question: Which number is larger, {a} or {b}?\nAnswer:", "choices": [f" {a}", f" {b}"], "answer": int(b > a)}
+# Calibrated on SmolLM2-135M F16: it compares numbers and names the letter after another at chance or below, but
+# completes a run of letters, an arithmetic sequence, and knows irregular plurals
+IRREGULAR = {"mouse": "mice", "child": "children", "foot": "feet", "goose": "geese", "person": "people", "tooth": "teeth", "man": "men",
+             "woman": "women", "leaf": "leaves", "knife": "knives", "wolf": "wolves", "life": "lives", "ox": "oxen", "cactus": "cacti",
+             "half": "halves", "wife": "wives", "loaf": "loaves", "shelf": "shelves", "thief": "thieves", "die": "dice", "louse": "lice",
+             "calf": "calves", "elf": "elves", "scarf": "scarves"}
+
+def _plural(rng: random.Random) -> dict:
+  one = rng.choice(sorted(IRREGULAR))
+  options = [IRREGULAR[one], one + "s"]  # the regular form is the trap
+  rng.shuffle(options)
+  return {"question": f"I have one {one} and you have two", "choices": options, "answer": options.index(IRREGULAR[one])}
 
 def _sequence(rng: random.Random) -> dict:
   start, step = rng.randint(1, 30), rng.randint(1, 5)
   seq, nxt = [start + i * step for i in range(4)], start + 4 * step
   options = [nxt, *rng.sample(sorted({nxt + 1, nxt - 1, nxt + step + 1, seq[-1], nxt + 2} - {nxt}), 3)]
   rng.shuffle(options)
-  return {"question": f"{', '.join(map(str, seq))},", "choices": [f" {o}" for o in options], "answer": options.index(nxt)}
+  return {"question": f"{', '.join(map(str, seq))},", "choices": [str(o) for o in options], "answer": options.index(nxt)}
 
-def _after(rng: random.Random) -> dict:
-  i = rng.randint(1, 21)  # a letter with neighbours on both sides
+def _letters(rng: random.Random) -> dict:
+  i = rng.randint(3, 21)  # four letters shown, and three after the last for the options
   letters = string.ascii_uppercase
-  options = [letters[j] for j in (i + 1, i - 1, i + 2, i + 3)]  # not the letter itself: the model copies it
+  options = [letters[j] for j in (i + 1, i - 1, i + 2, i + 3)]
   rng.shuffle(options)
-  return {"question": f"In the alphabet, the letter after {letters[i]} is", "choices": [f" {o}" for o in options], "answer": options.index(letters[i + 1])}
+  return {"question": ", ".join(letters[i - 3:i + 1]) + ",", "choices": options, "answer": options.index(letters[i + 1])}
 
 def _step(rng: random.Random) -> dict:  # generation: the next term of an arithmetic sequence
   start, step = rng.randint(1, 40), rng.randint(2, 9)
   return {"question": ", ".join(str(start + i * step) for i in range(4)) + ",", "answer": f" {start + 4 * step}"}
 
-MC = {"ib_larger": (_larger, 2), "ib_sequence": (_sequence, 4), "ib_after": (_after, 4)}  # task -> (generator, choices)
+# a choice has no leading space: lm-eval puts its target_delimiter, " ", between the question and each choice
+MC = {"ib_plural": (_plural, 2), "ib_sequence": (_sequence, 4), "ib_letters": (_letters, 4)}  # task -> (generator, choices)
 GEN = {"ib_step": _step}
 TASKS = [*MC, *GEN]
 def chance(task: str) -> float: return 1 / MC[task][1] if task in MC else 0.0
