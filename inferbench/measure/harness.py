@@ -40,7 +40,7 @@ def _sequence(rng: random.Random) -> dict:
   return {"question": f"{', '.join(map(str, seq))},", "choices": [str(o) for o in options], "answer": options.index(nxt)}
 
 def _letters(rng: random.Random) -> dict:
-  i = rng.randint(3, 21)  # four letters shown, and three after the last for the options
+  i = rng.randint(3, 21)  # the four letters shown end at i; the options reach from i - 1 to i + 3
   letters = string.ascii_uppercase
   options = [letters[j] for j in (i + 1, i - 1, i + 2, i + 3)]
   rng.shuffle(options)
