@@ -49,7 +49,7 @@ def made_up_results(folder: Path, configs: list[dict], n_runs: int = 3, noise: f
   for i, c in enumerate(configs):
     c = {"backend": "llamacpp", "backend_version": "0.3", "mode": "", "hostname": "host", "device": "cpu", "device_name": "a cpu", "size": "135M",
          "weights": "real", "model_sha256": f"sha{i}", "quantize": "Q8_0", "model_type": "Q8_0", "threads": "2", "ctx": "256", "n_prompt_tokens": "37",
-         "n_decode_steps": "16", "temperature": "0", "batch": "1", "concurrency": "", "request_rate": "", "knobs": "flash_attn=off", "workload": "",
+         "n_decode_steps": "16", "temperature": "0", "batch": "1", "concurrency": "", "request_rate": "", "knobs": "flash_attn=off", "workload": "", "gpu_index": "",
          "bits_per_weight": "8.5", "n_params": "134515008", "model_bytes": "143025408", "roofline_gb_s": 20.0, "compute_gflop_s": np.nan, "predicted_bytes": np.nan,
          "peak_rss_bytes": np.nan, "peak_device_bytes": np.nan, "ttft_ms": 50.0, **c}
     for r in range(n_runs):

@@ -246,3 +246,19 @@ def test_a_serving_csv_is_recollated_by_the_serving_collate(tmp_path):
   with open(path := tmp_path / "llamacpp_server.csv", newline="") as f: rows = list(csv.DictReader(f))
   write(path, [{**rows[0], "total_latency_ms": "-1"}, *rows[1:]])
   with pytest.raises(analysis.AnalysisError, match=f"re-collate it with `python mlc_collate.py -d {tmp_path}`"): analysis.load(tmp_path)
+
+def test_one_configuration_on_two_gpus_is_compared_not_pooled_and_a_slower_gpu_is_flagged(tmp_path):
+  from benchdata import made_up_results
+  gpu = {"device": "cuda", "device_name": "NVIDIA H200", "model_sha256": "same"}
+  agree = made_up_results(tmp_path / "agree", [{**gpu, "gpu_index": "0", "ms": 10.0}, {**gpu, "gpu_index": "1", "ms": 10.0}], n_runs=5, seed=1)
+  s = analysis.read_summary(agree / "summary.csv").query("phase == 'decode'")
+  assert len(s) == 2 and sorted(s["gpu_index"]) == ["0", "1"]  # one row per GPU: never pooled
+  assert s["gpus_agree"].astype(str).str.lower().eq("true").all() and not s["flags"].str.contains("slower GPU").any()
+  slow = made_up_results(tmp_path / "slow", [{**gpu, "gpu_index": "0", "ms": 10.0}, {**gpu, "gpu_index": "1", "ms": 13.0},
+                                             {**gpu, "gpu_index": "2", "ms": 10.0}], n_runs=5, seed=1)
+  s = analysis.read_summary(slow / "summary.csv").query("phase == 'decode'").set_index("gpu_index")
+  assert s["gpus_agree"].astype(str).str.lower().eq("false").all()
+  assert s.loc["1", "flags"].startswith("slower GPU 1") and "slower GPU" not in s.loc["0", "flags"] + s.loc["2", "flags"]
+  assert "GPU 1" in s.loc["1", "label"]
+  cpu = made_up_results(tmp_path / "cpu", [{"ms": 10.0}], n_runs=5)  # no placement: nothing to compare
+  assert analysis.read_summary(cpu / "summary.csv")["gpus_agree"].isna().all()

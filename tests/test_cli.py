@@ -70,6 +70,10 @@ def test_sweep_refuses_bad_values(args, words, tmp_path, capsys):
   assert rc == 2 and one_line(err, *words), err
   assert not (tmp_path / "out").exists()
 
+def test_zero_gpus_is_refused(tmp_path, capsys):
+  rc, err = call(lambda a: bench.main("llamacpp", a), ["--gpus", "0", "-o", str(tmp_path / "out")], capsys)
+  assert rc == 2 and one_line(err, "--gpus 0", "at least 1 GPU"), err
+
 def outputs(tmp_path: Path, read_only: Path):
   (tmp_path / "a-file").write_text("not a folder")
   return [(tmp_path / "a-file", "is a file, not a folder: pass a folder"),
@@ -93,3 +97,23 @@ def test_scripts_exit_2_with_one_line(script, tmp_path):
                       (["-o", str(tmp_path / "a-file")], ["is a file, not a folder"])):
     out = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2 and one_line(out.stderr, *words), out.stderr
+
+@pytest.mark.parametrize("mode", ["layer", "row"])
+def test_a_split_over_gpus_is_refused_on_the_cpu_naming_the_mode(mode, tmp_path, capsys):
+  rc, err = call(lambda a: bench.main("llamacpp", a), ["--split-mode", mode, "--gpus", "2", "--device", "cpu", "-o", str(tmp_path / "out")], capsys)
+  assert rc == 2 and one_line(err, f"--split-mode {mode} needs GPUs", "is on the CPU"), err
+  assert not (tmp_path / "out").exists()
+
+def test_the_split_mode_and_gpus_reach_llamacpps_model_parameters(monkeypatch, tiny_model):
+  from inferbench.backends import llamacpp
+  lib, seen = llamacpp.llama_lib(), {}
+  def load(path, params):  # what llama.cpp would receive; no CUDA here, so nothing is loaded
+    seen.update(split_mode=params.split_mode, tensor_split=[params.tensor_split[i] for i in range(4)] if params.tensor_split else None)
+    return None
+  monkeypatch.setattr(lib, "llama_model_load_from_file", load)
+  with pytest.raises(ValueError): llamacpp.load_model(tiny_model, n_gpu_layers=-1, split_mode="row", gpus=2)
+  assert seen == {"split_mode": lib.LLAMA_SPLIT_MODE_ROW, "tensor_split": [1.0, 1.0, 0.0, 0.0]}
+  with pytest.raises(ValueError): llamacpp.load_model(tiny_model, split_mode="layer", gpus=4)
+  assert seen == {"split_mode": lib.LLAMA_SPLIT_MODE_LAYER, "tensor_split": [1.0, 1.0, 1.0, 1.0]}
+  with pytest.raises(ValueError): llamacpp.load_model(tiny_model)
+  assert seen == {"split_mode": lib.LLAMA_SPLIT_MODE_NONE, "tensor_split": None}

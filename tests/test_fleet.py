@@ -129,3 +129,31 @@ def test_a_node_lost_mid_run_fails_its_configuration_the_rest_completes_and_resu
   assert r.returncode == 0, r.stderr[-2000:]
   rec = session(tmp_path / "lost")
   assert (rec["planned"], rec["skipped"], rec["ok"], rec["failed"]) == (2, 1, 1, 0)
+
+def test_a_gpu_node_runs_one_configuration_per_gpu_each_pinned_to_its_gpu_and_its_own_cores(cluster, tiny_model, tmp_path):
+  # the one stand-in allowed: a node declaring 2 GPUs (Ray's accounting and ray.get_gpu_ids() as on a real one; no NVML here)
+  g = cluster.add_node(**{**NODE, "num_cpus": 2}, num_gpus=2, labels={"box": "g"})
+  cluster.wait_for_nodes()
+  try:
+    # device auto, every matching node a GPU node: one GPU each, both at once on the node's two GPUs
+    assert experiment.main([str(write(tmp_path, "gpus", tiny_model, "gpus", seed=[1, 2], device="auto", nodes=["box=g"])),
+                            "--cluster", cluster.address]) == 0
+    runs = [c for c in session(tmp_path / "gpus")["configurations"] if c["status"] == "ok"]
+    assert len(runs) == 2 and {c["node"] for c in runs} == {g.node_id}
+    (s1, e1), (s2, e2) = sorted((c["started_at"], c["ended_at"]) for c in runs)
+    assert s2 < e1, "the two configurations ran one after the other, not at once on the node's two GPUs"
+    headers = [rawlog.parse(p).header for p in (tmp_path / "gpus").glob("*.txt")]
+    assert sorted(h["gpu_index"] for h in headers) == ["0", "1"]
+    cores = [set(h["cpu_affinity"].split(",")) for h in headers]
+    assert len(cores) == 2 and cores[0] and cores[1] and not cores[0] & cores[1], cores
+    assert not any(k in h for h in headers for k in ("gpu_name", "gpu_uuid", "gpu_memory_bytes"))  # no NVML: absent, never made up
+    # a GPU that fails (here: a CUDA run on a llama.cpp without CUDA) fails its configuration, not the fleet
+    assert experiment.main([str(write(tmp_path, "cuda", tiny_model, "cuda", seed=[1, 2], device="cuda", nodes=["box=g"])),
+                            "--cluster", cluster.address]) == 1
+    logs = [rawlog.parse(p) for p in (tmp_path / "cuda").glob("*.txt")]
+    assert len(logs) == 2 and all(l.status.startswith("failed") and l.header["gpu_index"] in ("0", "1") for l in logs)
+    # more GPUs than any node has: reported before anything runs
+    big = write(tmp_path, "big", tiny_model, "big", seed=[1], device="cuda", nodes=["box=g"], gpus=[4])
+    assert experiment.main([str(big), "--cluster", cluster.address]) == 2
+  finally:
+    cluster.remove_node(g)

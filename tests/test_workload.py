@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from inferbench.analyse import analysis
 from inferbench.backends.llamacpp import Tokenizer
-from inferbench.core.config import RunConfig
+from inferbench.core.config import LATER, RunConfig
 from inferbench.serving import client
 from inferbench.serving.workload import Prompts, Workload, WorkloadError, dataset, stream_of
 
@@ -82,10 +82,11 @@ def test_the_workload_is_the_configurations_identity(embedded_model):
   (distinct,), (prefixed,) = (client.plan(flags("--shared-prefix-tokens", n), "endpoint") for n in ("0", "8"))
   assert distinct.header()["workload"] == "distinct" and prefixed.header()["workload"] == "distinct, shared prefix 8"
   assert distinct.header()["n_prompt_tokens"] == 37 == len(distinct.prompt_ids) and distinct.settings() != prefixed.settings()
-  logs = analysis.pd.DataFrame([{k: "x" for k in analysis.KEY} | {"workload": w} for w in ("", "distinct", "distinct, shared prefix 8")])
+  before = {k: "x" for k in analysis.KEY} | dict.fromkeys(LATER, "")  # a log written before any later identity column
+  logs = analysis.pd.DataFrame([before | {"workload": w} for w in ("", "distinct", "distinct, shared prefix 8")])
   ids = analysis.config_ids(logs)
   # three configurations; the blank one's id is the one the identity gave before it had a workload column
-  assert ids.nunique() == 3 and ids[0] == analysis.hashlib.sha1("\x1f".join(["x"] * (len(analysis.KEY) - 1)).encode()).hexdigest()[:10]
+  assert ids.nunique() == 3 and ids[0] == analysis.hashlib.sha1("\x1f".join(["x"] * (len(analysis.KEY) - len(LATER))).encode()).hexdigest()[:10]
   assert RunConfig().settings().get("workload", "unset") == "unset"  # a configuration without one resumes logs written before
 
 @pytest.mark.parametrize("flags, why", [(["--shared-prefix-tokens", "40"], "--shared-prefix-tokens 40"), (["--dataset", "/nonexistent.jsonl"], "--dataset /nonexistent.jsonl"),

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Iterator, Protocol
 
-def knob(default, help: str, choices: tuple = ()):
-  """A field of a backend's Knobs: its default, its flag's help and, for text, the values it takes (a bool is on|off)."""
-  return field(default=default, metadata={"help": help, "choices": choices})
+def knob(default, help: str, choices: tuple = (), later: bool = False):
+  """A field of a backend's Knobs: its default, its flag's help and, for text, the values it takes (a bool is on|off).
+  later: added after logs were written without it, so a configuration leaves it out at its default (they still resume)."""
+  return field(default=default, metadata={"help": help, "choices": choices, "later": later})
 
 @dataclass(frozen=True)
 class NoKnobs:
@@ -31,7 +32,7 @@ def knob_values(knobs_cls) -> list[dict]:
     parse = (lambda s: s == "on") if kind is bool else kind  # from the flag's text (an int flag is parsed already)
     spelled = ("on" if f.default else "off") if kind is bool else str(f.default)
     out.append({"name": f.name, "flag": "--" + f.name.replace("_", "-"), "default": spelled, "choices": choices, "help": f.metadata["help"],
-                "parse": parse, "kind": kind})
+                "parse": parse, "kind": kind, "later": f.metadata.get("later", False), "default_value": f.default})
   return out
 
 @dataclass(frozen=True)

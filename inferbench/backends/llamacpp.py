@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 import numpy as np
 from numpy.random import Generator, default_rng  # imported now: numpy loads it lazily, which under a memory limit can fail
-from inferbench.core import memory, files
+from inferbench.core import memory, files, metadata
 from dataclasses import dataclass
 from inferbench.backends.base import Step, knob
 from inferbench.core.config import RunConfig
@@ -26,6 +26,20 @@ from inferbench.core.config import RunConfig
 @dataclass(frozen=True)
 class Knobs:
   flash_attn: bool = knob(False, "flash attention")
+  split_mode: str = knob("none", "how llama.cpp spreads the model over --gpus GPUs: none (one GPU), by layer, or by row", ("none", "layer", "row"), later=True)
+  gpus: int = knob(1, "GPUs the model is split over (evenly: llama.cpp's tensor_split), with --split-mode layer|row", later=True)
+
+SPLIT_MODES = {"none": "LLAMA_SPLIT_MODE_NONE", "layer": "LLAMA_SPLIT_MODE_LAYER", "row": "LLAMA_SPLIT_MODE_ROW"}
+
+def check_gpus(cfg: RunConfig, gpus_visible: int):
+  """Refuses a split over GPUs that this run cannot have, before anything runs: on the CPU, or with fewer GPUs visible."""
+  knobs = Knobs(**cfg.knobs)
+  if knobs.gpus < 1: raise ValueError(f"--gpus {knobs.gpus}: a model runs on at least 1 GPU")
+  if knobs.split_mode == "none" and knobs.gpus > 1:
+    raise ValueError(f"--gpus {knobs.gpus} with --split-mode none: llama.cpp uses one GPU then; pass --split-mode layer|row to split over {knobs.gpus}")
+  if knobs.split_mode != "none" and (cfg.device != "cuda" or gpus_visible < knobs.gpus):
+    raise ValueError(f"--split-mode {knobs.split_mode} needs GPUs (--gpus {knobs.gpus}), and this run " +
+                     ("is on the CPU" if cfg.device != "cuda" else f"sees {gpus_visible}") + ": run it on a host with that many, or drop --split-mode")
 
 UBATCH = 512  # tokens llama.cpp computes at once (its default): bounds the compute buffer, which a prompt-sized
              # micro-batch would grow with ctx x ctx attention scores
@@ -144,10 +158,20 @@ def environment(cfg) -> dict[str, str]:
   # output that bury the one line saying why
   return {"GGML_NO_BACKTRACE": "1"}
 
-def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False):
+def offloaded_layers(device: str) -> int:
+  """n_gpu_layers for a device: every layer on cuda (refused where this llama-cpp-python has no CUDA: llama.cpp would
+  quietly run on the CPU instead), none on the CPU."""
+  if device != "cuda": return 0
+  if not llama_lib().llama_supports_gpu_offload():
+    raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
+  return -1
+
+def load_model(path: Path, n_gpu_layers: int = 0, vocab_only: bool = False, split_mode: str = "none", gpus: int = 1):
   lib = llama_lib()
   params = lib.llama_model_default_params()
   params.n_gpu_layers, params.vocab_only = n_gpu_layers, vocab_only
+  params.split_mode = getattr(lib, SPLIT_MODES[split_mode])
+  if gpus > 1: params.tensor_split = (ctypes.c_float * lib.llama_max_devices())(*[1.0] * gpus)  # even shares; kept alive by params
   LOG.clear()  # the reason below is this load's
   with reported(): model = lib.llama_model_load_from_file(str(path).encode(), params)
   cause = next((l.strip() for error, l in LOG if error), "") or log_errors() or "no reason logged"  # the first error: the rest follow from it
@@ -195,12 +219,11 @@ class LlamaCppEngine:
   def __init__(self, cfg: RunConfig, model: Path):
     knobs = Knobs(**cfg.knobs)
     lib = self.lib = llama_lib()
-    if cfg.device == "cuda" and not lib.llama_supports_gpu_offload():
-      raise RuntimeError("this llama-cpp-python was built without CUDA: rebuild it with deps/build_llamacpp_cuda.sh, or use --device cpu")
     self.version = version("llama_cpp_python")
     t0 = time.perf_counter()
     LOG.clear(); BUFFERS.clear()
-    self.model = load_model(model, n_gpu_layers=-1 if cfg.device == "cuda" else 0)
+    check_gpus(cfg, metadata.gpu_count())  # a fleet node's worker, too: it runs where the planner did not look
+    self.model = load_model(model, n_gpu_layers=offloaded_layers(cfg.device), split_mode=knobs.split_mode, gpus=knobs.gpus)
     params = lib.llama_context_default_params()
     # batch B: B sequences of cfg.ctx positions each, every sequence its own part of the KV cache (not unified)
     params.n_ctx = params.n_batch = cfg.ctx * cfg.batch  # all B prompts in one llama_decode
@@ -239,7 +262,7 @@ class LlamaCppEngine:
     self.logits_at, self.logits = None, None
     self.temperature, self.rng = cfg.temperature, default_rng(cfg.seed)
     self.device_name = "CUDA" if cfg.device == "cuda" else "CPU"
-    self.knobs = {"flash_attn": "on" if knobs.flash_attn else "off"}
+    self.knobs = {"flash_attn": "on" if knobs.flash_attn else "off", **({"split_mode": knobs.split_mode, "gpus": knobs.gpus} if knobs.split_mode != "none" else {})}
     buffers = buffer_bytes(BUFFERS)
     self.info = {"load_seconds": round(time.perf_counter() - t0, 3), "llamacpp.flash_attn": int(knobs.flash_attn),
                  "llamacpp.n_gpu_layers": "all" if cfg.device == "cuda" else 0, "llamacpp.sampling": "llama.cpp backend sampler (greedy, in the graph)" if self.backend_sampled else "harness (numpy)",

@@ -112,7 +112,8 @@ MEASURED_BY_RUN = ("knobs", "weights")
 
 # What the log measured about what ran, which can change speed as much as a chosen setting: the backend's version, the
 # host and its device, the file's hash and type, how a server was reached.
-MEASURED = ("backend_version", "hostname", "device_name", "model_sha256", "model_type")
+# On a multi-GPU host, the fleet's placement too: the GPU a run had (gpu_index), so that two GPUs are compared, never pooled.
+MEASURED = ("backend_version", "hostname", "device_name", "model_sha256", "model_type", "gpu_index")
 
 # The configuration identity: every column that can change speed, in the order a label shows them, each with how a
 # label spells it. The chosen ones are RunConfig's speed fields (their header columns); the rest are MEASURED.
@@ -122,9 +123,9 @@ IDENTITY: dict[str, Callable[[str], str]] = {
   "model_sha256": lambda v: f"file {v[:8]}", "quantize": str, "model_type": str, "threads": threads_words,
   "ctx": lambda v: f"context {v}", "n_prompt_tokens": lambda v: f"{v}-token prompt", "n_decode_steps": lambda v: f"{v} steps",
   "temperature": lambda v: f"temperature {v}", "batch": lambda v: f"batch {v}", "concurrency": lambda v: f"concurrency {v}",
-  "request_rate": lambda v: f"{v} requests/s", "knobs": knob_words, "workload": lambda v: f"prompts {v}"}
+  "request_rate": lambda v: f"{v} requests/s", "knobs": knob_words, "workload": lambda v: f"prompts {v}", "gpu_index": lambda v: f"GPU {v}"}
 # identity columns added after logs were written without them: left out of a configuration's id while blank, so those logs keep theirs
-LATER = ("workload",)
+LATER = ("workload", "gpu_index")
 
 _chosen = {f.metadata["column"] for f in fields(RunConfig) if f.metadata["role"] == "speed" and f.metadata["column"]}
 assert set(IDENTITY) == _chosen | set(MEASURED), "every speed field's column, and only those and the measured ones, identify a configuration"

@@ -58,9 +58,29 @@ def collect_gpu(md: dict):
   except (OSError, subprocess.TimeoutExpired): return
   if out.returncode == 0 and out.stdout.strip(): md["gpus"] = "; ".join(l.strip() for l in out.stdout.strip().splitlines())
 
+GPU_INDEX = "INFERBENCH_GPU_INDEX"  # the fleet's placement of a configuration: the GPU indices Ray gave it, as NVML numbers them
+
+def collect_placement(md: dict):
+  """Where the fleet placed the run: its CPU cores and, on a GPU slot, its GPUs' indices, with each one's name, UUID and
+  memory from NVML where it answers (absent otherwise, and everywhere on a CPU run)."""
+  md["cpu_affinity"] = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+  if not (index := os.environ.get(GPU_INDEX)): return
+  md["gpu_index"] = index
+  try:
+    import pynvml
+    pynvml.nvmlInit()
+  except Exception: return  # ImportError, or NVMLError where no driver is: the GPU's own fields stay absent
+  try:
+    handles = [pynvml.nvmlDeviceGetHandleByIndex(int(i)) for i in index.split(",")]
+    md["gpu_name"] = "; ".join(pynvml.nvmlDeviceGetName(h) for h in handles)
+    md["gpu_uuid"] = "; ".join(pynvml.nvmlDeviceGetUUID(h) for h in handles)
+    md["gpu_memory_bytes"] = "; ".join(str(pynvml.nvmlDeviceGetMemoryInfo(h).total) for h in handles)
+  except pynvml.NVMLError: pass
+  finally: pynvml.nvmlShutdown()
+
 def collect_all() -> dict:
   md: dict = {}
-  for collect in (collect_system, collect_python, collect_gpu, collect_git, collect_time): collect(md)
+  for collect in (collect_system, collect_python, collect_gpu, collect_placement, collect_git, collect_time): collect(md)
   return md
 
 def device_name(device: str) -> str:
@@ -85,5 +105,14 @@ def gpu_line() -> str:
   try: out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
   except (OSError, subprocess.TimeoutExpired): return ""
   return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+
+def gpu_count() -> int:
+  """The GPUs nvidia-smi -L lists (those CUDA_VISIBLE_DEVICES leaves are fewer: the split check counts what it can see)."""
+  try: out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+  except (OSError, subprocess.TimeoutExpired): return 0
+  if out.returncode != 0: return 0
+  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  listed = len(out.stdout.strip().splitlines())
+  return min(listed, len([v for v in visible.split(",") if v.strip()])) if visible is not None else listed
 
 def cuda_available() -> bool: return bool(gpu_line())

@@ -23,7 +23,8 @@ KNOB_WORDS = {"flash_attn": lambda v: f"flash attention {on_off(v)}", "beam": la
               "max_batch": lambda v: f"max batch {v}", "batch_timeout_ms": lambda v: f"batch timeout {float(v):g} ms",
               "ctx_per_seq": lambda v: f"context {v} per sequence", "max_queue": lambda v: f"queue {v}",
               "models_served": lambda v: f"{v} model{'s' if v != '1' else ''} served", "threads": lambda v: threads_words(v),
-              "engine_mode": lambda v: f"{v} mode"}
+              "engine_mode": lambda v: f"{v} mode", "split_mode": lambda v: "one GPU" if v == "none" else f"split by {v}",
+              "gpus": lambda v: f"over {v} GPU{'' if v == '1' else 's'}"}
 
 def threads_words(v: str) -> str: return f"{v} thread{'' if v == '1' else 's'}"
 
@@ -32,7 +33,7 @@ def knob_words(text: str) -> str:
   def word(item: str) -> str:
     k, _, v = item.partition("=")
     return KNOB_WORDS[k](v) if k in KNOB_WORDS else f"{k.replace('_', ' ')} {v}".strip()
-  return ", ".join(word(i) for i in text.split())
+  return ", ".join(word(i) for i in text.split()).replace(", over ", " over ")  # "split by layer over 2 GPUs"
 
 def device_words(device_name: str) -> str:
   """A device's name short enough for a chart: "NVIDIA H100 80GB HBM3" -> "H100 80GB HBM3", "Intel(R) Xeon(R) Processor @ 2.00GHz" -> "Intel Xeon @ 2.00GHz"."""

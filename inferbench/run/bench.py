@@ -107,14 +107,17 @@ def plan(backend: str, args: argparse.Namespace) -> list[RunConfig]:
   for i in ids.values():
     for n, ctx in itertools.product(args.n_tokens, args.ctx): check_ctx(ctx, len(i), n)
   knobs = knob_values(getattr(backends.get(backend), "Knobs", NoKnobs))
-  variants = [{"knobs": {k["name"]: k["parse"](v) for k, v in zip(knobs, values)}}
+  variants = [{"knobs": {k["name"]: x for k, v in zip(knobs, values) if not ((x := k["parse"](v)) == k["default_value"] and k["later"])}}
               for values in itertools.product(*(getattr(args, k["name"], [k["default"]]) for k in knobs))]
-  return [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
+  configs = [RunConfig(backend=backend, size=size, quantize=q, seed=seed, uuid=uuid.uuid4().hex[:8], prompt_ids=ids[size, w, p, pt],
                     model=args.model, weights=w, n_tokens=n, runs=args.runs, warmup=args.warmup, min_seconds=args.min_seconds,
                     threads=th, device=device, ctx=ctx, temperature=t, batch=b, memory_limit_bytes=limit, nodes=nodes, **precise, **v)
           for size, w, q, p, pt, n, t, ctx, th, b, seed, v, nodes in itertools.product(
             sizes, args.weights, args.quantize, args.prompt, args.prompt_tokens or [None], args.n_tokens, args.temperature,
             args.ctx, args.threads, args.batch, args.seed, variants, getattr(args, "nodes", None) or [""])]
+  if (check := getattr(backends.get(backend), "check_gpus", None)) and not cluster:  # a cluster's nodes are checked by the fleet
+    for c in configs: check(c, metadata.gpu_count())
+  return configs
 
 def main(backend: str, argv: list[str] | None = None, doc: str | None = None) -> int:
   args = parser(backend, doc).parse_args(argv)

@@ -7,7 +7,13 @@ cluster, at most one at a time per node, every raw log written into the local ou
   match     a configuration's requirement (RunConfig.nodes: --nodes or the experiment's nodes:) is the labels its node
             must all offer; one that no node meets is reported before anything runs, naming what no node offers
   run       each configuration is a Ray task holding its node's one slot (so nothing else runs there meanwhile) and
-            restricted to the matching nodes by a label selector on their ids; Ray schedules it. The task runs
+            restricted to the matching nodes by a label selector on their ids; Ray schedules it.
+  gpus      on a node with G GPUs (`ray start --num-gpus G`), each GPU is a slot: a configuration that needs GPUs
+            (device cuda, or auto where every matching node has one) asks Ray for its N GPUs (llama.cpp's gpus knob,
+            else 1) and N/G of the node's slot, so G one-GPU configurations run there at once and a CPU one waits
+            for them all. Its worker sees only those GPUs (CUDA_VISIBLE_DEVICES from ray.get_gpu_ids()), runs on
+            their share of the node's cores (cores // G per GPU, os.sched_setaffinity) and has NCCL_NVLS_ENABLE=0;
+            the log header names them (metadata.collect_placement). A GPU that fails fails its configuration. The task runs
             local.run_limited, the local runner's own path: the same worker process writes the log into a temporary
             folder on the node, and the task returns its bytes, which are written here under the name the node gave it
   lose      a configuration whose node died (or whose Ray worker did) ends `failed: node lost`, and the rest go on;
@@ -32,8 +38,9 @@ SLOT = "inferbench_slot"
 # and hides the GPUs from a task that asks for none: the benchmark's worker must see the node as a local run sees its
 # machine, so the node's own OMP_NUM_THREADS travels under another name and the GPUs stay visible. Each node runs
 # its own checkout of this repository, at the same path as here (as Ray's own rule for the driver's folder assumes).
+# NVLink multicast stays off in every environment started on a node (it hangs NCCL on the GPU hosts this runs on).
 RUNTIME_ENV = {"env_vars": {"INFERBENCH_NODE_OMP_NUM_THREADS": "${OMP_NUM_THREADS}", "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-                            "PYTHONPATH": str(files.ROOT)}}
+                            "PYTHONPATH": str(files.ROOT), "NCCL_NVLS_ENABLE": "0"}}
 
 class FleetError(ValueError):
   """A cluster that cannot run the configurations: the message says why and what to do."""
@@ -43,6 +50,7 @@ class Node:
   id: str
   host: str
   labels: frozenset[str]
+  gpus: int = 0
 
   @property
   def name(self) -> str: return f"{self.host} (node {self.id[:8]})"
@@ -57,9 +65,25 @@ def node_labels(n: dict) -> frozenset[str]:
 
 def nodes() -> list[Node]:
   """The cluster's alive nodes that run configurations (those with a slot)."""
-  return [Node(n["NodeID"], n["NodeManagerHostname"], node_labels(n)) for n in ray.nodes() if n["Alive"] and n["Resources"].get(SLOT)]
+  return [Node(n["NodeID"], n["NodeManagerHostname"], node_labels(n), int(n["Resources"].get("GPU", 0)))
+          for n in ray.nodes() if n["Alive"] and n["Resources"].get(SLOT)]
 
 def required(cfg: RunConfig) -> frozenset[str]: return frozenset(cfg.nodes.split(",")) if cfg.nodes else frozenset()
+
+def gpus_needed(cfg: RunConfig, match: list[Node]) -> int:
+  """The GPUs a configuration takes on its node: none for a CPU run (or auto where some matching node has no GPU)."""
+  if cfg.device == "cuda" or (cfg.device == "auto" and match and all(n.gpus for n in match)): return int(cfg.knobs.get("gpus", 1))
+  return 0
+
+def hosts(cfg: RunConfig, fleet: list[Node]) -> list[Node]:
+  """The nodes that can run a configuration: those offering its labels and, if it needs GPUs, that many."""
+  match = [n for n in fleet if required(cfg) <= n.labels]
+  return [n for n in match if n.gpus >= gpus] if (gpus := gpus_needed(cfg, match)) else match
+
+def why_not(cfg: RunConfig, fleet: list[Node]) -> str:
+  match = [n for n in fleet if required(cfg) <= n.labels]
+  if not match: return unmet(required(cfg), fleet)
+  return f"it needs {gpus_needed(cfg, match)} GPUs on one node, and the matching nodes have at most {max(n.gpus for n in match)}"
 
 def unmet(need: frozenset[str], fleet: list[Node]) -> str:
   """Why no node of the fleet meets a requirement: the labels none offers, or that none offers them together."""
@@ -85,8 +109,8 @@ def connect(address: str) -> Iterator[list[Node]]:
 
 def schedulable(configs: list[RunConfig], fleet: list[Node]) -> tuple[list[RunConfig], list[dict]]:
   """The configurations some node can run, and one entry per other: its label and why not. Raises FleetError when none can run."""
-  ok = [c for c in configs if any(required(c) <= n.labels for n in fleet)]
-  blocked = [{"cfg": c, "label": c.label, "log": None, "status": f"unschedulable: {unmet(required(c), fleet)}"} for c in configs if c not in ok]
+  ok = [c for c in configs if hosts(c, fleet)]
+  blocked = [{"cfg": c, "label": c.label, "log": None, "status": f"unschedulable: {why_not(c, fleet)}"} for c in configs if c not in ok]
   for b in blocked: print(f"{b['status']}: {b['label']}", file=sys.stderr, flush=True)
   if configs and not ok: raise FleetError(f"none of the {len(configs)} configuration(s) can run on this cluster: {blocked[0]['status']}")
   return ok, blocked
@@ -96,12 +120,25 @@ def on_node(cfg: RunConfig, timeout: float | None):
   temporary folder, and returns the log (its name, status, bytes) with the node's wall-clock start and end."""
   os.environ.pop("OMP_NUM_THREADS", None)
   if threads := os.environ.get("INFERBENCH_NODE_OMP_NUM_THREADS"): os.environ["OMP_NUM_THREADS"] = threads
-  yield socket.gethostname(), ray.get_runtime_context().get_node_id()
+  node_id = ray.get_runtime_context().get_node_id()
+  if gpu_ids := ray.get_gpu_ids(): pin(sorted(int(i) for i in gpu_ids), node_id)
+  yield socket.gethostname(), node_id
   if cfg.device == "auto": cfg = dataclasses.replace(cfg, device="cuda" if metadata.cuda_available() else "cpu")
   with tempfile.TemporaryDirectory(prefix="inferbench-fleet-") as folder:
     path, t0 = Path(folder) / local.log_name(cfg), time.time()
     status = local.run_limited(cfg, path, timeout)
     yield path.name, status, path.read_bytes(), t0, time.time()
+
+def pin(gpu_ids: list[int], node_id: str):
+  """This task's worker on its GPUs alone and on their share of the node's cores: with G GPUs, GPU i owns the i-th
+  cores // G of them, so configurations on sibling GPUs never share a core."""
+  [gpus] = [int(n["Resources"]["GPU"]) for n in ray.nodes() if n["NodeID"] == node_id]
+  cores = sorted(os.sched_getaffinity(0))
+  per = max(len(cores) // gpus, 1)
+  own = {c for i in gpu_ids for c in cores[i * per:(i + 1) * per]} or set(cores)  # more GPUs than cores: they share
+  os.sched_setaffinity(0, own)  # the worker process inherits it; a GPU task's Ray worker exits after it (max_calls=1, Ray's default)
+  os.environ.update({"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids)), metadata.GPU_INDEX: ",".join(map(str, gpu_ids)),
+                     "OMP_NUM_THREADS": str(len(own))})
 
 def lost(e: ray.exceptions.RayError, node_alive: bool) -> str:
   """A task's own failure (its benchmark's failures are in the log it returns) as a log status."""
@@ -126,7 +163,7 @@ def run_all(configs: list[RunConfig], output_dir: Path, fleet: list[Node], retri
   progress line per configuration naming its node, then prints the summary table per host. Returns each
   configuration's log, status, host and node, with the node's start and end times (ISO)."""
   output_dir.mkdir(parents=True, exist_ok=True)
-  task = ray.remote(num_cpus=0, resources={SLOT: 1}, max_retries=0)(on_node)  # Ray's retries would not say why
+  task = ray.remote(num_cpus=0, max_retries=0)(on_node)  # Ray's retries would not say why
   known = {n.id: n for n in fleet}
   pending: dict = {}
   done: list[dict] = []
@@ -134,11 +171,14 @@ def run_all(configs: list[RunConfig], output_dir: Path, fleet: list[Node], retri
 
   def submit(job: Job, alive: list[Node]) -> bool:
     """Submits the job to the matching nodes it has not tried (all matching ones if it tried them all); False if none is alive."""
-    match = [n for n in alive if required(job.cfg) <= n.labels]
+    match = hosts(job.cfg, alive)
+    gpus = gpus_needed(job.cfg, match)
     untried = [n for n in match if n.id not in {t.id for t in job.tried}]
     if not match: return False
     job.allowed = frozenset(n.id for n in untried or match)
-    pending[task.options(label_selector={"ray.io/node-id": f"in({','.join(sorted(job.allowed))})"}).remote(job.cfg, timeout)] = job
+    # N of a node's G GPUs hold N/G of its slot (the fewest G among the allowed nodes: never more at once than fit)
+    share = {"num_gpus": gpus, "resources": {SLOT: gpus / min(n.gpus for n in match if n.id in job.allowed)}} if gpus else {"resources": {SLOT: 1}}
+    pending[task.options(**share, label_selector={"ray.io/node-id": f"in({','.join(sorted(job.allowed))})"}).remote(job.cfg, timeout)] = job
     return True
 
   def end(job: Job, status: str, name: str | None = None, data: bytes | None = None, times: tuple[float, float] | None = None):
