@@ -2,6 +2,7 @@
 import csv, gzip, math, os, random, shutil, socket, sys
 from pathlib import Path
 import pytest
+from inferbench.core import files
 from inferbench.store import collate
 from inferbench.store.rawlog import parse
 from test_rawlog import RESULTS, mutate, write_log
@@ -189,3 +190,15 @@ def test_the_index_changes_nothing_but_the_time(tmp_path):
     ra, rb = collate.collate("llamacpp", a), collate.collate("llamacpp", b)
     assert ra[1] == rb[1] and [str(p) for p in ra[2]] == [str(p).replace(str(b), str(a)) for p in rb[2]], (step, op)
     assert (a / "llamacpp.csv").read_bytes() == (b / "llamacpp.csv").read_bytes(), (step, op)
+
+def test_a_csv_written_past_the_page_cache_holds_every_byte(tmp_path, monkeypatch):
+  """atomic_file(direct=True): pieces of every size across the aligned blocks, a flush (collate's copy_file_range
+  appends after one) and ordinary writes after it, the same bytes as written."""
+  monkeypatch.setattr(files, "DIRECT_BLOCK", 1 << 13)
+  rng, pieces = random.Random(5), []
+  with files.atomic_file(tmp_path / "a.csv", direct=True) as out:
+    for i in range(200):
+      pieces.append(rng.randbytes(rng.choice([1, 7, 4096, 8191, 8192, 8193, 20_000])))
+      out.write(pieces[-1])
+      if i == 150: out.flush()
+  assert (tmp_path / "a.csv").read_bytes() == b"".join(pieces) and os.listdir(tmp_path) == ["a.csv"]

@@ -1,6 +1,6 @@
 """Where files live and how they are written: atomically, so that a reader sees the old content or the new, never half."""
 from __future__ import annotations
-import errno, hashlib, os, tempfile
+import errno, fcntl, hashlib, mmap, os, tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -51,16 +51,72 @@ def discard(path: Path):
   if (pending := _TOGETHER.get()) is not None: pending.append((None, Path(path)))
   else: Path(path).unlink(missing_ok=True)
 
+DIRECT_BLOCK = 1 << 22  # bytes written at once past the page cache: a multiple of every disk's block size
+
+def _direct(fd: int, on: bool) -> bool:
+  """Turns O_DIRECT on or off for fd; whether it is on (a file system such as tmpfs may refuse it)."""
+  try: fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT | (os.O_DIRECT if on else 0))
+  except OSError: return False
+  return on
+
+class DirectFile:
+  """A large file written in aligned blocks that bypass the page cache (O_DIRECT). Copying a GB into the cache costs
+  the kernel about 4 CPU seconds on this VM (`dd bs=16M`: 3.9 s of system time), writing it to the disk directly
+  0.2 s. flush() writes what is left the ordinary way, and the file stays ordinary from then on (collate appends
+  with copy_file_range after it); so does one whose file system refuses O_DIRECT, or whose disk fills."""
+  def __init__(self, fd: int, name: str):
+    self.fd, self.name, self.n = fd, name, 0
+    self.block = mmap.mmap(-1, DIRECT_BLOCK)  # page-aligned, as O_DIRECT needs
+    self.direct = _direct(fd, True)
+
+  def fileno(self) -> int: return self.fd
+
+  def write(self, data) -> int:
+    view = memoryview(data).cast("B")
+    if not self.direct:
+      self._put(view)
+      return len(view)
+    at = 0
+    while at < len(view):
+      k = min(DIRECT_BLOCK - self.n, len(view) - at)
+      self.block[self.n:self.n + k] = view[at:at + k]
+      self.n, at = self.n + k, at + k
+      if self.n == DIRECT_BLOCK: self.n = 0; self._put_block(DIRECT_BLOCK)
+    return len(view)
+
+  def _put_block(self, n: int): self._put(memoryview(self.block)[:n])
+
+  def _put(self, view: memoryview):
+    while len(view):
+      try: k = os.write(self.fd, view)
+      except OSError as e:
+        if not (self.direct and e.errno == errno.EINVAL): raise
+        self.direct = _direct(self.fd, False)  # a disk whose blocks O_DIRECT cannot align to: written the ordinary way
+        continue
+      if self.direct and k < len(view): self.direct = _direct(self.fd, False)  # a short write (the disk fills): the rest unaligned
+      view = view[k:]
+
+  def flush(self):
+    self.direct = _direct(self.fd, False) if self.direct else False
+    n, self.n = self.n, 0
+    if n: self._put_block(n)
+
+  def __enter__(self): return self
+  def __exit__(self, *exc):
+    self.block = None  # unmapped once no view of it is left (a traceback may hold one)
+    os.close(self.fd)
+
 @contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, direct: bool = False) -> Iterator[BinaryIO]:
   """A file to write in pieces, in place of path when the block ends: readers see the old content or the new, never half.
-  A write that fails (a full disk) leaves the old file as it was and no temporary file, and names path."""
+  A write that fails (a full disk) leaves the old file as it was and no temporary file, and names path. direct: a large
+  file, written past the page cache (DirectFile)."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
   except OSError as e: raise (named(OSError(e.errno, e.strerror), path) if full(e) else e) from None
   try:
-    with os.fdopen(fd, "wb") as f:
+    with DirectFile(fd, tmp) if direct else os.fdopen(fd, "wb") as f:
       yield f
       f.flush(); os.fsync(f.fileno())
     if (pending := _TOGETHER.get()) is not None: pending.append((tmp, path))

@@ -222,7 +222,7 @@ def write_csv(path: Path, columns: list[str], frames: Iterable[Frame] | pd.DataF
   a thread pool into a file that replaces `path` atomically. A DataFrame is one frame."""
   if isinstance(frames, pd.DataFrame):
     frames = [{c: pa.Array.from_pandas(frames[c].astype(object) if frames[c].dtype == object else frames[c]) for c in columns}] if len(frames) else []
-  with (nullcontext(pool) if pool else ThreadPoolExecutor(WORKERS)) as workers, atomic_file(path) as out:
+  with (nullcontext(pool) if pool else ThreadPoolExecutor(WORKERS)) as workers, atomic_file(path, direct=True) as out:
     out.write((",".join(map(_quote, columns)) + "\n").encode())
     for lines in _in_order(workers, _render, (c for f in frames for c in _chunks(f, columns)), ahead=2 * WORKERS): out.write(lines)
 
@@ -373,7 +373,7 @@ def _write_groups(target: Path, groups: list[tuple[tuple, Log | Held | pa.Table]
     else: yield from _chunks(frame(g) if isinstance(g, Log) else {c: g.column(c) for c in g.column_names}, COLUMNS)
   sizes = [0] * len(groups)
   head = (",".join(map(_quote, COLUMNS)) + "\n").encode()
-  with (open(target, "rb") if any(isinstance(g, Held) for _, g in groups) else nullcontext()) as src, atomic_file(target) as out:
+  with (open(target, "rb") if any(isinstance(g, Held) for _, g in groups) else nullcontext()) as src, atomic_file(target, direct=True) as out:
     out.write(head)
     work = ((i, p) for i, (_, g) in enumerate(groups) for p in pieces(g))
     for i, p in _in_order(pool, lambda ip: (ip[0], ip[1] if isinstance(ip[1], _Range) else _render(ip[1])), work, ahead=2 * WORKERS):
