@@ -23,6 +23,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 grep -q "include-system-site-packages = true" .venv/pyvenv.cfg 2>/dev/null || own=""
 export INFERBENCH_OWN="$own"
+# llama.cpp's AMX kernels, which -march=native builds in on a CPU with AMX, segfault at the first matmul of every
+# quantized model on some of them (this project's 2-core Xeon of 2026-12-03, Q4_1, Q4_K_M and Q8_0 alike; llama.cpp
+# issue 20824, where the crash depends on the machine): llama-cpp-python is built without them, and a build with them
+# (an earlier .venv, or the wheel pip cached from it) is built again; a CUDA build is deps/cuda.sh's to keep.
+case "$(uname -m)" in x86_64 | amd64) no_amx="-mno-amx-tile -mno-amx-int8"
+  export CFLAGS="${CFLAGS:-} $no_amx" CXXFLAGS="${CXXFLAGS:-} $no_amx";; esac
+if .venv/bin/python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' not in llama_cpp.llama_print_system_info().decode() or llama_cpp.llama_supports_gpu_offload())" 2>/dev/null; then
+  echo "== building llama-cpp-python again, without the AMX kernels that crash on this CPU (~11 min on 2 cores)"
+  .venv/bin/pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" .venv/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall \
+    "$(grep -i '^llama_cpp_python==' deps/requirements.txt)"
+fi
 if ! .venv/bin/python - <<'PY' 2>/dev/null
 import importlib.metadata as md, os, pathlib, sys
 own = set(os.environ["INFERBENCH_OWN"].split())

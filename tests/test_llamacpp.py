@@ -47,3 +47,9 @@ def test_sampling_with_temperature_stays_in_python(tiny_model):
   draw = lambda seed: [s.token_id for s in llamacpp.load(RunConfig(threads=1, ctx=128, temperature=0.8, seed=seed), tiny_model).generate(PROMPT, 8)]
   a = [s.token_id for s in engine.generate(PROMPT, 8)]
   assert a == draw(3) and len(set(a)) > 4 and a != draw(4)  # the seed decides: a constant sequence would match itself too
+
+def test_the_build_has_no_amx_kernels():
+  """deps/setup.sh builds llama-cpp-python without AMX: on an AMX CPU its kernels segfaulted at the first matmul of
+  every quantized model (docs/backends.md). On a CPU without AMX, -march=native leaves them out by itself."""
+  from llama_cpp import llama_cpp as lib
+  assert "AMX_INT8 = 1" not in lib.llama_print_system_info().decode()
