@@ -103,7 +103,8 @@ def test_a_stopped_benchmark_says_how(tmp_path, tiny_model, sig, status, rc):
   """Ctrl-C is 'interrupted'; a stop signal names itself; a runner killed outright leaves its worker to end the log."""
   cmd = [sys.executable, "llamacpp_benchmark.py", "--model", str(tiny_model), "--size", "tiny", "-o", str(tmp_path), "--n-tokens", "200",
          "--ctx", "256", "--runs", str(FOREVER), "--warmup", "0", "--threads", "1"]
-  bench = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+  # SIGINT as at a terminal: a suite started in the background (`./test.sh &`) has it ignored, and so would the benchmark
+  bench = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   when(lambda: decoding(tmp_path), lambda: bench.send_signal(sig))
   _, err = bench.communicate(timeout=120)
   assert bench.returncode == rc and "Traceback" not in err
