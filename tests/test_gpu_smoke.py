@@ -5,13 +5,14 @@ GPU setup of docs/gpu.md: `python -m pytest -m gpu` (one backend: `-m gpu -k tin
 Each log must name the GPU NVML names, count the device memory the run held (at least the weights, at most the
 card), and carry the GPU's measured bandwidth roofline (a device-to-device copy, counted read + written), which its
 decode rows achieve a fraction of, as the analysis computes it."""
-import csv
+import csv, sys
 import pytest
 import benchdata
 from inferbench.analyse import analysis
-from inferbench.core import metadata
+from inferbench.core import metadata, proc
 from inferbench.measure import bandwidth
 from inferbench.models import modelfile
+from inferbench.run import load
 from inferbench.store import collate, rawlog
 
 pytestmark = pytest.mark.gpu
@@ -51,3 +52,24 @@ def test_backend_runs_on_the_gpu_and_its_log_says_so(backend, gpu, tiny_model, t
   want = [100 * sum(int(r["min_bytes_read"]) for r in mine) / (sum(float(r["total_latency_ms"]) for r in mine) / 1e3) / (roofline * 1e9)
           for mine in ([r for r in rows if r["run"] == run] for run in ("0", "1"))]  # the bytes decode must read, over its time
   assert sorted(runs["pct_of_roofline"]) == pytest.approx(sorted(want), rel=1e-6) and all(0 < p < 100 for p in want)
+
+def gpu_memory_used() -> int:
+  import pynvml
+  pynvml.nvmlInit()
+  try: return pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).used
+  finally: pynvml.nvmlShutdown()
+
+def test_the_batching_server_runs_on_the_gpu(gpu, tiny_model, tmp_path):
+  """inferbench serve --device cuda: the weights on the GPU (its memory in use grows by at least them while the server
+  runs), batched requests answered, and the log names the GPU."""
+  name, _ = gpu
+  cmd = [sys.executable, "-m", "inferbench.serving.server", "--model", str(tiny_model), "--device", "cuda", "--max-batch", "4"]
+  before = gpu_memory_used()
+  with proc.launch(cmd, tmp_path / "server.log") as srv:
+    held = gpu_memory_used() - before
+    assert load.main(["--endpoint", srv.url, "--server-name", "inferbench_serve", "--tokenizer", str(tiny_model), "--device", "cuda",
+                      "--concurrency", "4", "--requests", "8", "--n-tokens", "8", "-o", str(tmp_path)]) == 0
+  assert held >= modelfile.describe(tiny_model).weight_bytes, held
+  (path,) = tmp_path.glob("inferbench_serve_*.txt")
+  log = rawlog.parse(path)
+  assert log.ok and len(log.runs) == 8 and log.header["backend_device"] == name, (log.status, log.header.get("backend_device"))

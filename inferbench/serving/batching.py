@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from inferbench.backends.llamacpp import Tokenizer, llama_lib, load_model, sample
+from inferbench.backends.llamacpp import Tokenizer, llama_lib, load_model, offloaded_layers, sample
 
 @dataclass(frozen=True)
 class Token:
@@ -147,9 +147,9 @@ class Scheduler:
 
 class BatchEngine(Scheduler):
   def __init__(self, model: Path, tokenizer: Tokenizer, max_batch: int, ctx_per_seq: int, threads: int, batch_timeout_s: float, max_queue: int,
-               flash_attn: bool = False):
+               flash_attn: bool = False, device: str = "cpu"):
     lib = self.lib = llama_lib()
-    self.model = load_model(model)
+    self.model = load_model(model, n_gpu_layers=offloaded_layers(device))
     params = lib.llama_context_default_params()
     params.n_seq_max, params.kv_unified = max_batch, False  # one KV stream per sequence: freeing a slot frees its cells
     params.n_ctx = ctx_per_seq * max_batch

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette.sse import EventSourceResponse
-from inferbench.core import cli, formats, registry
+from inferbench.core import cli, formats, metadata, registry
 from inferbench.models import prepare
 from inferbench.backends import pytorch
 from inferbench.backends.llamacpp import Tokenizer, llama_lib
@@ -311,7 +311,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--threads", type=int, default=registry.DEFAULT_THREADS, help="CPU threads per model (default: %(default)s)")
   p.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
   p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="torch: the dtype weights are dequantized to (default: float32 on the CPU, float16 on CUDA)")
-  p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch: where the model runs (default: %(default)s)")
+  p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs; llama.cpp on cuda: every layer (default: %(default)s)")
   p.add_argument("--seed", type=int, default=registry.DEFAULT_SEED, help="sampling seed of requests that give none (default: %(default)s)")
   p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
   p.add_argument("--port", type=int, default=8000, help="(default: %(default)s)")
@@ -322,13 +322,13 @@ def parser() -> argparse.ArgumentParser:
 
 def make_engine(args: argparse.Namespace, path: Path, tokenizer: Tokenizer) -> Scheduler:
   common = (args.max_batch, args.ctx, args.threads, args.batch_timeout_ms / 1e3, args.max_queue)
-  if args.backend == "llamacpp": return BatchEngine(path, tokenizer, *common, args.flash_attn)
+  if args.backend == "llamacpp": return BatchEngine(path, tokenizer, *common, args.flash_attn, args.device)
   from inferbench.serving.torch_batching import TorchBatchEngine  # torch only where it is asked for: it takes seconds to import
   return TorchBatchEngine(path, tokenizer, *common, args.dtype or "", args.device)
 
 def main(argv: list[str] | None = None) -> int:
   args = parser().parse_args(argv)
-  others = {"torch": [("--flash-attn", args.flash_attn)], "llamacpp": [("--dtype", args.dtype), ("--device cuda", args.device != "cpu")]}
+  others = {"torch": [("--flash-attn", args.flash_attn)], "llamacpp": [("--dtype", args.dtype)]}
   if bad := next((flag for flag, given in others[args.backend] if given), None):
     print(f"error: {bad} is a setting of the other backend, not --backend {args.backend}: drop it, or pick the backend it belongs to", file=sys.stderr)
     return 2
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
       tokenizer = Tokenizer(pytorch.source_gguf(path))  # a torchao recipe's tokens are its GGUF's
       served[path.stem] = Served(path.stem, path, make_engine(args, path, tokenizer), tokenizer,
                                  Scorer(path, tokenizer, args.ctx, args.threads) if args.backend == "llamacpp" else None)
-  except formats.ModelError as e:
+  except (formats.ModelError, RuntimeError) as e:  # RuntimeError: no CUDA in this build, or no memory for the context
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"inferbench serve: {', '.join(served)} at http://{args.host}:{args.port}/v1 ({args.backend}, max batch {args.max_batch}, "
@@ -362,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = next(iter(served.values())).engine
     settings = {"backend": "torch", "version": engine.torch.__version__, "transformers": version("transformers"), "dtype": engine.dtype,
                 "device": engine.torch.cuda.get_device_name() if engine.device == "cuda" else "CPU", **settings}
-  else: settings = {"version": version("llama_cpp_python"), "device": "CPU", **settings, "flash_attn": int(args.flash_attn)}
+  else: settings = {"version": version("llama_cpp_python"), "device": metadata.device_name("cuda") if args.device == "cuda" else "CPU", **settings,
+                    "flash_attn": int(args.flash_attn)}
   try: uvicorn.run(make_app(served, api_key, args.seed, settings, OWNERS[args.backend]), host=args.host, port=args.port, log_level="warning", access_log=False,
                    timeout_graceful_shutdown=5)
   finally:
