@@ -2,7 +2,7 @@
 its title a sentence with its number, one chart; only the slides whose data exists), then the appendix with the eight
 plots and full tables; its sentences are computed from the CSVs, and its pages pass the checks a reader would make.
 poppler (pdftotext, pdfimages) is part of the setup: without it these tests fail, they do not skip."""
-import json, re, subprocess
+import json, math, re, subprocess
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -161,3 +161,24 @@ def test_setup_keeps_two_machines_with_one_hostname_apart():
   hosts = deck.setup(pd.DataFrame([cpu, gpu]))["hosts"]
   assert [(h["hostname"], h["cpu_model"], h["devices"], h["python"]) for h in hosts] == [
     ("vm", "Xeon A", "cpu: Xeon A", "3.11.7"), ("vm", "Xeon B", "cuda: H100", "3.12.3")]
+
+def test_split_mode_rows_make_a_slide_of_decode_rate_by_gpus_per_mode(tmp_path):
+  from benchdata import made_up_results
+  from inferbench.analyse import analysis
+  from inferbench.report import story
+  gpu = {"device": "cuda", "device_name": "NVIDIA H200", "size": "8B", "model_sha256": "same", "quantize": "F16", "model_type": "F16"}
+  ms = {("layer", 1): 20.0, ("layer", 2): 12.0, ("layer", 4): 8.0, ("row", 1): 20.0, ("row", 2): 14.0, ("row", 4): 11.0}
+  folder = made_up_results(tmp_path / "splits", [{**gpu, "knobs": f"flash_attn=off split_mode={m} gpus={g}", "ms": v} for (m, g), v in ms.items()], n_runs=5)
+  e = story.Evidence(analysis.read_summary(folder / "summary.csv"), pd.DataFrame(), folder)
+  with story.plt.rc_context(story.STYLE): slide = story.splits(e, tmp_path / "deck")  # as tell() draws it
+  assert isinstance(slide, story.Slide) and (tmp_path / "deck" / slide.image).is_file() and not slide.problems, slide
+  assert slide.title.startswith("llama.cpp") and "split by layer over 4 GPUs: 12" in slide.title, slide.title
+  plain = made_up_results(tmp_path / "plain", [{"ms": 10.0}])
+  assert story.splits(story.Evidence(analysis.read_summary(plain / "summary.csv"), pd.DataFrame(), plain), tmp_path / "deck2").startswith("no configuration was split")
+
+@pytest.mark.parametrize("low, high, alike", [(0.823, 1.26, True), (1.34, 2.27, False), (0.41, 0.88, False), (math.nan, math.nan, False)])
+def test_a_ratio_whose_interval_holds_1_is_within_noise(low, high, alike):
+  """A ratio whose 95% interval holds 1 is within noise, and its slide's title says so instead of "faster"; one without
+  an interval (fewer than 3 runs) is not called within noise: its title gives the bare ratio."""
+  from inferbench.report import story
+  assert story.within_noise({"ratio": 1.12, "ratio_ci95_low": low, "ratio_ci95_high": high}) is alike

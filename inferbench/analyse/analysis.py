@@ -44,11 +44,12 @@ LEGACY_KNOBS = {"llamacpp.flash_attn": ("flash_attn", {"0": "off", "1": "on"}), 
 TEXT = ["backend", "backend_version", "mode", "device", "device_name", "hostname", "size", "weights", "model_sha256", "quantize",
         "model_type", "knobs", "settings", "versions", "git_commit", "started_at", "log_file", "uuid", "phase", "status", "seed",
         "model_name", "platform", "release", "cpu_model", "python", "memory_bytes_source", "bits_per_weight", "n_params", "model_bytes",
-        "stopped_by", "energy_gpu", "energy_cpu", "tree_sha256", "workload"]
+        "stopped_by", "energy_gpu", "energy_cpu", "tree_sha256", "workload", "gpu_index"]
 NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", "threads", "ctx", "n_prompt_tokens",
            "n_decode_steps", "temperature", "batch", "concurrency", "request_rate", "roofline_gb_s", "compute_gflop_s", "internal_run_decode_ms",
            "aggregate_tokens_per_sec", "peak_rss_bytes", "peak_device_bytes", "predicted_bytes", "prompts_per_sec", "goodput_rps",
-           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN, "client_cpu_share", "send_lag_ms_p99", "cache_hit_requests"]
+           "requests_failed", "e2e_latency_ms", "server_queue_ms", "recompiles", "target_ci_pct", *ENERGY_RUN, "client_cpu_share", "send_lag_ms_p99", "cache_hit_requests",
+           "other_cpu_share"]
 REQUIRED = ("backend", "phase", "status", "total_latency_ms", "n_step_tokens", "size", "quantize", "device", "hostname", "seed", "uuid", "run")
 DESCRIBE_TEXT = ["model_name", "bits_per_weight", "n_params", "model_bytes", "platform", "release", "cpu_model", "python",
                  "memory_bytes_source"]
@@ -141,7 +142,7 @@ def config_ids(logs: pd.DataFrame) -> pd.Series:
   return key.map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:10])
 
 RUN_NUMBERS = ["internal_run_decode_ms", "peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles",
-               *ENERGY_RUN]  # a run's line
+               *ENERGY_RUN, "other_cpu_share"]  # a run's line
 STEP_NUMBERS = ["run", "step", "n_step_tokens", "total_latency_ms", "bytes_read", "min_bytes_read", *RUN_NUMBERS]  # may differ from step to step, or run to run
 # a serving log's figures: one value per log (a round of a load level), so a round is their sample
 LOAD = {"aggregate_tokens_per_sec": "aggregate_tok_s", "prompts_per_sec": "prompts_per_s", "goodput_rps": "goodput_rps",
@@ -240,7 +241,7 @@ def run_table(data: Data) -> pd.DataFrame:
   out["decode_ms_median"] = per["decode_ms_median"]
   out["pct_of_roofline"] = 100 * roofline.fraction(per["decode_min_bytes"], per["decode_ms"].where(per["decode_ms"] > 0) / 1e3, logs["roofline_gb_s"])
   out["internal_decode_ms"] = per["internal_run_decode_ms"]
-  for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles"): out[c] = per[c]
+  for c in ("peak_rss_bytes", "peak_device_bytes", "e2e_latency_ms", "server_queue_ms", "recompiles", "other_cpu_share"): out[c] = per[c]
   out = out.join(energy_columns(per))
   for c, name in LOAD.items(): out[name] = logs[c].to_numpy()
   out["cache_hit_requests"] = logs["cache_hit_requests"].to_numpy()  # per log: requests a prompt cache served that the workload did not ask it to
@@ -290,7 +291,8 @@ def _phase_row(runs: pd.DataFrame, phase: str, lat: pd.Series) -> dict:
          "cv": stats.cv(tok), "latency_ms_p50": stats.percentile(lat, 50), "latency_ms_p90": stats.percentile(lat, 90),
          "latency_ms_p99": stats.percentile(lat, 99), "mem_gb_s_median": runs[f"{phase}_mem_gb_s"].median(),
          "param_gb_s_median": runs[f"{phase}_param_gb_s"].median(), "outliers": stats.mad_outliers(tok), "drift": stats.drift(tok),
-         "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum()) if "recompiles" in runs else 0}
+         "first_run_slow": slow, "recompiled_runs": int((runs["recompiles"] > 0).sum()) if "recompiles" in runs else 0,
+         "other_cpu_share_mean": runs["other_cpu_share"].mean() if "other_cpu_share" in runs else np.nan}
   if phase == "decode":
     row |= {"tok_s_per_seq_median": runs["decode_tok_s_per_seq"].median(), "pct_of_roofline": runs["pct_of_roofline"].median(), **_energy_row(runs)}
     ratio, rlo, rhi = stats.bootstrap_ratio(runs["decode_ms"], runs["internal_decode_ms"], paired=True)
@@ -324,6 +326,7 @@ def _flags(r: dict) -> str:
     f"client-bound (the client used {r['client_cpu_share_median']:.2f} of a core)" if r.get("client_cpu_share_median", 0) > stats.CLIENT_BOUND_SHARE else "",
     f"client-bound (requests left {r['send_lag_ms_p99_median']:.1f} ms behind their schedule, p99)" if r.get("send_lag_ms_p99_median", 0) > stats.CLIENT_LAG_MS else "",
     f"recompiled in {r['recompiled_runs']} run(s)" if r["recompiled_runs"] else "",
+    f"contended (other work kept {r['other_cpu_share_mean']:.0%} of its CPUs busy, mean over runs)" if stats.contended(r.get("other_cpu_share_mean")) else "",
     f"no CI: {r['n_runs']} run(s)" if r["n_runs"] < stats.MIN_RUNS_CI else "",
     f"mixed: {r['mixed']}" if r["mixed"] else "",
     # a fraction of the roofline above 1: the bytes did not come from memory at the measured rate (caches), or it measured low
@@ -358,7 +361,24 @@ def summary_table(runs: pd.DataFrame, data: Data) -> pd.DataFrame:
   df["phase_order"] = df["phase"].map(PHASES.index)
   df = df.sort_values([*KEY, "phase_order"], kind="stable").drop(columns="phase_order").reset_index(drop=True)
   df["label"] = label(df)
-  return df
+  return gpu_agreement(df)
+
+SIBLINGS = [k for k in KEY if k != "gpu_index"]  # one configuration on the GPUs of one host (hostname is in KEY)
+
+def gpu_agreement(summary: pd.DataFrame) -> pd.DataFrame:
+  """Whether one configuration measured on several GPUs of a host agrees: gpus_agree is true where every GPU's 95%
+  interval overlaps every other's, false where two miss, blank with one GPU or without intervals. A GPU whose
+  interval ends below its siblings' median is flagged `slower GPU i`. The rows stay one per GPU: gpu_index is in KEY,
+  so the check compares them and never pools them (a slow GPU pooled in would hide in a wider interval)."""
+  summary["gpus_agree"] = pd.Series([None] * len(summary), dtype=object)
+  placed = summary[summary["gpu_index"].astype(str).str.strip().ne("") & summary["gpu_index"].notna()]
+  for _, g in placed.groupby([*SIBLINGS, "phase"], sort=False, dropna=False):
+    if g["gpu_index"].nunique() < 2 or g[["tok_s_ci95_low", "tok_s_ci95_high"]].isna().any(axis=None): continue
+    summary.loc[g.index, "gpus_agree"] = bool(g["tok_s_ci95_low"].max() <= g["tok_s_ci95_high"].min())
+    for i, r in g.iterrows():
+      if r["tok_s_ci95_high"] < g.drop(index=i)["tok_s_median"].median():
+        summary.loc[i, "flags"] = "; ".join(f for f in (f"slower GPU {r['gpu_index']}", summary.loc[i, "flags"]) if f)
+  return summary
 
 # ---------------------------------------------------------------- ratios
 

@@ -17,6 +17,11 @@ CLIENT_BOUND_SHARE = 0.5
 # one that does not falls behind by a backlog that grows with every request; 10 ms sits far above the first and is
 # reached within moments by the second, and is under a tenth of the TTFT of any server measured here
 CLIENT_LAG_MS = 10.0
+# a configuration whose runs' CPUs other work kept busy at least a tenth of the time (the mean over runs, so that a few
+# runs taken beside other work count: measure/contention.py) measured the machine's contention: a quiet machine shows
+# 0-2%, a test suite beside it 30-50%
+CONTENDED_SHARE = 0.10
+def contended(share) -> bool: return share is not None and share == share and share >= CONTENDED_SHARE
 MAD_K = 3.5            # robust z-score beyond which a run is an outlier (flagged, never dropped)
 BOOTSTRAP_RESAMPLES = 4999
 BOOTSTRAP_SEED = 0     # the same data always gives the same interval

@@ -14,7 +14,7 @@ from typing import Callable
 from inferbench import backends
 from inferbench.core import files, memory, metadata, formats, proc
 from inferbench.models import modelfile, prepare
-from inferbench.measure import bandwidth, energy
+from inferbench.measure import bandwidth, contention, energy
 from inferbench.core.formats import knobs_text
 from inferbench.backends.llamacpp import Tokenizer
 from inferbench.store.rawlog import LogWriter
@@ -96,6 +96,7 @@ def run(cfg: RunConfig, log: LogWriter):
     memory.reset_peak_rss()  # each run's own peak, without the load's (quantizing, reading the file)
     if device_peak: device_peak.reset()
     start = decode_start = meter.mark()
+    cpu_start = contention.mark()
     for i, s in enumerate(engine.generate(cfg.prompt_ids, cfg.n_tokens)):
       ids.append(s.token_id)
       position = len(cfg.prompt_ids) + i - 1 if i else 0
@@ -110,11 +111,12 @@ def run(cfg: RunConfig, log: LogWriter):
       decode_tokens += s.n_tokens if i else 0
       if i == 0: decode_start = meter.mark()  # the decode steps are computed after this (a C loop's all at once)
     joules = meter.totals(start, decode_start, meter.mark())
+    other_cpu = contention.other_share(cpu_start, contention.mark())
     rates.append(decode_tokens / decode_s)  # the analysis's decode tok/s of the run: tokens over the sum of their times
     why = stop(rates, measured)
     # the backend's own account of its device memory (MLX's peak) wins over NVML's sampling
     totals = {**({"peak_device_bytes": device_peak.peak} if device_peak else {}), **engine.run_totals()}
-    log.run(run=r, **totals, **joules, peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
+    log.run(run=r, **totals, **joules, other_cpu_share=other_cpu, peak_rss_bytes=memory.peak_rss_bytes(), vm_size_bytes=memory.proc_status_bytes("VmSize"),
             **({"stopped_by": why} if why else {}))  # the last run line says why measuring stopped
     say(cfg, f"run {r + 1}/{cfg.max_runs or cfg.runs}: {cfg.n_tokens} decode steps at {rates[-1]:.1f} tok/s"
              + (f" ({cfg.batch} sequences)" if cfg.batch > 1 else "") + (f"; stopped by {why}" if why else ""))

@@ -14,7 +14,7 @@ import csv, dataclasses, datetime, json, os, shutil, sys
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from inferbench.core import cli, registry
+from inferbench.core import cli, registry, stats
 from inferbench.core.names import NONE, ci, fmt, interval, knob_words, known, name, pct, with_ci
 from inferbench.analyse.analysis import EXPECTED, MATCH, RATIO_COLUMNS, AnalysisError, read_ratios, read_summary
 from inferbench.core.files import atomic_write, ROOT
@@ -94,12 +94,15 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
   empty list: nothing of that kind was measured (the deck then leaves its slide out)."""
   out: dict[str, list[str]] = {}
   r = ratios if len(ratios.columns) else pd.DataFrame(columns=RATIO_COLUMNS)  # no ratios.csv: an older analysis
+  busy = summary.groupby("config")["other_cpu_share_mean"].max() if "other_cpu_share_mean" in summary else pd.Series(dtype=float)
+  contended = {c for c, share in busy.items() if stats.contended(share)}
   def sentence(q) -> str:  # what the two share, then what tells them apart
     mine, theirs = q["label"].split(", "), q["baseline_label"].split(", ")
     common = ", ".join(w for w in mine if w in theirs)
     apart = lambda a, b: ", ".join(w for w in a if w not in b) or "–"
     return (f"{common} ({q['phase']}): {apart(mine, theirs)} vs {apart(theirs, mine)}: {q['ratio']:.2f}× "
-            f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}; {q['n_runs']:.0f} vs {q['baseline_n_runs']:.0f} {samples(q)})")
+            f"({ci(q['ratio_ci95_low'], q['ratio_ci95_high'], '×')}; {q['n_runs']:.0f} vs {q['baseline_n_runs']:.0f} {samples(q)})"
+            + ("; measured beside other work: not comparable" if {q["config"], q["baseline_config"]} & contended else ""))
   serving = set(summary.loc[summary["mode"].isin(("endpoint", "in-process")), "config"])
   samples = lambda q: "rounds" if q["config"] in serving else "runs"
   backend = r[(r["kind"] == "backend") & (r["phase"] == "decode")]
@@ -128,7 +131,9 @@ def findings(summary: pd.DataFrame, ratios: pd.DataFrame, baseline: str) -> dict
             "with outlier runs (flagged, kept)": (pd.to_numeric(summary["outliers"], errors="coerce") > 0).sum(),
             "with a slow first run": summary["first_run_slow"].sum(), "without a CI (fewer than 3 runs)": summary["tok_s_ci95_low"].isna().sum(),
             "mixing commits or package versions": (summary["mixed"] != "").sum(),
-            "imprecise (their interval over runs wider than the --target-ci asked)": summary.get("imprecise", pd.Series(dtype=bool)).sum()}
+            "imprecise (their interval over runs wider than the --target-ci asked)": summary.get("imprecise", pd.Series(dtype=bool)).sum(),
+            "measured beside other work (other processes kept 10% or more of their CPUs busy; their ratios are not comparable)":
+              summary["config"].isin(contended).sum()}
   out["caveats"] = [f"{c} of {n} configuration-phases {what}" for what, c in counts.items() if c]
   if missing := [name(b) for b in EXPECTED if b not in set(summary["backend"])]: out["caveats"].append(f"no data for {', '.join(missing)}")
   if not summary["device"].eq("cuda").any(): out["caveats"].append("no GPU runs: CPU only")

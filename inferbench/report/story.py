@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from inferbench.core import memory, registry
-from inferbench.core.stats import NOISY_CV
+from inferbench.core.stats import NOISY_CV, contended
 from inferbench.core.files import save_figure
-from inferbench.core.names import color, device_words, fmt, interval, known, name, pct, pyplot
+from inferbench.core.formats import knob
+from inferbench.core.names import color, device_words, fmt, interval, knob_words, known, name, pct, pyplot
 from inferbench.analyse.analysis import MATCH
 from inferbench.report.plots import log_axis, number
 
@@ -61,12 +62,31 @@ def largest(df: pd.DataFrame, column: str):
   """The row with the largest value of column, None in an empty table."""
   return df.sort_values(column).iloc[-1] if len(df) else None
 def ratio_text(q) -> str: return times(q["ratio"], q["ratio_ci95_low"], q["ratio_ci95_high"])  # a ratios.csv row's
+def within_noise(q) -> bool:
+  """A ratios.csv row whose 95% interval holds 1: its ratio says no difference, whichever side its median is on."""
+  return bool(known(q["ratio_ci95_low"]) and known(q["ratio_ci95_high"]) and q["ratio_ci95_low"] <= 1 <= q["ratio_ci95_high"])
+def contention(e: "Evidence", q) -> float:
+  """The most of their CPUs other work kept busy during the runs of a ratios.csv row's two configurations (the mean over
+  each one's runs; NaN where not measured): from stats.CONTENDED_SHARE on, the ratio measures the machine, not them."""
+  d = e.decode[e.decode["config"].isin([q["config"], q["baseline_config"]])]
+  return d["other_cpu_share_mean"].max() if "other_cpu_share_mean" in d and len(d) else math.nan
+def comparable(e: "Evidence", ratios: pd.DataFrame) -> pd.DataFrame:
+  """The ratios whose two sides ran on CPUs of their own."""
+  return ratios[[not contended(contention(e, q)) for _, q in ratios.iterrows()]] if len(ratios) else ratios
+def not_compared(e: "Evidence", ratios: pd.DataFrame) -> str:
+  return f"not compared: other work kept up to {max(contention(e, q) for _, q in ratios.iterrows()):.0%} of the CPUs busy during their runs"
 def with_interval(v: float, lo: float, hi: float) -> str: return fmt(v) + (f" [{i}]" if (i := interval(lo, hi)) else "")
 def device_of(r) -> str: return device_words(r["device_name"]) if isinstance(r.get("device_name"), str) and r["device_name"] else r["device"]
 def panel_title(ax, text: str): ax.set_title(textwrap.fill(text, int(CHART_IN[0] * 72 / FONT_PT * 1.15 / len(ax.figure.axes))), loc="left")
 def model_of(r) -> str:
   m = registry.MODELS.get(r["size"])
   return (m.name if m else r["size"]) + (" shape (synthetic)" if r.get("weights") == "synthetic" else "")
+def short_label(r, sep: str = "\n") -> str:
+  """A configuration as a chart's tick names it, in two lines: what tells it apart (llama.cpp Q4_K_M, flash attention
+  on), then the model and the device, without the threads and steps the full label also carries."""
+  how = ", ".join(filter(None, [f"{name(r['backend'])} {quant_of(r)}", knob_words(r["knobs"]) if isinstance(r.get("knobs"), str) else ""]))
+  model = model_of(r).replace("-Instruct", "").replace(" shape (synthetic)", " synthetic")
+  return f"{how}{sep}{model}, {device_of(r)}"
 def quant_of(r) -> str:
   """The file's type as GGUF names it (Q8_0, not the alias int8); a backend's own quantization by its own name."""
   t = r.get("model_type")
@@ -191,7 +211,7 @@ def backends(e: Evidence, out: Path) -> Slide | str:
   groups = sorted(groups, key=lambda g: (-len(g), -g["tok_s_median"].max()))[:3]
   fig, axes = chart(len(groups), sharex=False)
   span = max(g["tok_s_median"].max() / g["tok_s_median"].min() for g in groups)
-  headline = None
+  pairs = []  # per panel: its two fastest backends and their ratio
   for ax, g in zip(axes, groups):
     g = g.iloc[::-1]
     y = np.arange(len(g))
@@ -207,11 +227,14 @@ def backends(e: Evidence, out: Path) -> Slide | str:
     ax.set_xlim(right=ax.get_xlim()[1] * (3 if span > 30 else 1.3))
     ax.set_xlabel("decode tok/s")
     q = r[(r["kind"] == "backend") & (r["phase"] == "decode") & (r["config"] == top["config"]) & (r["baseline_config"] == g.iloc[-2]["config"])]
-    if headline is None and len(q): headline = (top, g.iloc[-2], q.iloc[0])
-  if headline is None: return "the matched configurations have no ratio in ratios.csv"
-  top, second, q = headline
-  title = (f"{name(top['backend'])} decodes {ratio_text(q)} faster than "
-           f"{name(second['backend'])} on the same {quant_of(top)} file on {device_of(top)}")
+    if len(q): pairs.append((top, g.iloc[-2], q.iloc[0]))
+  if not pairs: return "the matched configurations have no ratio in ratios.csv"
+  top, second, q = next((p for p in pairs if not contended(contention(e, p[2]))), pairs[0])  # the first panel's, where it is comparable
+  title = (f"{name(top['backend'])} and {name(second['backend'])} on the same {quant_of(top)} file on {device_of(top)}: "
+           + not_compared(e, pd.DataFrame([q])) if contended(contention(e, q)) else
+           f"{name(top['backend'])} and {name(second['backend'])} decode the same {quant_of(top)} file on {device_of(top)} alike: "
+           f"{ratio_text(q)}, within noise" if within_noise(q) else
+           f"{name(top['backend'])} decodes {ratio_text(q)} faster than {name(second['backend'])} on the same {quant_of(top)} file on {device_of(top)}")
   note = ("Each backend's fastest setting on one model file, with the same token ids, threads, context and steps. Bars: median decode "
           "tok/s over runs, whiskers its 95% t-interval; the ratio's interval is a seeded bootstrap over runs.")
   return Slide("backends", title, note, *save(fig, out, "story_backends"))
@@ -224,6 +247,7 @@ def quantization(e: Evidence, out: Path) -> Slide | str:
   q = e.ratios[(e.ratios["kind"] == "quantization") & (e.ratios["phase"] == "decode")] if len(e.ratios) else pd.DataFrame()
   pick = e.answer[e.answer["rank"] == 1].iloc[0] if len(e.answer) and (e.answer["rank"] == 1).any() else None
   if len(q) and pick is not None and (mine := q[(q["backend"] == pick["backend"]) & (q["device"] == pick["device"])]).shape[0]: q = mine
+  measured_beside_other_work, q = q, comparable(e, q)
   best, top = largest(q, "ratio"), largest(d, "tok_s_median")  # the finding: the largest speedup, on the pick's backend where it has one
   places = d.groupby(["device_name", "size"], sort=False).size().sort_values(ascending=False).index[:3]
   fig, axes = chart(len(places))
@@ -254,7 +278,10 @@ def quantization(e: Evidence, out: Path) -> Slide | str:
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("decode tok/s")
   title = (f"{best['model_type'] or best['quantize']} decodes {ratio_text(best)} as fast as {best['baseline_model_type'] or best['baseline_quantize']} "
-           f"on {name(best['backend'])} ({device_words(best['device_name']) if best['device_name'] else best['device']})" if best is not None else
+           f"on {name(best['backend'])} ({device_words(best['device_name']) if best['device_name'] else best['device']})"
+           + (", within noise" if within_noise(best) else "") if best is not None else
+           f"{quant_of(top)} decodes fastest, {fmt(top['tok_s_median'])} tok/s on {name(top['backend'])}; its quantizations "
+           + not_compared(e, measured_beside_other_work) if len(measured_beside_other_work) else
            f"{quant_of(top)} decodes fastest: {fmt(top['tok_s_median'])} tok/s on {name(top['backend'])}")
   note = ("Median decode tok/s over runs of each backend's fastest setting per file; x: the GGUF file's bits per weight (a backend's own "
           "quantization: its own). The ratio: medians over runs against the most precise file, seeded bootstrap 95% CI.")
@@ -408,7 +435,7 @@ def energy(e: Evidence, out: Path) -> Slide | str:
   for yi, (_, r) in zip(y, d.iterrows()):
     ax.annotate(f"{fmt(r['j_per_token'])} J/token at {fmt(r['watts_mean'])} W", (np.nanmax([r["j_per_token"], r["j_per_token_ci95_high"]]), yi),
                 xytext=(6, 0), textcoords="offset points", va="center")
-  ax.set_yticks(y, [textwrap.shorten(l, 50, placeholder=" …") for l in d["label"]])
+  ax.set_yticks(y, [short_label(r) for _, r in d.iterrows()], linespacing=1.1)
   ax.set_xlim(right=ax.get_xlim()[1] * 1.6)
   ax.set_xlabel("decode joules per token"); ax.grid(alpha=0.3, axis="x")
   top = d.iloc[-1]
@@ -417,6 +444,26 @@ def energy(e: Evidence, out: Path) -> Slide | str:
   note = (f"Energy counters read around every measured run ({', '.join(sorted(set(d['energy_measured'])))}: NVML's total energy on a GPU, RAPL's "
           "package on a CPU), pooled over runs with a t-interval; the 8 lowest configurations.")
   return Slide("energy", title, note, *save(fig, out, "story_energy"))
+
+def splits(e: Evidence, out: Path) -> Slide | str:
+  d = e.decode.assign(mode=knob(e.decode["knobs"].astype(str), "split_mode"), gpus=knob(e.decode["knobs"].astype(str), "gpus").astype(float))
+  d = d[d["mode"].notna() & d["gpus"].notna()]
+  if d.empty: return "no configuration was split over GPUs (llama.cpp's --split-mode and --gpus)"
+  fig, (ax,) = chart(1)
+  for mode, m in d.groupby("mode", sort=True):
+    m = m.groupby("gpus", as_index=False).agg(v=("tok_s_median", "median"), lo=("tok_s_ci95_low", "median"), hi=("tok_s_ci95_high", "median"))
+    ax.errorbar(m["gpus"], m["v"], yerr=[(m["v"] - m["lo"]).clip(lower=0).fillna(0), (m["hi"] - m["v"]).clip(lower=0).fillna(0)],
+                fmt="o-", lw=2.5, ms=7, capsize=4, label=f"split by {mode}")
+  ax.set_xscale("log", base=2)
+  ax.set_xticks(sorted(d["gpus"].unique()), [fmt(g) for g in sorted(d["gpus"].unique())])
+  ax.set_xlabel("GPUs the model is split over"); ax.set_ylabel("decode tok/s (median)"); ax.grid(alpha=0.3)
+  legend(ax, ax.get_legend_handles_labels()[0], loc="best")
+  top = d.loc[d["tok_s_median"].idxmax()]
+  title = (f"{name(top['backend'])} {model_of(top)} {quant_of(top)} decodes fastest split by {top['mode']} over {fmt(top['gpus'])} "
+           f"GPU{'s' if top['gpus'] != 1 else ''}: {with_interval(top['tok_s_median'], top['tok_s_ci95_low'], top['tok_s_ci95_high'])} tok/s")
+  note = (f"llama.cpp's split modes on {device_of(top)}, each point the median over runs with its 95% t-interval (the median of "
+          "the configurations at that point where several were measured).")
+  return Slide("splits", title, note, *save(fig, out, "story_splits"))
 
 # ---------------------------------------------------------------- predictions
 
@@ -467,9 +514,11 @@ def caveats(e: Evidence, out: Path) -> Slide | str:
   flagged = d["noisy"] | d.get("imprecise", False)
   ax.barh(y, 100 * d["cv"], color=["#c00" if f else "#999" for f in flagged], height=0.7)
   ax.axvline(100 * NOISY_CV, color="#c00", ls="--", lw=1.5)
-  ax.annotate(f"noisy: cv ≥ {NOISY_CV:.0%}", (100 * NOISY_CV, 0), xytext=(6, 0), textcoords="offset points", color="#c00")
-  worst = "\n".join(f"{r['cv']:.0%}  {textwrap.shorten(r['label'], 56, placeholder=' …')}" for _, r in d.tail(3).iloc[::-1].iterrows())
-  ax.text(0.99, 0.03, f"the widest:\n{worst}", transform=ax.transAxes, ha="right", va="bottom", linespacing=1.4,
+  # above the bars: red on a red bar would not show, and the box of the widest holds the lower right
+  ax.annotate(f"noisy: cv ≥ {NOISY_CV:.0%}", (100 * NOISY_CV, 1.0), xycoords=("data", "axes fraction"), xytext=(6, 3), textcoords="offset points",
+              va="bottom", color="#c00")
+  worst = "\n".join(f"{r['cv']:.0%}  " + short_label(r, "\n       ") for _, r in d.tail(3).iloc[::-1].iterrows())
+  ax.text(0.99, 0.03, f"the widest:\n{worst}", transform=ax.transAxes, ha="right", va="bottom", multialignment="left", linespacing=1.4,
           bbox={"facecolor": "white", "edgecolor": "#ccc", "alpha": 0.9})
   ax.set_yticks([])
   ax.set_ylabel(f"{len(d)} decode configurations")
@@ -478,17 +527,22 @@ def caveats(e: Evidence, out: Path) -> Slide | str:
   ax.grid(alpha=0.3, axis="x")
   n_noisy, n_ci = int(d["noisy"].sum()), int(e.decode["tok_s_ci95_low"].isna().sum())
   n_imprecise = int((d.get("imprecise", False) & ~d["noisy"]).sum())
+  n_contended = int(e.decode["other_cpu_share_mean"].map(contended).sum()) if "other_cpu_share_mean" in e.decode else 0
   title = (f"{n_noisy} of {len(e.decode)} decode measurements are noisy (cv ≥ {NOISY_CV:.0%})" if n_noisy else
            f"Every decode measurement is steady: cv under {NOISY_CV:.0%} for all {len(e.decode)}") + \
-          (f", {n_imprecise} more imprecise" if n_imprecise else "") + (f"; {n_ci} have no interval" if n_ci else "")
-  note = "Red: noisy, or imprecise (an interval wider than the --target-ci asked). Flagged, never dropped; every flag is in the appendix."
+          (f", {n_imprecise} more imprecise" if n_imprecise else "") + (f"; {n_ci} have no interval" if n_ci else "") + \
+          (f"; {n_contended} measured beside other work" if n_contended else "")
+  note = ("Red: noisy, or imprecise (an interval wider than the --target-ci asked). Flagged, never dropped; every flag is in the appendix."
+          + (" Beside other work: other processes kept 10% or more of the CPUs busy during its runs; its ratios are not compared."
+             if n_contended else ""))
   return Slide("caveats", title, note, *save(fig, out, "story_caveats"))
 
 SLIDES = {"answer": answer, "backends": backends, "quantization": quantization, "scaling": scaling, "serving": serving,
-          "memory": memory_limits, "roofline": roofline, "energy": energy, "caveats": caveats}
+          "memory": memory_limits, "roofline": roofline, "energy": energy, "splits": splits, "caveats": caveats}
 TOPICS = {"answer": "The answer", "backends": "Backends on matched files", "quantization": "The quantization trade-off",
           "scaling": "Scaling with length, context and batch", "serving": "Serving under load", "memory": "Memory and the OOM boundary",
-          "roofline": "How close to the hardware's limit", "energy": "Energy per token", "predictions": "Predictions",
+          "roofline": "How close to the hardware's limit", "energy": "Energy per token", "splits": "One model split over GPUs",
+          "predictions": "Predictions",
           "caveats": "What to be careful about"}
 
 def tell(e: Evidence, out: Path, models: dict) -> tuple[list[Slide], list[dict]]:

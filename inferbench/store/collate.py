@@ -37,7 +37,7 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  "internal_run_prefill_ms", "internal_run_decode_ms", "request_start_ms", "e2e_latency_ms", "n_token_chunks",
                  "usage_completion_tokens", "tokens_match", "finish_reason", "peak_rss_bytes", "peak_device_bytes",
                  "scheduled_ms", "server_queue_ms", "itl_mean_ms", "meets_slo", "recompiles", *ENERGY_RUN, "usage_cached_tokens", "cache_hit",
-                 "send_lag_ms",
+                 "send_lag_ms", "other_cpu_share",
                  # per log, from its header
                  "backend", "backend_version", "n_prompt_tokens", "device_name", "backend_device", "model_name", "model_type",
                  "weights", "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
@@ -54,7 +54,9 @@ EXTRA_COLUMNS = ["phase", "run", "position", "n_step_tokens", "token_id", "min_b
                  # which energy counters the runs read (measure/energy.py), or "not measured: why"
                  "energy_gpu", "energy_cpu",
                  # the code that made the log (core/metadata.tree_hash), where git_commit can be stale (a copied tree)
-                 "tree_sha256"]
+                 "tree_sha256",
+                 # the GPU(s) the fleet placed it on (core/metadata.collect_placement); blank elsewhere
+                 "gpu_index"]
 COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
 RETIRED = ("roofline_tok_s", "pct_of_roofline")  # per-step columns earlier versions derived and nothing read: dropped when read back
 CSV_NAMES = {"mlc": "mlc_llm.csv"}  # the seed's file name for MLC-LLM
@@ -64,7 +66,7 @@ HEADER_COLUMNS = ("platform", "release", "device", "username", "hostname", "size
                   "n_params", "model_bytes", "bits_per_weight", "threads", "temperature", "load_seconds", "compile_seconds",
                   "model_sha256", "cpu_model", "python", "git_commit", "started_at", "mode", "concurrency", "knobs", "ctx",
                   "n_decode_steps", "batch", "request_rate", "predicted_bytes", "memory_limit_bytes", "duration_s", "slo_ttft_ms",
-                  "slo_itl_ms", "target_ci_pct", "energy_gpu", "energy_cpu", "tree_sha256", "workload")
+                  "slo_itl_ms", "target_ci_pct", "energy_gpu", "energy_cpu", "tree_sha256", "workload", "gpu_index")
 # per run: CSV column <- run line key
 RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_decode_ms": "internal_decode_ms",
                "request_start_ms": "start_ms", "e2e_latency_ms": "e2e_latency_ms", "n_token_chunks": "n_token_chunks",
@@ -72,7 +74,7 @@ RUN_COLUMNS = {"internal_run_prefill_ms": "internal_prefill_ms", "internal_run_d
                "finish_reason": "finish_reason", "peak_rss_bytes": "peak_rss_bytes", "peak_device_bytes": "peak_device_bytes",
                "scheduled_ms": "scheduled_ms", "server_queue_ms": "server_queue_ms", "itl_mean_ms": "itl_mean_ms", "meets_slo": "meets_slo",
                "recompiles": "recompiles", **{c: c for c in ENERGY_RUN}, "usage_cached_tokens": "usage_cached_tokens", "cache_hit": "cache_hit",
-               "send_lag_ms": "send_lag_ms"}
+               "send_lag_ms": "send_lag_ms", "other_cpu_share": "other_cpu_share"}
 # per step: CSV column <- step field, as the log has it
 STEP_COLUMNS = {"step": "step", "enqueue_latency_ms": "enqueue_latency_ms", "total_latency_ms": "total_latency_ms", "generated_text": "text",
                 "phase": "phase", "run": "run", "position": "position", "n_step_tokens": "n_tokens", "token_id": "token_id",

@@ -81,6 +81,7 @@ RUN = {"run": COUNT, "internal_prefill_ms": OPT_MS, "internal_decode_ms": OPT_MS
        "client_cpu_s": Field(float, null=True),  # the client's CPU seconds since its load level began, when the request ended
        "recompiles": OPT_COUNT,  # graphs a compiled backend (PyTorch's torch.compile) compiled during the run: 0 unless a guard failed
        "stopped_by": Field(str, null=True),  # the last run of a worker's log: why it measured no more (worker.stopping)
+       "other_cpu_share": Field(float, null=True),  # measure/contention.py: the share of its CPUs other work kept busy during the run
        # measure/energy.py: joules of the run and of its decode steps by the GPU's and CPU's counters, over windows of these seconds
        **{k: OPT_MS for k in ("energy_s", "decode_energy_s", "gpu_energy_j", "gpu_decode_energy_j", "cpu_energy_j", "cpu_decode_energy_j")}}
 # header keys whose values are read as more than text; every other key is free text
