@@ -45,7 +45,9 @@ def test_other_processes_are_other_work():
     time.sleep(2.0)
     b, spun_b = contention.mark(), cpu_seconds(spinners)
   share, theirs = contention.other_share(a, b), (spun_b - spun_a) / ((b.wall_s - a.wall_s) * b.cpus)
-  assert theirs >= 0.3 and theirs - 0.05 <= share <= theirs + 0.1, (share, theirs)  # above theirs: anything else running here
+  # at least theirs (ticks of rounding aside: 4 CPU-s are 400 ticks); more where anything else runs beside the suite,
+  # which is other work too. A loaded machine gives the spinners less than their CPUs, but never none of them
+  assert theirs >= 0.1 and share >= theirs - 0.03, (share, theirs)
 
 def test_a_benchmark_beside_other_work_is_flagged_and_not_compared(tmp_path, tiny_model):
   with other_work():
